@@ -1,0 +1,473 @@
+//! The orchestrator: reads like the pipeline, read → tile → halo → mesh → encode → store, with one timed span per
+//! stage. The only module that knows every other one; kernels and encoders stay pure, the store does the writing.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tracing::{error, info, warn};
+
+use crate::cli::{Cli, Command, MeshArgs, SynthArgs};
+use crate::comm::Comm;
+use crate::config::{parse_size, MeshConfig};
+use crate::encode::{self, Format};
+use crate::halo::{self, Blocks, Halo};
+use crate::manifest::{FileRecord, InputRecord, Manifest, ParamsRecord, RunRecord, Timings, TileRecord, Totals};
+use crate::mesh::{self, Params, Window};
+use crate::raster;
+use crate::store::{self, LocalStore, Store};
+use crate::tiling::{self, Grid, TileId};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAIL: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs one command; returns the process exit code.
+pub fn run(cli: Cli, comm: &dyn Comm) -> u8 {
+    match cli.command {
+        Command::Mesh(a) => mesh_command(a, comm),
+        Command::Synth(a) => match synth_command(&a) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                error!("{e:#}");
+                EXIT_FAIL
+            }
+        },
+    }
+}
+
+/// What one scene produced, for the end-of-run summary.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SceneSummary {
+    pub scene: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub tiles: usize,
+    pub resumed_tiles: usize,
+    pub vertices: usize,
+    pub triangles: usize,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub timings: Timings,
+}
+
+fn mesh_command(args: MeshArgs, comm: &dyn Comm) -> u8 {
+    let cfg = match MeshConfig::from_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("terrafarm: usage error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let names: Vec<String> = (0..cfg.inputs.len()).map(|i| cfg.scene_name(i)).collect();
+    if let Some(dup) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
+        eprintln!("terrafarm: usage error: two inputs would both be scene '{dup}'; rename one or mesh them in separate runs");
+        return EXIT_USAGE;
+    }
+    let store = match store::open(&cfg.out) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("terrafarm: error: output {e}");
+            return EXIT_FAIL;
+        }
+    };
+    let threads = cfg.threads.unwrap_or_else(|| comm.cores_per_rank()).max(1);
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("terrafarm: error: cannot start {threads} threads: {e}");
+            return EXIT_FAIL;
+        }
+    };
+    let started = Instant::now();
+    let mut summaries = Vec::new();
+    for (i, input) in cfg.inputs.iter().enumerate() {
+        let scene = &names[i];
+        let t0 = Instant::now();
+        let res = pool.install(|| mesh_scene(&cfg, input, scene, comm, store.as_ref(), threads));
+        summaries.push(match res {
+            Ok(s) => s,
+            Err(e) => {
+                error!("scene '{scene}' failed: {e:#}");
+                SceneSummary {
+                    scene: scene.clone(),
+                    ok: false,
+                    error: Some(format!("{e:#}")),
+                    tiles: 0,
+                    resumed_tiles: 0,
+                    vertices: 0,
+                    triangles: 0,
+                    bytes: 0,
+                    seconds: t0.elapsed().as_secs_f64(),
+                    timings: Timings::default(),
+                }
+            }
+        });
+    }
+    let failed = summaries.iter().filter(|s| !s.ok).count();
+    if comm.rank() == 0 {
+        print_summary(&cfg, &summaries, started.elapsed(), threads, comm.size());
+    }
+    if failed > 0 {
+        EXIT_FAIL
+    } else {
+        EXIT_OK
+    }
+}
+
+fn print_summary(cfg: &MeshConfig, s: &[SceneSummary], wall: Duration, threads: usize, ranks: usize) {
+    let secs = wall.as_secs_f64();
+    let tiles: usize = s.iter().map(|x| x.tiles).sum();
+    let tris: usize = s.iter().map(|x| x.triangles).sum();
+    let bytes: u64 = s.iter().map(|x| x.bytes).sum();
+    let failed = s.iter().filter(|x| !x.ok).count();
+    if cfg.json {
+        let doc = json!({
+            "scenes": s, "failed": failed, "tiles": tiles, "triangles": tris, "bytes": bytes,
+            "seconds": secs, "triangles_per_s": tris as f64 / secs.max(1e-9), "ranks": ranks, "threads_per_rank": threads,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        println!(
+            "terrafarm: {} scene(s), {failed} failed, {tiles} tiles, {tris} triangles, {secs:.2} s, {:.2} M triangles/s, {:.1} MB written",
+            s.len(),
+            tris as f64 / secs.max(1e-9) / 1e6,
+            bytes as f64 / 1e6
+        );
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).with_context(|| format!("{}", path.display()))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex(&h.finalize()), n))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn tile_key(scene: &str, t: TileId) -> String {
+    format!("{scene}/tiles/{}_{}", t.col, t.row)
+}
+
+/// Everything a tile worker needs, shared read-only across threads.
+struct SceneCtx<'a> {
+    scene: &'a str,
+    grid: Grid,
+    params: Params,
+    formats: &'a [Format],
+    key: &'a str,
+    blocks: &'a Blocks,
+    halo: &'a Halo,
+    store: &'a dyn Store,
+}
+
+#[derive(Default, Clone, Copy)]
+struct StageTimes {
+    mesh: Duration,
+    encode: Duration,
+    write: Duration,
+}
+
+fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut Vec<f32>) -> Result<(TileRecord, StageTimes)> {
+    let mut times = StageTimes::default();
+    cx.halo.window(&cx.grid, t, cx.blocks, scratch);
+    let win = Window { data: scratch, rect: cx.grid.halo_rect(t), tile: cx.grid.tile_rect(t) };
+
+    let t0 = Instant::now();
+    let m = mesh::grid::mesh_grid(&win, &cx.params);
+    times.mesh = t0.elapsed();
+
+    let base = tile_key(cx.scene, t);
+    let mut rec = TileRecord {
+        col: t.col,
+        row: t.row,
+        files: Vec::new(),
+        vertices: m.vertices(),
+        triangles: m.triangles(),
+        nodata_samples: m.nodata_samples,
+        bounds: [0, 1].map(|k| {
+            let b = if k == 0 { m.min } else { m.max };
+            [m.origin[0] + b[0] as f64, m.origin[1] + b[1] as f64, m.origin[2] + b[2] as f64]
+        }),
+        max_error_requested: None,
+        max_error: m.max_error,
+        key: cx.key.to_string(),
+    };
+    if m.triangles() > 0 {
+        for &f in cx.formats {
+            let t1 = Instant::now();
+            let bytes = match f {
+                Format::Glb => encode::glb::encode(&m, &json!({ "terrafarm": { "tile": [t.col, t.row], "max_error": m.max_error } })),
+                Format::Obj => encode::obj::encode(&m, cx.params.cell, &format!("terrafarm {} tile {} {}", env!("CARGO_PKG_VERSION"), t.col, t.row)),
+            };
+            times.encode += t1.elapsed();
+            let t2 = Instant::now();
+            let name = format!("tiles/{}_{}.{}", t.col, t.row, f.ext());
+            cx.store.put(&format!("{}/{name}", cx.scene), &bytes)?;
+            times.write += t2.elapsed();
+            rec.files.push(FileRecord { format: f, name, bytes: bytes.len() as u64 });
+        }
+    }
+    // The tile's record goes last: it is the marker that the tile is complete.
+    let t3 = Instant::now();
+    cx.store.put(&format!("{base}.json"), &serde_json::to_vec(&rec)?)?;
+    times.write += t3.elapsed();
+    Ok((rec, times))
+}
+
+/// A tile finished by an earlier run with the same key, whose files are all still there at their recorded sizes.
+fn resumable(store: &dyn Store, scene: &str, t: TileId, key: &str) -> Option<TileRecord> {
+    let bytes = store.get(&format!("{}.json", tile_key(scene, t))).ok()??;
+    let rec: TileRecord = serde_json::from_slice(&bytes).ok()?;
+    let complete = rec.key == key
+        && (rec.col, rec.row) == (t.col, t.row)
+        && rec.files.iter().all(|f| store.size(&format!("{scene}/{}", f.name)).ok().flatten() == Some(f.bytes));
+    complete.then_some(rec)
+}
+
+/// Collective: returns Ok only when every rank's `res` is Ok, so no rank enters the next collective alone.
+fn agree<T>(comm: &dyn Comm, res: Result<T>) -> Result<T> {
+    let all = comm.all_ok(res.is_ok()).map_err(|e| anyhow!(e))?;
+    match res {
+        Err(e) => Err(e),
+        Ok(_) if !all => bail!("another rank failed (see its message)"),
+        Ok(v) => Ok(v),
+    }
+}
+
+fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, store: &dyn Store, threads: usize) -> Result<SceneSummary> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let me = comm.rank();
+
+    // read: open, check, and fix everything that every rank can check alone before the first collective.
+    let t = Instant::now();
+    let prepared = (|| -> Result<_> {
+        let raster = raster::open(input, &cfg.read)?;
+        let grid = Grid::new(raster.width(), raster.height(), cfg.tile_size).ok_or_else(|| anyhow!("{}: raster too small to mesh", input.display()))?;
+        let (sha, bytes) = sha256_file(input)?;
+        Ok((raster, grid, sha, bytes))
+    })();
+    let (raster, grid, sha, input_bytes) = agree(comm, prepared)?;
+    let (encoding, windowed) = (raster.encoding().to_string(), raster.windowed());
+    let params = Params { cell: cfg.cell, z_scale: cfg.z_scale, z_offset: cfg.z_offset, raster: [grid.width, grid.height] };
+    let params_rec = ParamsRecord {
+        cell_size: cfg.cell,
+        tile_size: cfg.tile_size,
+        z_scale: cfg.z_scale,
+        z_offset: cfg.z_offset,
+        nodata: cfg.read.nodata,
+        max_error: None,
+        max_triangles: None,
+        skirts: None,
+        formats: cfg.formats.clone(),
+    };
+    let key = hex(&Sha256::digest(serde_json::to_vec(&json!({ "terrafarm": env!("CARGO_PKG_VERSION"), "input": sha, "params": params_rec }))?));
+
+    // tile: which tiles are ours, and which of them an earlier run already finished.
+    let owners = tiling::assign_owners(&grid, comm.size());
+    let mine: Vec<TileId> = grid.tiles().filter(|t| owners[grid.index(*t)] == me).collect();
+    if me == 0 {
+        // The manifest is the scene's "done" marker: retract it until this run has finished.
+        store.delete(&format!("{scene}/manifest.json"))?;
+        let swept = store.remove_partials(scene)?;
+        if swept > 0 {
+            warn!("scene '{scene}': removed {swept} partial file(s) left by an interrupted run");
+        }
+    }
+    let mut done: Vec<TileRecord> = Vec::new();
+    let mut todo: Vec<TileId> = Vec::new();
+    for &t in &mine {
+        match cfg.resume.then(|| resumable(store, scene, t, &key)).flatten() {
+            Some(rec) => done.push(rec),
+            None => todo.push(t),
+        }
+    }
+    let resumed = done.len();
+
+    // read the samples our tiles own (windowed where the format allows).
+    let read = (|| -> Result<(Blocks, usize)> {
+        let blocks: Vec<(usize, Vec<f32>)> = mine
+            .par_iter()
+            .map(|&t| {
+                let r = grid.owned_rect(t);
+                let mut b = vec![0f32; r.len()];
+                raster.read_window(r, &mut b)?;
+                Ok((grid.index(t), b))
+            })
+            .collect::<Result<_>>()?;
+        let valid = blocks.iter().map(|(_, b)| b.iter().filter(|h| !h.is_nan()).count()).sum();
+        Ok((blocks.into_iter().collect(), valid))
+    })();
+    let (blocks, valid) = agree(comm, read)?;
+    drop(raster);
+    if comm.all_ok(valid == 0).map_err(|e| anyhow!(e))? {
+        bail!("{}: no valid height samples (every sample is NaN or --nodata)", input.display());
+    }
+    timings.read_s = t.elapsed().as_secs_f64();
+
+    // halo: one all-to-all brings every border sample our tiles need from other ranks.
+    let t = Instant::now();
+    let halo = halo::exchange(&grid, &owners, comm, &blocks)?;
+    timings.halo_s = t.elapsed().as_secs_f64();
+    if comm.size() > 1 {
+        info!("rank {me}: halo sent {} B, received {} B", halo.bytes_sent, halo.bytes_received);
+    }
+
+    // mesh → encode → store, tile-parallel.
+    let cx = SceneCtx { scene, grid, params, formats: &cfg.formats, key: &key, blocks: &blocks, halo: &halo, store };
+    let bar = (me == 0 && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(todo.len() as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{prefix} {bar:40} {pos}/{len} tiles {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_prefix(scene.to_string());
+        b
+    });
+    let results: Vec<Result<(TileRecord, StageTimes)>> = todo
+        .par_iter()
+        .map_init(Vec::new, |scratch, &t| {
+            let r = process_tile(&cx, t, scratch).with_context(|| format!("rank {me}, tile ({}, {})", t.col, t.row));
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            r
+        })
+        .collect();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let tiles_done = (|| -> Result<Vec<TileRecord>> {
+        let mut recs = done;
+        for r in results {
+            let (rec, st) = r?;
+            timings.mesh_s += st.mesh.as_secs_f64();
+            timings.encode_s += st.encode.as_secs_f64();
+            timings.write_s += st.write.as_secs_f64();
+            recs.push(rec);
+        }
+        Ok(recs)
+    })();
+    let recs = agree(comm, tiles_done)?;
+
+    // Rank 0 gathers every rank's tile records and commits the manifest last.
+    let gathered = comm.gather_bytes(&serde_json::to_vec(&recs)?).map_err(|e| anyhow!(e))?;
+    timings.total_s = started.elapsed().as_secs_f64();
+    let mut summary = SceneSummary {
+        scene: scene.to_string(),
+        ok: true,
+        error: None,
+        tiles: mine.len(),
+        resumed_tiles: resumed,
+        vertices: 0,
+        triangles: 0,
+        bytes: 0,
+        seconds: timings.total_s,
+        timings: timings.clone(),
+    };
+    if let Some(parts) = gathered {
+        let mut tiles: Vec<TileRecord> = Vec::with_capacity(grid.count());
+        for p in parts {
+            tiles.extend(serde_json::from_slice::<Vec<TileRecord>>(&p)?);
+        }
+        tiles.sort_by_key(|r| (r.row, r.col));
+        let totals = Totals::of(&tiles);
+        let manifest = Manifest {
+            terrafarm: env!("CARGO_PKG_VERSION").to_string(),
+            scene: scene.to_string(),
+            input: InputRecord {
+                path: input.display().to_string(),
+                bytes: input_bytes,
+                sha256: sha,
+                encoding,
+                windowed,
+            },
+            raster: [grid.width, grid.height],
+            tile_grid: [grid.cols, grid.rows],
+            params: params_rec,
+            key: key.clone(),
+            tiles,
+            totals: totals.clone(),
+            run: RunRecord { ranks: comm.size(), threads_per_rank: threads, resumed_tiles: resumed, timings: timings.clone() },
+        };
+        store.put(&format!("{scene}/manifest.json"), &serde_json::to_vec_pretty(&manifest)?)?;
+        summary.tiles = totals.tiles;
+        summary.vertices = totals.vertices;
+        summary.triangles = totals.triangles;
+        summary.bytes = totals.bytes;
+        info!(
+            "scene '{scene}': {} tiles ({resumed} resumed), {} triangles, {:.1} MB in {:.2} s → {}",
+            totals.tiles,
+            totals.triangles,
+            totals.bytes as f64 / 1e6,
+            timings.total_s,
+            store.describe()
+        );
+    }
+    Ok(summary)
+}
+
+fn synth_command(a: &SynthArgs) -> Result<()> {
+    let (w, h) = parse_size(&a.size)?;
+    if w < 2 || h < 2 {
+        bail!("--size {w}x{h}: need at least 2x2");
+    }
+    if !(a.relief.is_finite() && a.relief > 0.0) {
+        bail!("--relief must be positive");
+    }
+    let ext = a.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let heights = crate::synth::generate(w, h, a.seed, a.relief);
+    let bytes = match ext.as_str() {
+        "png" => crate::synth::png_bytes(w, h, &heights)?,
+        "f32" => crate::synth::f32_bytes(&heights),
+        "npy" => raster::npy_bytes_f32(w, h, &heights),
+        _ => bail!("{}: output must end in .png, .f32 or .npy", a.output.display()),
+    };
+    let dir = a.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = a.output.file_name().and_then(|n| n.to_str()).ok_or_else(|| anyhow!("{}: bad file name", a.output.display()))?;
+    LocalStore::new(dir)?.put(name, &bytes)?;
+    info!("wrote {} ({w}x{h}, seed {}, {} bytes)", a.output.display(), a.seed, bytes.len());
+    Ok(())
+}
+
+/// The read → tile → halo → mesh stages on a raster already in memory, single process: what `bench` and the tests
+/// drive. Returns every tile's mesh in row-major tile order.
+pub fn mesh_in_memory(data: &[f32], width: usize, height: usize, tile: usize, params: &Params) -> Result<Vec<(TileId, mesh::Mesh)>> {
+    let grid = Grid::new(width, height, tile).ok_or_else(|| anyhow!("raster {width}x{height} with tile {tile} cannot be meshed"))?;
+    if data.len() != width * height {
+        bail!("raster data has {} samples, expected {width}x{height}", data.len());
+    }
+    let owners = tiling::assign_owners(&grid, 1);
+    let blocks: Blocks = grid
+        .tiles()
+        .map(|t| {
+            let r = grid.owned_rect(t);
+            let b: Vec<f32> = (r.y0..r.y1).flat_map(|y| data[y * width + r.x0..y * width + r.x1].iter().copied()).collect();
+            (grid.index(t), b)
+        })
+        .collect();
+    let halo = halo::exchange(&grid, &owners, &crate::comm::single::Single, &blocks)?;
+    let tiles: Vec<TileId> = grid.tiles().collect();
+    Ok(tiles
+        .par_iter()
+        .map_init(Vec::new, |scratch, &t| {
+            halo.window(&grid, t, &blocks, scratch);
+            let win = Window { data: scratch, rect: grid.halo_rect(t), tile: grid.tile_rect(t) };
+            (t, mesh::grid::mesh_grid(&win, params))
+        })
+        .collect())
+}

@@ -1,0 +1,88 @@
+//! Command-line flags as typed by the user (clap derive). Parsing only: no validation beyond types, no syscalls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "terrafarm", version, about = "Height maps → seamless 3D tile meshes (GLB/OBJ) for render farms")]
+pub struct Cli {
+    /// Log filter (error, warn, info, debug, trace); also RUST_LOG.
+    #[arg(long, global = true, default_value = "info")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Mesh height maps into tiles of GLB/OBJ plus a manifest per scene.
+    Mesh(MeshArgs),
+    /// Write a deterministic synthetic terrain (.png 16-bit gray, .f32 raw, or .npy).
+    Synth(SynthArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MeshArgs {
+    /// Input height maps; each is one scene. Formats: PNG/TIFF (8/16-bit gray, or RGB with --encoding),
+    /// SRTM .hgt, .npy, raw .f32/.i16/.u16 (with --size).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Output root: a local folder (scenes go to OUT/<scene>/).
+    #[arg(long, short, default_value = "out", value_name = "OUT")]
+    pub out: String,
+    /// Tile size in cells (samples per tile side minus one); neighbouring tiles share their border samples.
+    #[arg(long, default_value_t = 256, value_name = "CELLS")]
+    pub tile_size: usize,
+    /// Output formats, comma-separated: glb, obj.
+    #[arg(long, default_value = "glb,obj", value_name = "LIST")]
+    pub format: String,
+    /// How bytes map to heights: auto, gray, terrain-rgb, terrarium, raw-f32, raw-i16, raw-u16, hgt, npy.
+    #[arg(long, default_value = "auto")]
+    pub encoding: String,
+    /// Raster size for raw inputs, in samples: WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH")]
+    pub size: Option<String>,
+    /// Horizontal sample spacing in metres: X or X,Y (X along columns, Y along rows).
+    #[arg(long, default_value = "1", value_name = "X[,Y]")]
+    pub cell_size: String,
+    /// Multiplier from sample value to metres of height.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_name = "FACTOR")]
+    pub z_scale: f32,
+    /// Metres added to every height after scaling.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_name = "METRES")]
+    pub z_offset: f32,
+    /// Sample value meaning "no data" (in input units, before scaling); such samples leave holes.
+    #[arg(long, allow_negative_numbers = true, value_name = "VALUE")]
+    pub nodata: Option<f32>,
+    /// Refuse inputs whose header claims more samples than this (guards against decompression bombs).
+    #[arg(long, default_value_t = 1 << 32, value_name = "SAMPLES")]
+    pub max_samples: u64,
+    /// Worker threads per process (default: the cores this rank may use).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Skip tiles already written with the same input and parameters; finish an interrupted run.
+    #[arg(long)]
+    pub resume: bool,
+    /// Scene name (default: the input's file stem); only with a single input.
+    #[arg(long)]
+    pub scene: Option<String>,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SynthArgs {
+    /// Raster size in samples: WIDTHxHEIGHT.
+    #[arg(long, default_value = "1025x1025", value_name = "WxH")]
+    pub size: String,
+    /// Seed: the same seed and size always give the same terrain.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Height range in metres (peak-to-valley, roughly).
+    #[arg(long, default_value_t = 1200.0, value_name = "METRES")]
+    pub relief: f32,
+    /// Output file: .png (16-bit gray, heights rounded to metres), .f32 (raw little-endian) or .npy (f32).
+    pub output: PathBuf,
+}

@@ -1,0 +1,40 @@
+//! Communication between ranks behind one small trait. `single` is the one-process backend; `mpi` (cargo feature
+//! `mpi`) is the only code in terrafarm that names MPI. Nothing here knows about tiles or heights.
+
+pub mod single;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommError {
+    #[error("rank {rank}: {msg}")]
+    Failed { rank: usize, msg: String },
+}
+
+/// The collectives the pipeline needs, nothing more.
+pub trait Comm: Sync {
+    fn rank(&self) -> usize;
+    fn size(&self) -> usize;
+    /// One all-to-all with per-destination counts (MPI_Alltoallv). `send` holds the blocks for ranks 0..size
+    /// back to back; returns what each rank sent us, back to back, and the per-source counts.
+    fn all_to_all_v(&self, send: &[f32], send_counts: &[usize]) -> Result<(Vec<f32>, Vec<usize>), CommError>;
+    /// Gathers one byte string per rank on rank 0 (`Some` there, `None` elsewhere).
+    fn gather_bytes(&self, bytes: &[u8]) -> Result<Option<Vec<Vec<u8>>>, CommError>;
+    /// True on every rank when `ok` is true on every rank.
+    fn all_ok(&self, ok: bool) -> Result<bool, CommError>;
+    /// Cores this rank may use: the node's cores divided among the ranks that share the node.
+    fn cores_per_rank(&self) -> usize;
+    /// Ends every rank of the job now, with `code` (MPI_Abort); the single-process backend just exits.
+    fn abort(&self, code: i32) -> !;
+}
+
+/// The communicator for this process: MPI when built with it and launched under a launcher, else single-process.
+pub fn world() -> Result<Box<dyn Comm>, CommError> {
+    #[cfg(feature = "mpi")]
+    {
+        if let Some(c) = mpi::MpiComm::init()? {
+            return Ok(Box::new(c));
+        }
+    }
+    Ok(Box::new(single::Single))
+}

@@ -1,0 +1,118 @@
+//! Flags → validated configuration. Everything a user can get wrong on the command line is caught here, before any
+//! input is opened or any collective starts, and reported as a usage error (exit code 2).
+
+use std::path::PathBuf;
+
+use crate::cli::MeshArgs;
+use crate::encode::Format;
+use crate::raster::{Encoding, ReadOptions};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn bad<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// Parses `WIDTHxHEIGHT`.
+pub fn parse_size(s: &str) -> Result<(usize, usize), ConfigError> {
+    let parse = |p: &str| p.trim().parse::<usize>().ok().filter(|&v| v > 0);
+    match s.split_once(['x', 'X']).map(|(w, h)| (parse(w), parse(h))) {
+        Some((Some(w), Some(h))) => Ok((w, h)),
+        _ => bad(format!("size '{s}' is not WIDTHxHEIGHT with positive integers, e.g. 4097x4097")),
+    }
+}
+
+/// Validated settings of one `mesh` run.
+#[derive(Clone, Debug)]
+pub struct MeshConfig {
+    pub inputs: Vec<PathBuf>,
+    pub out: String,
+    pub tile_size: usize,
+    pub formats: Vec<Format>,
+    pub read: ReadOptions,
+    pub cell: [f64; 2],
+    pub z_scale: f32,
+    pub z_offset: f32,
+    pub threads: Option<usize>,
+    pub resume: bool,
+    pub scene: Option<String>,
+    pub json: bool,
+}
+
+impl MeshConfig {
+    pub fn from_args(a: MeshArgs) -> Result<MeshConfig, ConfigError> {
+        let encoding: Encoding = a.encoding.parse().map_err(ConfigError)?;
+        let size = a.size.as_deref().map(parse_size).transpose()?;
+        let mut formats: Vec<Format> = a.format.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect::<Result<_, _>>().map_err(ConfigError)?;
+        formats.sort();
+        formats.dedup();
+        if formats.is_empty() {
+            return bad("--format needs at least one of glb, obj");
+        }
+        let cells: Vec<f64> = a.cell_size.split(',').map(|s| s.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| ConfigError(format!("--cell-size '{}' is not X or X,Y in metres", a.cell_size)))?;
+        let cell = match cells[..] {
+            [x] => [x, x],
+            [x, y] => [x, y],
+            _ => return bad(format!("--cell-size '{}' is not X or X,Y in metres", a.cell_size)),
+        };
+        if !cell.iter().all(|c| c.is_finite() && *c > 0.0) {
+            return bad("--cell-size must be positive and finite");
+        }
+        if !(2..=16384).contains(&a.tile_size) {
+            return bad(format!("--tile-size {} is outside 2..=16384 cells", a.tile_size));
+        }
+        if !a.z_scale.is_finite() || a.z_scale == 0.0 || !a.z_offset.is_finite() {
+            return bad("--z-scale must be finite and non-zero, --z-offset finite");
+        }
+        if a.threads == Some(0) {
+            return bad("--threads must be at least 1");
+        }
+        if a.scene.is_some() && a.inputs.len() > 1 {
+            return bad("--scene names one scene; it cannot be used with several inputs");
+        }
+        if let Some(s) = &a.scene {
+            if s.is_empty() || s.contains(['/', '\\']) || s == "." || s == ".." {
+                return bad(format!("--scene '{s}' must be a plain name"));
+            }
+        }
+        if a.max_samples == 0 {
+            return bad("--max-samples must be positive");
+        }
+        Ok(MeshConfig {
+            inputs: a.inputs,
+            out: a.out,
+            tile_size: a.tile_size,
+            formats,
+            read: ReadOptions { encoding, size, max_samples: a.max_samples, nodata: a.nodata },
+            cell,
+            z_scale: a.z_scale,
+            z_offset: a.z_offset,
+            threads: a.threads,
+            resume: a.resume,
+            scene: a.scene,
+            json: a.json,
+        })
+    }
+
+    /// The scene name of input `i`: `--scene`, else the file stem.
+    pub fn scene_name(&self, i: usize) -> String {
+        self.scene.clone().unwrap_or_else(|| {
+            self.inputs[i].file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("scene{i}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4097x2049").unwrap(), (4097, 2049));
+        assert!(parse_size("4097").is_err());
+        assert!(parse_size("0x5").is_err());
+        assert!(parse_size("ax5").is_err());
+    }
+}

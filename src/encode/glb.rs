@@ -1,0 +1,146 @@
+//! GLB (binary glTF 2.0) writer. Follows the glTF 2.0 specification: §4.4 (binary glTF layout: 12-byte header,
+//! JSON chunk padded with spaces, BIN chunk padded with zeros, 4-byte alignment), §3.6.2 (accessor min/max for
+//! POSITION), §3.7.2.1 (indices must not hold the primitive-restart value, hence u16 only up to 65535 vertices).
+//! One mesh, one node carrying the tile origin as `translation`, so positions stay small and exact in f32.
+
+use serde_json::json;
+
+use crate::mesh::Mesh;
+
+const GLTF_MAGIC: u32 = 0x4654_6C67;
+const CHUNK_JSON: u32 = 0x4E4F_534A;
+const CHUNK_BIN: u32 = 0x004E_4942;
+const ARRAY_BUFFER: u32 = 34962;
+const ELEMENT_ARRAY_BUFFER: u32 = 34963;
+const FLOAT: u32 = 5126;
+const UNSIGNED_SHORT: u32 = 5123;
+const UNSIGNED_INT: u32 = 5125;
+
+#[cfg(target_endian = "big")]
+compile_error!("GLB buffers are little-endian; terrafarm casts vertex buffers directly and supports little-endian targets only");
+
+fn pad4(n: usize) -> usize {
+    n.div_ceil(4) * 4
+}
+
+/// Encodes one tile as GLB. `extras` lands on the node (tile coordinates, error bound). An empty mesh has no GLB:
+/// callers must not ask for one (glTF accessors need count ≥ 1).
+pub fn encode(m: &Mesh, extras: &serde_json::Value) -> Vec<u8> {
+    debug_assert!(m.vertices() > 0 && m.triangles() > 0);
+    let n = m.vertices();
+    let small = n <= 65535;
+    let (pos_len, nrm_len, uv_len) = (n * 12, n * 12, n * 8);
+    let idx_len = m.indices.len() * if small { 2 } else { 4 };
+    let bin_len = pad4(pos_len + nrm_len + uv_len + idx_len);
+    let (o_nrm, o_uv, o_idx) = (pos_len, pos_len + nrm_len, pos_len + nrm_len + uv_len);
+
+    let doc = json!({
+        "asset": { "version": "2.0", "generator": concat!("terrafarm ", env!("CARGO_PKG_VERSION")) },
+        "scene": 0,
+        "scenes": [{ "nodes": [0] }],
+        "nodes": [{ "mesh": 0, "translation": m.origin, "extras": extras }],
+        "meshes": [{ "primitives": [{
+            "attributes": { "POSITION": 0, "NORMAL": 1, "TEXCOORD_0": 2 },
+            "indices": 3,
+            "mode": 4
+        }] }],
+        "buffers": [{ "byteLength": bin_len }],
+        "bufferViews": [
+            { "buffer": 0, "byteOffset": 0, "byteLength": pos_len, "target": ARRAY_BUFFER },
+            { "buffer": 0, "byteOffset": o_nrm, "byteLength": nrm_len, "target": ARRAY_BUFFER },
+            { "buffer": 0, "byteOffset": o_uv, "byteLength": uv_len, "target": ARRAY_BUFFER },
+            { "buffer": 0, "byteOffset": o_idx, "byteLength": idx_len, "target": ELEMENT_ARRAY_BUFFER }
+        ],
+        "accessors": [
+            { "bufferView": 0, "componentType": FLOAT, "count": n, "type": "VEC3", "min": m.min, "max": m.max },
+            { "bufferView": 1, "componentType": FLOAT, "count": n, "type": "VEC3" },
+            { "bufferView": 2, "componentType": FLOAT, "count": n, "type": "VEC2" },
+            { "bufferView": 3, "componentType": if small { UNSIGNED_SHORT } else { UNSIGNED_INT }, "count": m.indices.len(), "type": "SCALAR" }
+        ]
+    });
+    let json_bytes = serde_json::to_vec(&doc).expect("glTF JSON serialises");
+    let json_len = pad4(json_bytes.len());
+    let total = 12 + 8 + json_len + 8 + bin_len;
+
+    // One buffer of the final size, filled front to back.
+    let mut out = Vec::with_capacity(total);
+    for v in [GLTF_MAGIC, 2, total as u32, json_len as u32, CHUNK_JSON] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&json_bytes);
+    out.resize(20 + json_len, b' ');
+    out.extend_from_slice(&(bin_len as u32).to_le_bytes());
+    out.extend_from_slice(&CHUNK_BIN.to_le_bytes());
+    out.extend_from_slice(bytemuck::cast_slice(&m.positions));
+    out.extend_from_slice(bytemuck::cast_slice(&m.normals));
+    out.extend_from_slice(bytemuck::cast_slice(&m.uvs));
+    if small {
+        out.extend(m.indices.iter().flat_map(|&i| (i as u16).to_le_bytes()));
+    } else {
+        out.extend_from_slice(bytemuck::cast_slice(&m.indices));
+    }
+    out.resize(total, 0);
+    debug_assert_eq!(out.len(), total);
+    out
+}
+
+/// Reads the JSON chunk of a GLB (used by tests and by resume checks).
+pub fn json_chunk(glb: &[u8]) -> Option<serde_json::Value> {
+    if glb.len() < 20 || u32::from_le_bytes(glb[0..4].try_into().ok()?) != GLTF_MAGIC {
+        return None;
+    }
+    let len = u32::from_le_bytes(glb[12..16].try_into().ok()?) as usize;
+    serde_json::from_slice(glb.get(20..20 + len)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::{grid::mesh_grid, Params, Window};
+    use crate::tiling::Rect;
+
+    fn tiny() -> Mesh {
+        let data = [0.0f32, 1.0, 2.0, 3.0];
+        let r = Rect::new(0, 0, 2, 2);
+        mesh_grid(&Window { data: &data, rect: r, tile: r }, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [2, 2] })
+    }
+
+    #[test]
+    fn layout_is_aligned_and_consistent() {
+        let m = tiny();
+        let b = encode(&m, &json!({"tile": [0, 0]}));
+        assert_eq!(b.len() % 4, 0);
+        assert_eq!(u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize, b.len());
+        let doc = json_chunk(&b).unwrap();
+        assert_eq!(doc["accessors"][3]["componentType"], UNSIGNED_SHORT);
+        assert_eq!(doc["accessors"][0]["max"], json!([1.0, 3.0, 1.0]));
+        assert_eq!(doc["nodes"][0]["extras"]["tile"], json!([0, 0]));
+        let json_len = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
+        let bin_len = u32::from_le_bytes(b[20 + json_len..24 + json_len].try_into().unwrap()) as usize;
+        assert_eq!(doc["buffers"][0]["byteLength"], bin_len);
+        assert_eq!(20 + json_len + 8 + bin_len, b.len());
+    }
+
+    #[test]
+    fn golden_bytes_of_a_two_triangle_tile() {
+        // Guards the exact byte layout; regenerate deliberately if the format changes.
+        let b = encode(&tiny(), &json!({}));
+        let json_len = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
+        let bin = &b[28 + json_len..];
+        let pos: &[f32] = bytemuck::cast_slice(&bin[..48]);
+        assert_eq!(pos, &[0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 2.0, 1.0, 1.0, 3.0, 1.0]);
+        let idx: Vec<u16> = bin[128..140].chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        assert_eq!(idx, [0, 2, 1, 1, 2, 3]);
+        assert_eq!(bin.len(), 140);
+    }
+
+    #[test]
+    fn large_meshes_use_u32_indices() {
+        let (w, h) = (300, 300);
+        let data = vec![0f32; w * h];
+        let r = Rect::new(0, 0, w, h);
+        let m = mesh_grid(&Window { data: &data, rect: r, tile: r }, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h] });
+        let doc = json_chunk(&encode(&m, &json!({}))).unwrap();
+        assert_eq!(doc["accessors"][3]["componentType"], UNSIGNED_INT);
+    }
+}

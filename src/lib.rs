@@ -1,0 +1,19 @@
+//! terrafarm: height maps → seamless 3D tile meshes.
+//!
+//! Data flows one way, and the modules are laid out to show it:
+//! `raster` (read) → `tiling` (tile) → `halo` over `comm` (halo) → `mesh` (mesh) → `encode` (encode) → `store` (store),
+//! orchestrated by `app`. Only `app` knows about all of them; kernels in `mesh` and `encode` do no I/O.
+
+pub mod app;
+
+pub mod cli;
+pub mod comm;
+pub mod config;
+pub mod encode;
+pub mod halo;
+pub mod manifest;
+pub mod mesh;
+pub mod raster;
+pub mod store;
+pub mod synth;
+pub mod tiling;

@@ -1,0 +1,116 @@
+//! The scene manifest and per-tile records: what was written, from what, with which parameters. A tile's record is
+//! also written beside its files as the tile's "done" marker, so `--resume` can skip it without re-meshing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::encode::Format;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub format: Format,
+    /// Key relative to the scene folder, e.g. `tiles/3_7.glb`.
+    pub name: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TileRecord {
+    pub col: usize,
+    pub row: usize,
+    /// Empty for a tile with no data at all (no file is written for it).
+    pub files: Vec<FileRecord>,
+    pub vertices: usize,
+    pub triangles: usize,
+    pub nodata_samples: usize,
+    /// World-space bounds (metres): min and max corner.
+    pub bounds: [[f64; 3]; 2],
+    pub max_error_requested: Option<f32>,
+    /// Largest vertical distance from the mesh to any sample of the tile.
+    pub max_error: f32,
+    /// Hash of input and parameters: a resumed run reuses the tile only when it matches.
+    pub key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputRecord {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub encoding: String,
+    /// True when ranks read only their own windows of the input.
+    pub windowed: bool,
+}
+
+/// Everything that changes the output bytes; hashed into the resume key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamsRecord {
+    pub cell_size: [f64; 2],
+    pub tile_size: usize,
+    pub z_scale: f32,
+    pub z_offset: f32,
+    pub nodata: Option<f32>,
+    pub max_error: Option<f32>,
+    pub max_triangles: Option<usize>,
+    pub skirts: Option<f32>,
+    pub formats: Vec<Format>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub tiles: usize,
+    pub empty_tiles: usize,
+    pub vertices: usize,
+    pub triangles: usize,
+    pub nodata_samples: usize,
+    pub bytes: u64,
+}
+
+/// Facts about this particular run; these legitimately differ between runs of the same scene.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub ranks: usize,
+    pub threads_per_rank: usize,
+    pub resumed_tiles: usize,
+    /// Wall seconds of each stage on rank 0 (mesh/encode/write: summed over tiles, so thread-seconds).
+    pub timings: Timings,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub read_s: f64,
+    pub halo_s: f64,
+    pub mesh_s: f64,
+    pub encode_s: f64,
+    pub write_s: f64,
+    pub total_s: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub terrafarm: String,
+    pub scene: String,
+    pub input: InputRecord,
+    /// Width and height in samples.
+    pub raster: [usize; 2],
+    /// Tile grid columns and rows.
+    pub tile_grid: [usize; 2],
+    pub params: ParamsRecord,
+    pub key: String,
+    pub tiles: Vec<TileRecord>,
+    pub totals: Totals,
+    pub run: RunRecord,
+}
+
+impl Totals {
+    pub fn of(tiles: &[TileRecord]) -> Totals {
+        let mut t = Totals { tiles: tiles.len(), ..Totals::default() };
+        for r in tiles {
+            t.empty_tiles += usize::from(r.files.is_empty());
+            t.vertices += r.vertices;
+            t.triangles += r.triangles;
+            t.nodata_samples += r.nodata_samples;
+            t.bytes += r.files.iter().map(|f| f.bytes).sum::<u64>();
+        }
+        t
+    }
+}

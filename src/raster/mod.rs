@@ -1,0 +1,249 @@
+//! Input readers: bytes on disk → height windows (f32, NaN = no data). Formats that allow it (raw, SRTM `.hgt`,
+//! `.npy`) are read window by window with positioned reads, so a rank touches only the samples it owns; PNG and
+//! TIFF are decoded whole once. No meshing, no tiling policy here.
+
+mod image_src;
+mod raw;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::tiling::Rect;
+pub use raw::{npy_bytes_f32, Dtype, RawSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RasterError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {msg}")]
+    Format { path: PathBuf, msg: String },
+    #[error("{path}: {width}x{height} = {samples} samples exceeds --max-samples {max} (raise it if the input is genuine)")]
+    TooLarge { path: PathBuf, width: u64, height: u64, samples: u64, max: u64 },
+}
+
+impl RasterError {
+    pub(crate) fn format(path: &Path, msg: impl Into<String>) -> RasterError {
+        RasterError::Format { path: path.to_path_buf(), msg: msg.into() }
+    }
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> RasterError {
+        RasterError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// How the input's bytes map to heights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// Decide from extension and magic bytes; ambiguous inputs (RGB images) are refused.
+    Auto,
+    /// 8/16-bit grayscale PNG or TIFF: the sample value is the height.
+    Gray,
+    /// Mapbox terrain-RGB: h = (R·65536 + G·256 + B)·0.1 − 10000.
+    TerrainRgb,
+    /// Terrarium: h = R·256 + G + B/256 − 32768.
+    Terrarium,
+    /// Headerless little-endian samples; needs `--size`.
+    Raw(Dtype),
+    /// SRTM `.hgt`: big-endian i16, 1201² or 3601², −32768 = void.
+    Hgt,
+    /// NumPy `.npy`, 2-D, C order.
+    Npy,
+}
+
+pub const ENCODING_CHOICES: &str = "auto, gray, terrain-rgb, terrarium, raw-f32, raw-i16, raw-u16, hgt, npy";
+
+impl FromStr for Encoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "auto" => Encoding::Auto,
+            "gray" | "grey" => Encoding::Gray,
+            "terrain-rgb" | "mapbox" => Encoding::TerrainRgb,
+            "terrarium" => Encoding::Terrarium,
+            "raw-f32" => Encoding::Raw(Dtype::F32),
+            "raw-i16" => Encoding::Raw(Dtype::I16),
+            "raw-u16" => Encoding::Raw(Dtype::U16),
+            "hgt" => Encoding::Hgt,
+            "npy" => Encoding::Npy,
+            _ => return Err(format!("unknown encoding '{s}' (choose one of: {ENCODING_CHOICES})")),
+        })
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Encoding::Auto => f.write_str("auto"),
+            Encoding::Gray => f.write_str("gray"),
+            Encoding::TerrainRgb => f.write_str("terrain-rgb"),
+            Encoding::Terrarium => f.write_str("terrarium"),
+            Encoding::Raw(d) => write!(f, "raw-{}", d.name()),
+            Encoding::Hgt => f.write_str("hgt"),
+            Encoding::Npy => f.write_str("npy"),
+        }
+    }
+}
+
+/// What the reader needs beyond the path.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    pub encoding: Encoding,
+    /// Width × height, required for raw inputs.
+    pub size: Option<(usize, usize)>,
+    /// Refuse inputs whose header claims more samples than this, before allocating.
+    pub max_samples: u64,
+    /// Sample value meaning "no data" (becomes NaN).
+    pub nodata: Option<f32>,
+}
+
+/// A decoder that can hand out rectangular windows of heights.
+pub trait Source: Send + Sync {
+    fn width(&self) -> usize;
+    fn height(&self) -> usize;
+    /// Fills `out` (row-major over `rect`) with heights; NaN where the input has no data.
+    fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError>;
+    /// True when `read_window` reads only the window from storage (no whole-raster decode).
+    fn windowed(&self) -> bool;
+    /// The encoding actually used (after `auto` was resolved).
+    fn encoding(&self) -> Encoding;
+}
+
+/// An opened input: a source plus the caller's no-data value.
+pub struct Raster {
+    source: Box<dyn Source>,
+    nodata: Option<f32>,
+    pub path: PathBuf,
+}
+
+impl Raster {
+    pub fn width(&self) -> usize {
+        self.source.width()
+    }
+    pub fn height(&self) -> usize {
+        self.source.height()
+    }
+    pub fn windowed(&self) -> bool {
+        self.source.windowed()
+    }
+    pub fn encoding(&self) -> Encoding {
+        self.source.encoding()
+    }
+    pub fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
+        debug_assert_eq!(out.len(), rect.len());
+        if rect.x1 > self.width() || rect.y1 > self.height() {
+            return Err(RasterError::format(&self.path, format!("window {rect:?} outside the {}x{} raster", self.width(), self.height())));
+        }
+        self.source.read_window(rect, out)?;
+        if let Some(nd) = self.nodata {
+            for v in out.iter_mut() {
+                if *v == nd {
+                    *v = f32::NAN;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_samples(path: &Path, w: u64, h: u64, max: u64) -> Result<(), RasterError> {
+    let samples = w.saturating_mul(h);
+    if samples > max {
+        return Err(RasterError::TooLarge { path: path.to_path_buf(), width: w, height: h, samples, max });
+    }
+    if w < 2 || h < 2 {
+        return Err(RasterError::format(path, format!("raster is {w}x{h}; a mesh needs at least 2x2 samples")));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Image,
+    Npy,
+    Hgt,
+    Raw(Option<Dtype>),
+}
+
+fn sniff(path: &Path, head: &[u8]) -> Option<Kind> {
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") || head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+        return Some(Kind::Image);
+    }
+    if head.starts_with(b"\x93NUMPY") {
+        return Some(Kind::Npy);
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("hgt") => Some(Kind::Hgt),
+        Some("f32") => Some(Kind::Raw(Some(Dtype::F32))),
+        Some("i16") => Some(Kind::Raw(Some(Dtype::I16))),
+        Some("u16") => Some(Kind::Raw(Some(Dtype::U16))),
+        Some("raw") | Some("bin") => Some(Kind::Raw(None)),
+        _ => None,
+    }
+}
+
+/// Opens `path` for windowed reading, deciding the format from `opts.encoding`, the extension and magic bytes.
+pub fn open(path: &Path, opts: &ReadOptions) -> Result<Raster, RasterError> {
+    let meta = std::fs::metadata(path).map_err(|e| RasterError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(RasterError::format(path, "is a directory, not a height map"));
+    }
+    if meta.len() == 0 {
+        return Err(RasterError::format(path, "file is empty (0 bytes)"));
+    }
+    let mut head = [0u8; 8];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| RasterError::io(path, e))?;
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) => return Err(RasterError::io(path, e)),
+            }
+        }
+        n
+    };
+    let kind = sniff(path, &head[..n]);
+    let ext_is_image = matches!(
+        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        Some("png") | Some("tif") | Some("tiff")
+    );
+    let source: Box<dyn Source> = match (opts.encoding, kind) {
+        (Encoding::Raw(d), _) => Box::new(RawSource::raw(path, d, opts)?),
+        (Encoding::Hgt, _) | (Encoding::Auto, Some(Kind::Hgt)) => Box::new(RawSource::hgt(path, opts)?),
+        (Encoding::Npy, _) | (Encoding::Auto, Some(Kind::Npy)) => Box::new(RawSource::npy(path, opts)?),
+        (Encoding::Auto, Some(Kind::Raw(Some(d)))) => Box::new(RawSource::raw(path, d, opts)?),
+        (Encoding::Auto, Some(Kind::Raw(None))) => {
+            return Err(RasterError::format(path, "headerless raw file: say its sample type with --encoding raw-f32|raw-i16|raw-u16 and its --size WxH"))
+        }
+        (enc, Some(Kind::Image)) => Box::new(image_src::decode(path, enc, opts)?),
+        (_, _) if ext_is_image => return Err(RasterError::format(path, "extension says PNG/TIFF but the file does not start with a PNG or TIFF signature")),
+        (Encoding::Gray | Encoding::TerrainRgb | Encoding::Terrarium, _) => {
+            return Err(RasterError::format(path, "not a PNG or TIFF image (no image signature)"))
+        }
+        (Encoding::Auto, None) => {
+            return Err(RasterError::format(
+                path,
+                format!("cannot tell the format: supported are .png .tif .tiff .hgt .npy .f32 .i16 .u16 (.raw/.bin with --encoding); encodings: {ENCODING_CHOICES}"),
+            ))
+        }
+    };
+    Ok(Raster { source, nodata: opts.nodata, path: path.to_path_buf() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_parses_and_prints() {
+        for s in ENCODING_CHOICES.split(", ") {
+            let e: Encoding = s.parse().unwrap();
+            assert_eq!(e.to_string(), s);
+        }
+        assert!("bogus".parse::<Encoding>().unwrap_err().contains("terrain-rgb"));
+    }
+}

@@ -1,0 +1,239 @@
+//! Fixed-layout rasters read window by window with positioned reads (no whole-file load): headerless raw samples,
+//! SRTM `.hgt`, and `.npy`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::{check_samples, Encoding, RasterError, ReadOptions, Source};
+use crate::tiling::Rect;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    U8,
+    I16,
+    U16,
+    I32,
+    F32,
+    F64,
+}
+
+impl Dtype {
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::U8 => 1,
+            Dtype::I16 | Dtype::U16 => 2,
+            Dtype::I32 | Dtype::F32 => 4,
+            Dtype::F64 => 8,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::U8 => "u8",
+            Dtype::I16 => "i16",
+            Dtype::U16 => "u16",
+            Dtype::I32 => "i32",
+            Dtype::F32 => "f32",
+            Dtype::F64 => "f64",
+        }
+    }
+}
+
+pub struct RawSource {
+    file: File,
+    path: PathBuf,
+    width: usize,
+    height: usize,
+    dtype: Dtype,
+    big_endian: bool,
+    offset: u64,
+    /// A sample value that means "void" in the format itself (SRTM's −32768).
+    void: Option<f32>,
+    encoding: Encoding,
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    f.read_exact_at(buf, off)
+}
+
+#[cfg(windows)]
+fn read_at(f: &File, mut buf: &mut [u8], mut off: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match f.seek_read(buf, off)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                off += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode_row(bytes: &[u8], dtype: Dtype, big: bool, out: &mut [f32]) {
+    macro_rules! conv {
+        ($t:ty, $n:expr) => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact($n)) {
+                let a: [u8; $n] = c.try_into().unwrap();
+                *o = if big { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) } as f32;
+            }
+        };
+    }
+    match dtype {
+        Dtype::U8 => out.iter_mut().zip(bytes).for_each(|(o, &b)| *o = b as f32),
+        Dtype::I16 => conv!(i16, 2),
+        Dtype::U16 => conv!(u16, 2),
+        Dtype::I32 => conv!(i32, 4),
+        Dtype::F32 => conv!(f32, 4),
+        Dtype::F64 => conv!(f64, 8),
+    }
+}
+
+impl Source for RawSource {
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
+        let bs = self.dtype.size();
+        let mut row = vec![0u8; rect.width() * bs];
+        for (i, y) in (rect.y0..rect.y1).enumerate() {
+            let off = self.offset + ((y * self.width + rect.x0) * bs) as u64;
+            read_at(&self.file, &mut row, off).map_err(|e| RasterError::io(&self.path, e))?;
+            let o = &mut out[i * rect.width()..(i + 1) * rect.width()];
+            decode_row(&row, self.dtype, self.big_endian, o);
+            if let Some(v) = self.void {
+                o.iter_mut().filter(|x| **x == v).for_each(|x| *x = f32::NAN);
+            }
+        }
+        Ok(())
+    }
+    fn windowed(&self) -> bool {
+        true
+    }
+    fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+}
+
+fn open_file(path: &Path) -> Result<(File, u64), RasterError> {
+    let f = File::open(path).map_err(|e| RasterError::io(path, e))?;
+    let len = f.metadata().map_err(|e| RasterError::io(path, e))?.len();
+    Ok((f, len))
+}
+
+impl RawSource {
+    /// Headerless little-endian samples of `--size W×H`.
+    pub fn raw(path: &Path, dtype: Dtype, opts: &ReadOptions) -> Result<RawSource, RasterError> {
+        let Some((w, h)) = opts.size else {
+            return Err(RasterError::format(path, format!("raw {} input needs --size WxH", dtype.name())));
+        };
+        check_samples(path, w as u64, h as u64, opts.max_samples)?;
+        let (file, len) = open_file(path)?;
+        let want = (w as u64) * (h as u64) * dtype.size() as u64;
+        if len != want {
+            return Err(RasterError::format(
+                path,
+                format!("file has {len} bytes but --size {w}x{h} of {} needs {want}", dtype.name()),
+            ));
+        }
+        Ok(RawSource { file, path: path.to_path_buf(), width: w, height: h, dtype, big_endian: false, offset: 0, void: None, encoding: Encoding::Raw(dtype) })
+    }
+
+    /// SRTM `.hgt`: square, big-endian i16, size from the file length (1201² = SRTM3, 3601² = SRTM1).
+    pub fn hgt(path: &Path, opts: &ReadOptions) -> Result<RawSource, RasterError> {
+        let (file, len) = open_file(path)?;
+        let side = match len {
+            2_884_802 => 1201,
+            25_934_402 => 3601,
+            _ => return Err(RasterError::format(path, format!("{len} bytes is not an SRTM .hgt size (1201² or 3601² big-endian i16)"))),
+        };
+        check_samples(path, side, side, opts.max_samples)?;
+        let side = side as usize;
+        Ok(RawSource { file, path: path.to_path_buf(), width: side, height: side, dtype: Dtype::I16, big_endian: true, offset: 0, void: Some(-32768.0), encoding: Encoding::Hgt })
+    }
+
+    /// NumPy `.npy` (format 1.0–3.0): 2-D, C order, u1/i2/u2/i4/f4/f8 of either byte order.
+    pub fn npy(path: &Path, opts: &ReadOptions) -> Result<RawSource, RasterError> {
+        let (file, len) = open_file(path)?;
+        let bad = |m: &str| RasterError::format(path, format!("not a readable .npy: {m}"));
+        let mut pre = [0u8; 12];
+        if len < 12 {
+            return Err(bad("file shorter than the .npy preamble"));
+        }
+        read_at(&file, &mut pre, 0).map_err(|e| RasterError::io(path, e))?;
+        if &pre[..6] != b"\x93NUMPY" {
+            return Err(bad("missing \\x93NUMPY magic"));
+        }
+        let (hlen, start) = match pre[6] {
+            1 => (u16::from_le_bytes([pre[8], pre[9]]) as u64, 10u64),
+            2 | 3 => (u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as u64, 12u64),
+            v => return Err(bad(&format!("unsupported format version {v}"))),
+        };
+        if start + hlen > len || hlen > 1 << 20 {
+            return Err(bad("header length runs past the end of the file"));
+        }
+        let mut hb = vec![0u8; hlen as usize];
+        read_at(&file, &mut hb, start).map_err(|e| RasterError::io(path, e))?;
+        let header = String::from_utf8_lossy(&hb);
+        let field = |key: &str| -> Option<&str> {
+            let i = header.find(&format!("'{key}'"))?;
+            let rest = &header[i + key.len() + 2..];
+            Some(rest[rest.find(':')? + 1..].trim_start())
+        };
+        let descr = field("descr").and_then(|s| s.strip_prefix('\'')).and_then(|s| s.split('\'').next()).ok_or_else(|| bad("no 'descr'"))?;
+        if field("fortran_order").is_some_and(|s| s.starts_with("True")) {
+            return Err(bad("Fortran-order arrays are not supported (save with np.ascontiguousarray)"));
+        }
+        let shape = field("shape").and_then(|s| s.strip_prefix('(')).and_then(|s| s.split(')').next()).ok_or_else(|| bad("no 'shape'"))?;
+        let dims: Vec<u64> = shape.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_, _>>().map_err(|_| bad("bad 'shape'"))?;
+        let [h, w] = dims[..] else {
+            return Err(bad(&format!("array has shape ({shape}); a height map must be 2-D")));
+        };
+        let (order, code) = descr.split_at(1);
+        let big_endian = match order {
+            ">" => true,
+            "<" | "|" | "=" => false,
+            _ => return Err(bad(&format!("dtype '{descr}'"))),
+        };
+        let dtype = match code {
+            "u1" => Dtype::U8,
+            "i2" => Dtype::I16,
+            "u2" => Dtype::U16,
+            "i4" => Dtype::I32,
+            "f4" => Dtype::F32,
+            "f8" => Dtype::F64,
+            _ => return Err(bad(&format!("dtype '{descr}' is not one of u1 i2 u2 i4 f4 f8"))),
+        };
+        check_samples(path, w, h, opts.max_samples)?;
+        let offset = start + hlen;
+        let want = offset + w * h * dtype.size() as u64;
+        if len < want {
+            return Err(bad(&format!("truncated: {len} bytes, shape ({h}, {w}) of {descr} needs {want}")));
+        }
+        Ok(RawSource { file, path: path.to_path_buf(), width: w as usize, height: h as usize, dtype, big_endian, offset, void: None, encoding: Encoding::Npy })
+    }
+}
+
+/// Writes a 2-D little-endian f32 `.npy` (format 1.0), as NumPy would.
+pub fn npy_bytes_f32(width: usize, height: usize, data: &[f32]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({height}, {width}), }}");
+    // Pad so that magic + version + length + header + '\n' is a multiple of 64 bytes.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}

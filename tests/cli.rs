@@ -1,0 +1,221 @@
+//! Runs the binary the way a user does (issue #2: the single-node pipeline).
+
+mod common;
+use common::*;
+use std::path::Path;
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/synth-513.png");
+
+#[test]
+fn readme_sample_command_meshes_four_tiles() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out");
+    let o = run(&["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["tiles"], 4);
+    assert_eq!(summary["triangles"], 512 * 512 * 2);
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("synth-513/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["raster"], serde_json::json!([513, 513]));
+    assert_eq!(m["tiles"].as_array().unwrap().len(), 4);
+    assert_eq!(m["input"]["encoding"], "gray");
+    assert_eq!(m["input"]["sha256"].as_str().unwrap().len(), 64);
+    for t in m["tiles"].as_array().unwrap() {
+        for f in t["files"].as_array().unwrap() {
+            let p = out.join("synth-513").join(f["name"].as_str().unwrap());
+            assert_eq!(std::fs::metadata(&p).unwrap().len(), f["bytes"].as_u64().unwrap());
+        }
+    }
+}
+
+/// Border vertices of neighbouring tiles: same world position and bit-identical normal, in GLB and in OBJ.
+#[test]
+fn seams_are_bit_identical_between_tiles() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("o");
+    let o = run(&["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--tile-size", "100", "--cell-size", "0.7,1.3", "--z-scale", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tiles = out.join("synth-513/tiles");
+    // (global col,row) → (world y bits, normal bits) from every tile; conflicting entries are cracks.
+    let mut seen: std::collections::HashMap<(u32, u32), (u32, [u32; 3], String)> = Default::default();
+    let mut shared = 0;
+    for e in std::fs::read_dir(&tiles).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "glb") {
+            continue;
+        }
+        let g = read_glb(&std::fs::read(&p).unwrap());
+        for (pos, n) in g.positions.iter().zip(&g.normals) {
+            let col = ((g.translation[0] + pos[0] as f64) / 0.7).round() as u32;
+            let row = ((g.translation[2] + pos[2] as f64) / 1.3).round() as u32;
+            let v = (pos[1].to_bits(), n.map(f32::to_bits), p.display().to_string());
+            if let Some(prev) = seen.get(&(col, row)) {
+                shared += 1;
+                assert_eq!((prev.0, prev.1), (v.0, v.1), "crack at sample ({col},{row}) between {} and {}", prev.2, v.2);
+            } else {
+                seen.insert((col, row), v);
+            }
+        }
+    }
+    assert_eq!(seen.len(), 513 * 513);
+    // 6x6 tiles: 5 interior lines each way of 513 samples, minus the 25 four-way corners counted thrice.
+    assert!(shared > 2 * 5 * 513, "only {shared} shared border vertices seen");
+
+    // OBJ: the text of a shared vertex is identical in both tiles.
+    let mut lines: std::collections::HashMap<String, String> = Default::default();
+    let mut dup = 0;
+    for e in std::fs::read_dir(&tiles).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "obj") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let vs: Vec<&str> = text.lines().filter(|l| l.starts_with("v ")).collect();
+        let ns: Vec<&str> = text.lines().filter(|l| l.starts_with("vn ")).collect();
+        for (v, n) in vs.iter().zip(&ns) {
+            let xz: Vec<&str> = v.split(' ').collect();
+            let k = format!("{} {}", xz[1], xz[3]);
+            let val = format!("{v}|{n}");
+            match lines.get(&k) {
+                Some(prev) => {
+                    dup += 1;
+                    assert_eq!(prev, &val, "OBJ seam mismatch at {k}");
+                }
+                None => {
+                    lines.insert(k, val);
+                }
+            }
+        }
+    }
+    assert_eq!(dup, shared);
+}
+
+#[test]
+fn output_does_not_depend_on_thread_count() {
+    let d = tempfile::tempdir().unwrap();
+    let mut trees = Vec::new();
+    for j in ["1", "2", "3"] {
+        let out = d.path().join(format!("j{j}"));
+        let o = run(&["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--tile-size", "64", "-j", j]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        trees.push(tree(&out));
+    }
+    assert_eq!(trees[0].len(), 64 * 3 + 1);
+    assert!(trees[0] == trees[1] && trees[1] == trees[2]);
+}
+
+#[test]
+fn obj_parses_back_and_matches_glb() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("o");
+    let o = run(&["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--tile-size", "128", "--cell-size", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = out.join("synth-513/tiles");
+    let (models, _) = tobj::load_obj(t.join("1_2.obj"), &tobj::LoadOptions { single_index: true, triangulate: false, ..Default::default() }).unwrap();
+    let m = &models[0].mesh;
+    let g = read_glb(&std::fs::read(t.join("1_2.glb")).unwrap());
+    assert_eq!(m.indices.len(), g.indices.len(), "same triangle count");
+    // tobj renumbers vertices by first use, so compare every triangle corner's attributes.
+    for (k, (&oi, &gi)) in m.indices.iter().zip(&g.indices).enumerate() {
+        let (oi, gi) = (oi as usize, gi as usize);
+        let p = g.positions[gi];
+        let world = [g.translation[0] + p[0] as f64, p[1] as f64, g.translation[2] + p[2] as f64];
+        for c in 0..3 {
+            assert!(m.positions[3 * oi + c] as f64 == world[c], "corner {k}: OBJ {:?} vs GLB {world:?}", &m.positions[3 * oi..3 * oi + 3]);
+            assert!(m.normals[3 * oi + c] == g.normals[gi][c], "corner {k}: normal");
+        }
+        assert!(m.texcoords[2 * oi] == g.uvs[gi][0] && m.texcoords[2 * oi + 1] == 1.0 - g.uvs[gi][1], "corner {k}: uv");
+    }
+}
+
+#[test]
+fn resume_after_sigkill_gives_identical_output() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("big.f32");
+    let o = run(&["synth", "--size", "1025x1025", "--seed", "3", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let clean = d.path().join("clean");
+    let args = |out: &Path| -> Vec<String> {
+        ["mesh", input.to_str().unwrap(), "--size", "1025x1025", "--out", out.to_str().unwrap(), "--tile-size", "64", "-j", "1"].map(String::from).to_vec()
+    };
+    assert!(run(&args(&clean).iter().map(String::as_str).collect::<Vec<_>>()).status.success());
+
+    let crashed = d.path().join("crashed");
+    let mut child = bin().args(args(&crashed)).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // Kill once some tiles exist, whatever the machine's speed.
+    let t0 = std::time::Instant::now();
+    while t0.elapsed().as_secs() < 20 {
+        let n = std::fs::read_dir(crashed.join("big/tiles")).map(|r| r.count()).unwrap_or(0);
+        if n > 30 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().ok(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert!(!crashed.join("big/manifest.json").exists() || tree(&crashed) == tree(&clean));
+    // A partial file a crash could leave must be swept, not mistaken for a tile.
+    std::fs::create_dir_all(crashed.join("big/tiles")).unwrap();
+    std::fs::write(crashed.join("big/tiles/.3_3.glb.99.0.tfpart"), b"half a tile").unwrap();
+
+    let mut a = args(&crashed);
+    a.extend(["--resume".into(), "--json".into()]);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(s["scenes"][0]["resumed_tiles"].as_u64().unwrap() > 0, "nothing was resumed: {s}");
+    assert_eq!(tree(&crashed), tree(&clean));
+}
+
+#[test]
+fn resume_redoes_tiles_whose_parameters_changed() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("o");
+    let o = run(&["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--z-scale", "2"]);
+    assert!(o.status.success());
+    let o = run(&["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--z-scale", "3", "--resume", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["scenes"][0]["resumed_tiles"], 0);
+    let o = run(&["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--z-scale", "3", "--resume", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["scenes"][0]["resumed_tiles"], 4);
+}
+
+#[test]
+fn a_failing_scene_does_not_stop_the_others() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("empty.png");
+    std::fs::write(&bad, b"").unwrap();
+    let out = d.path().join("o");
+    let o = run(&["mesh", bad.to_str().unwrap(), SAMPLE, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out.join("synth-513/manifest.json").exists());
+    assert!(!out.join("empty").exists());
+    assert!(stderr(&o).contains("empty.png"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["mesh", SAMPLE, "--tile-size", "1"],
+        vec!["mesh", SAMPLE, "--format", "stl"],
+        vec!["mesh", SAMPLE, "--cell-size", "-1"],
+        vec!["mesh", SAMPLE, "--encoding", "jpeg"],
+        vec!["mesh", SAMPLE, SAMPLE],
+        vec!["mesh"],
+        vec!["frobnicate"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn help_explains_every_flag_with_units() {
+    let o = run(&["mesh", "--help"]);
+    let h = String::from_utf8_lossy(&o.stdout);
+    for flag in ["--tile-size", "--cell-size", "--z-scale", "--z-offset", "--nodata", "--max-samples", "--threads", "--resume", "--encoding", "--format"] {
+        assert!(h.contains(flag), "{flag} missing from help");
+    }
+    assert!(h.contains("metres"));
+}
