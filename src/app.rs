@@ -17,7 +17,7 @@ use crate::config::{parse_size, MeshConfig};
 use crate::encode::{self, Format};
 use crate::halo::{self, Blocks, Halo};
 use crate::manifest::{FileRecord, InputRecord, Manifest, ParamsRecord, RunRecord, Timings, TileRecord, Totals};
-use crate::mesh::{self, Params, Window};
+use crate::mesh::{self, simplify, Method, Params, Window};
 use crate::raster;
 use crate::store::{self, LocalStore, Store};
 use crate::tiling::{self, Grid, TileId};
@@ -170,6 +170,8 @@ struct SceneCtx<'a> {
     scene: &'a str,
     grid: Grid,
     params: Params,
+    method: Method,
+    skirts: Option<f32>,
     formats: &'a [Format],
     key: &'a str,
     blocks: &'a Blocks,
@@ -184,13 +186,13 @@ struct StageTimes {
     write: Duration,
 }
 
-fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut Vec<f32>) -> Result<(TileRecord, StageTimes)> {
+fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut (Vec<f32>, simplify::Scratch)) -> Result<(TileRecord, StageTimes)> {
     let mut times = StageTimes::default();
-    cx.halo.window(&cx.grid, t, cx.blocks, scratch);
-    let win = Window { data: scratch, rect: cx.grid.halo_rect(t), tile: cx.grid.tile_rect(t) };
+    cx.halo.window(&cx.grid, t, cx.blocks, &mut scratch.0);
+    let win = Window { data: &scratch.0, rect: cx.grid.halo_rect(t), tile: cx.grid.tile_rect(t) };
 
     let t0 = Instant::now();
-    let m = mesh::grid::mesh_grid(&win, &cx.params);
+    let m = mesh::mesh_tile(&win, &cx.params, &cx.method, cx.skirts, &mut scratch.1);
     times.mesh = t0.elapsed();
 
     let base = tile_key(cx.scene, t);
@@ -205,7 +207,7 @@ fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut Vec<f32>) -> Result<(Til
             let b = if k == 0 { m.min } else { m.max };
             [m.origin[0] + b[0] as f64, m.origin[1] + b[1] as f64, m.origin[2] + b[2] as f64]
         }),
-        max_error_requested: None,
+        max_error_requested: requested_error(&cx.method),
         max_error: m.max_error,
         key: cx.key.to_string(),
     };
@@ -213,7 +215,10 @@ fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut Vec<f32>) -> Result<(Til
         for &f in cx.formats {
             let t1 = Instant::now();
             let bytes = match f {
-                Format::Glb => encode::glb::encode(&m, &json!({ "terrafarm": { "tile": [t.col, t.row], "max_error": m.max_error } })),
+                Format::Glb => encode::glb::encode(
+                    &m,
+                    &json!({ "terrafarm": { "tile": [t.col, t.row], "max_error_requested": requested_error(&cx.method), "max_error": m.max_error } }),
+                ),
                 Format::Obj => encode::obj::encode(&m, cx.params.cell, &format!("terrafarm {} tile {} {}", env!("CARGO_PKG_VERSION"), t.col, t.row)),
             };
             times.encode += t1.elapsed();
@@ -229,6 +234,13 @@ fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut Vec<f32>) -> Result<(Til
     cx.store.put(&format!("{base}.json"), &serde_json::to_vec(&rec)?)?;
     times.write += t3.elapsed();
     Ok((rec, times))
+}
+
+fn requested_error(m: &Method) -> Option<f32> {
+    match m {
+        Method::Grid => None,
+        Method::Simplify(sp) => Some(sp.max_error),
+    }
 }
 
 /// A tile finished by an earlier run with the same key, whose files are all still there at their recorded sizes.
@@ -273,9 +285,12 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
         z_scale: cfg.z_scale,
         z_offset: cfg.z_offset,
         nodata: cfg.read.nodata,
-        max_error: None,
-        max_triangles: None,
-        skirts: None,
+        max_error: requested_error(&cfg.method),
+        max_triangles: match cfg.method {
+            Method::Simplify(sp) => sp.max_triangles,
+            Method::Grid => None,
+        },
+        skirts: cfg.skirts,
         formats: cfg.formats.clone(),
     };
     let key = hex(&Sha256::digest(serde_json::to_vec(&json!({ "terrafarm": env!("CARGO_PKG_VERSION"), "input": sha, "params": params_rec }))?));
@@ -331,7 +346,7 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
     }
 
     // mesh → encode → store, tile-parallel.
-    let cx = SceneCtx { scene, grid, params, formats: &cfg.formats, key: &key, blocks: &blocks, halo: &halo, store };
+    let cx = SceneCtx { scene, grid, params, method: cfg.method, skirts: cfg.skirts, formats: &cfg.formats, key: &key, blocks: &blocks, halo: &halo, store };
     let bar = (me == 0 && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(todo.len() as u64);
         b.set_style(indicatif::ProgressStyle::with_template("{prefix} {bar:40} {pos}/{len} tiles {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
@@ -340,7 +355,7 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
     });
     let results: Vec<Result<(TileRecord, StageTimes)>> = todo
         .par_iter()
-        .map_init(Vec::new, |scratch, &t| {
+        .map_init(Default::default, |scratch, &t| {
             let r = process_tile(&cx, t, scratch).with_context(|| format!("rank {me}, tile ({}, {})", t.col, t.row));
             if let Some(b) = &bar {
                 b.inc(1);
@@ -446,7 +461,7 @@ fn synth_command(a: &SynthArgs) -> Result<()> {
 
 /// The read → tile → halo → mesh stages on a raster already in memory, single process: what `bench` and the tests
 /// drive. Returns every tile's mesh in row-major tile order.
-pub fn mesh_in_memory(data: &[f32], width: usize, height: usize, tile: usize, params: &Params) -> Result<Vec<(TileId, mesh::Mesh)>> {
+pub fn mesh_in_memory(data: &[f32], width: usize, height: usize, tile: usize, params: &Params, method: &Method) -> Result<Vec<(TileId, mesh::Mesh)>> {
     let grid = Grid::new(width, height, tile).ok_or_else(|| anyhow!("raster {width}x{height} with tile {tile} cannot be meshed"))?;
     if data.len() != width * height {
         bail!("raster data has {} samples, expected {width}x{height}", data.len());
@@ -464,10 +479,10 @@ pub fn mesh_in_memory(data: &[f32], width: usize, height: usize, tile: usize, pa
     let tiles: Vec<TileId> = grid.tiles().collect();
     Ok(tiles
         .par_iter()
-        .map_init(Vec::new, |scratch, &t| {
-            halo.window(&grid, t, &blocks, scratch);
-            let win = Window { data: scratch, rect: grid.halo_rect(t), tile: grid.tile_rect(t) };
-            (t, mesh::grid::mesh_grid(&win, params))
+        .map_init(<(Vec<f32>, simplify::Scratch)>::default, |(window, scratch), &t| {
+            halo.window(&grid, t, &blocks, window);
+            let win = Window { data: window, rect: grid.halo_rect(t), tile: grid.tile_rect(t) };
+            (t, mesh::mesh_tile(&win, params, method, None, scratch))
         })
         .collect())
 }

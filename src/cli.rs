@@ -61,6 +61,16 @@ pub struct MeshArgs {
     /// Worker threads per process (default: the cores this rank may use).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    /// Simplify each tile until every sample is within this vertical distance of the mesh (metres, after
+    /// --z-scale); 0 = lossless but merges flat areas. Without it tiles are full-resolution grids.
+    #[arg(long, value_name = "METRES")]
+    pub max_error: Option<f32>,
+    /// Triangle budget per tile when simplifying (the achieved error is then recorded in the manifest).
+    #[arg(long, value_name = "N")]
+    pub max_triangles: Option<usize>,
+    /// Add vertical skirts this many metres deep along tile borders (hides gaps between different levels of detail).
+    #[arg(long, value_name = "METRES")]
+    pub skirts: Option<f32>,
     /// Skip tiles already written with the same input and parameters; finish an interrupted run.
     #[arg(long)]
     pub resume: bool,

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use crate::cli::MeshArgs;
 use crate::encode::Format;
+use crate::mesh::simplify::SimplifyParams;
+use crate::mesh::Method;
 use crate::raster::{Encoding, ReadOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub struct MeshConfig {
     pub cell: [f64; 2],
     pub z_scale: f32,
     pub z_offset: f32,
+    pub method: Method,
+    pub skirts: Option<f32>,
     pub threads: Option<usize>,
     pub resume: bool,
     pub scene: Option<String>,
@@ -77,6 +81,19 @@ impl MeshConfig {
                 return bad(format!("--scene '{s}' must be a plain name"));
             }
         }
+        if a.max_error.is_some_and(|e| !(e.is_finite() && e >= 0.0)) {
+            return bad("--max-error must be a finite number of metres ≥ 0");
+        }
+        if a.max_triangles.is_some_and(|n| n < 2) {
+            return bad("--max-triangles must be at least 2 (a tile's two corner triangles)");
+        }
+        if a.skirts.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+            return bad("--skirts must be a positive depth in metres");
+        }
+        let method = match (a.max_error, a.max_triangles) {
+            (None, None) => Method::Grid,
+            (e, n) => Method::Simplify(SimplifyParams { max_error: e.unwrap_or(0.0), max_triangles: n }),
+        };
         if a.max_samples == 0 {
             return bad("--max-samples must be positive");
         }
@@ -89,6 +106,8 @@ impl MeshConfig {
             cell,
             z_scale: a.z_scale,
             z_offset: a.z_offset,
+            method,
+            skirts: a.skirts,
             threads: a.threads,
             resume: a.resume,
             scene: a.scene,

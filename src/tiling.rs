@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn more_ranks_than_tiles_is_fine() {
-        let g = Grid::new(5, 5, 4).unwrap();
+        let g = Grid::new(9, 9, 4).unwrap();
         let owners = assign_owners(&g, 8);
         assert_eq!(owners.len(), 4);
         assert!(owners.iter().all(|&r| r < 8));

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use std::collections::HashMap;
 use terrafarm::app::mesh_in_memory;
-use terrafarm::mesh::{Mesh, Params};
+use terrafarm::mesh::{Method, Mesh, Params};
 use terrafarm::tiling::TileId;
 
 fn raster(w: usize, h: usize, seed: u64, holes: u32) -> Vec<f32> {
@@ -52,8 +52,8 @@ proptest! {
         let data = raster(w, h, seed, holes);
         let p = Params { cell: [cx, cy], z_scale: 0.7, z_offset: -3.0, raster: [w, h] };
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
-        let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p)).unwrap();
-        let three = pool(3).install(|| mesh_in_memory(&data, w, h, tile, &p)).unwrap();
+        let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &Method::Grid)).unwrap();
+        let three = pool(3).install(|| mesh_in_memory(&data, w, h, tile, &p, &Method::Grid)).unwrap();
         prop_assert!(one == three, "output depends on thread count");
         check(&one, [cx, cy])?;
         if holes == 0 {

@@ -42,7 +42,7 @@ fn fuji_tile_golden() {
     assert_eq!((obj.len(), hex(&obj)), (GOLDEN_OBJ.0, GOLDEN_OBJ.1.to_string()));
 }
 
-const GOLDEN_GLB: (usize, &str) = (3_658_760, "374efd3be8336565edded3732ff6ae95353351bebb698f11f24d31d7d4b041f1");
+const GOLDEN_GLB: (usize, &str) = (3658788, "f7b614dee5b79eca63f2212faf157498d0beee714d7b6affaef373e6be77d3e5");
 const GOLDEN_OBJ: (usize, &str) = (12_350_990, "7849ab3686f3bcc3b7e345ab3b9b3f5a140ce5916a388d1c7b0c26657f26b41b");
 
 #[test]

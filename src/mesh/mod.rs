@@ -4,6 +4,7 @@
 //! tile it lands in), which is what makes seams between independently meshed tiles bit-identical.
 
 pub mod grid;
+pub mod simplify;
 
 
 use crate::tiling::Rect;
@@ -82,6 +83,73 @@ impl Mesh {
         self.min = min;
         self.max = max;
     }
+}
+
+/// How a tile is meshed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    /// Every sample a vertex, two triangles per cell.
+    Grid,
+    /// Greedy Delaunay refinement to a maximum vertical error, with exact seams.
+    Simplify(simplify::SimplifyParams),
+}
+
+/// Meshes one tile with `method`, then adds skirts `skirt` metres deep along the tile border if asked.
+pub fn mesh_tile(w: &Window, p: &Params, method: &Method, skirt: Option<f32>, scratch: &mut simplify::Scratch) -> Mesh {
+    let mut m = match method {
+        Method::Grid => grid::mesh_grid(w, p),
+        Method::Simplify(sp) => simplify::mesh_simplified(w, p, sp, scratch),
+    };
+    if let Some(d) = skirt {
+        add_skirts(&mut m, &w.tile, d);
+    }
+    m
+}
+
+/// Adds vertical curtains `depth` metres deep below every mesh edge that lies on the tile's border, facing
+/// outwards, so viewers that mix levels of detail between neighbours show no gaps. Skirt vertices copy the
+/// border vertex's normal and UV.
+pub fn add_skirts(m: &mut Mesh, tile: &Rect, depth: f32) {
+    if depth <= 0.0 || m.indices.is_empty() {
+        return;
+    }
+    let (x0, y0, x1, y1) = (tile.x0 as u32, tile.y0 as u32, tile.x1 as u32 - 1, tile.y1 as u32 - 1);
+    let on_same_side = |a: [u32; 2], b: [u32; 2]| {
+        (a[0] == b[0] && (a[0] == x0 || a[0] == x1)) || (a[1] == b[1] && (a[1] == y0 || a[1] == y1))
+    };
+    let mut edges: std::collections::HashMap<(u32, u32), u32> = std::collections::HashMap::new();
+    for t in m.indices.chunks_exact(3) {
+        for k in 0..3 {
+            let (a, b) = (t[k], t[(k + 1) % 3]);
+            *edges.entry((a.min(b), a.max(b))).or_insert(0) += 1;
+        }
+    }
+    let mut lowered: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    let mut extra: Vec<u32> = Vec::new();
+    let tris = m.indices.len() / 3;
+    for ti in 0..tris {
+        for k in 0..3 {
+            let (a, b) = (m.indices[3 * ti + k], m.indices[3 * ti + (k + 1) % 3]);
+            if edges[&(a.min(b), a.max(b))] != 1 || !on_same_side(m.grid[a as usize], m.grid[b as usize]) {
+                continue;
+            }
+            let mut low = |v: u32, m: &mut Mesh| {
+                *lowered.entry(v).or_insert_with(|| {
+                    let mut p = m.positions[v as usize];
+                    p[1] -= depth;
+                    m.positions.push(p);
+                    m.normals.push(m.normals[v as usize]);
+                    m.uvs.push(m.uvs[v as usize]);
+                    m.grid.push(m.grid[v as usize]);
+                    (m.positions.len() - 1) as u32
+                })
+            };
+            let (la, lb) = (low(a, m), low(b, m));
+            extra.extend_from_slice(&[b, a, la, b, la, lb]);
+        }
+    }
+    m.indices.extend_from_slice(&extra);
+    m.finish_bounds();
 }
 
 /// Per-tile constants for turning a global sample into vertex attributes.
@@ -174,5 +242,32 @@ mod tests {
         // One-sided at a hole gives the same slope on a plane.
         assert_eq!(normal_from(f32::NAN, 4.0, 2.0, 2.0, 2.0, 1.0, 1.0), n);
         assert_eq!(normal_from(f32::NAN, f32::NAN, f32::NAN, f32::NAN, 2.0, 1.0, 1.0), [0.0, 1.0, 0.0]);
+    }
+}
+
+#[cfg(test)]
+mod skirt_tests {
+    use super::*;
+
+    #[test]
+    fn skirts_hang_below_every_border_edge_facing_out() {
+        let data = [1.0f32; 16];
+        let r = Rect::new(0, 0, 4, 4);
+        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [4, 4] };
+        let mut m = grid::mesh_grid(&Window { data: &data, rect: r, tile: r }, &p);
+        let before = m.triangles();
+        add_skirts(&mut m, &r, 5.0);
+        // 12 border edges, 2 triangles each; 12 lowered copies of the 12 border vertices.
+        assert_eq!(m.triangles(), before + 24);
+        assert_eq!(m.vertices(), 16 + 12);
+        assert_eq!(m.min[1], -4.0);
+        for t in m.indices[before * 3..].chunks(3) {
+            let [a, b, c] = [t[0], t[1], t[2]].map(|i| m.positions[i as usize]);
+            let (u, v) = ([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [c[0] - a[0], c[1] - a[1], c[2] - a[2]]);
+            let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+            let centre = [(a[0] + b[0] + c[0]) / 3.0 - 1.5, (a[2] + b[2] + c[2]) / 3.0 - 1.5];
+            assert!(n[0] * centre[0] + n[2] * centre[1] > 0.0, "skirt faces inwards");
+            assert_eq!(n[1], 0.0, "skirts are vertical");
+        }
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::tiling::Rect;
+pub use image_src::{decode_terrain_rgb, decode_terrarium};
 pub use raw::{npy_bytes_f32, Dtype, RawSource};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,582 @@
+//! Error-bounded simplification with exact seams: greedy Delaunay insertion (Garland & Heckbert 1995, "Fast
+//! Polygonal Approximation of Terrains and Height Fields", the algorithm of fogleman/hmm and mapbox/delatin),
+//! run per tile with the tile's border fixed first.
+//!
+//! Seams: each of the tile's four border lines is simplified on its own, in one dimension, from the border samples
+//! alone (top-down vertical-error refinement, always walked in increasing coordinate). The two tiles sharing a
+//! border hold the same samples on it, so they choose the same border vertices, bit for bit, without talking to
+//! each other. The interior is then refined greedily: the triangle with the largest vertical error gets its worst
+//! sample inserted, and the triangulation is kept Delaunay by edge flips, until every sample is within `max_error`.
+//! Border samples are never interior candidates: the 1-D pass already bounds their error by `max_error`.
+//!
+//! Tiles with no-data samples keep every interior sample (the no-data pattern decides the holes, as in the full
+//! grid) and drop triangles touching no-data; their border lines keep every no-data sample and its neighbours.
+//!
+//! Pure: a height window and parameters in, buffers out; scratch is per thread and reused.
+
+use super::{Mesh, Params, VertexMap, Window};
+
+const NONE: u32 = u32::MAX;
+
+/// Options of the simplifying mesher.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimplifyParams {
+    /// Maximum vertical distance (metres, after `z_scale`) between the mesh and any sample of the tile.
+    pub max_error: f32,
+    /// Optional triangle budget per tile; when it stops refinement first, the achieved error is reported.
+    pub max_triangles: Option<usize>,
+}
+
+/// Per-thread working memory, reused across tiles.
+#[derive(Default)]
+pub struct Scratch {
+    /// Tile-local sample coordinates of each vertex.
+    coords: Vec<[i32; 2]>,
+    /// Raw height of each vertex.
+    heights: Vec<f32>,
+    /// Three vertex ids per triangle; half-edge `3t + k` runs from corner k to corner k+1.
+    tris: Vec<u32>,
+    /// Opposite half-edge, or NONE on the tile boundary.
+    half: Vec<u32>,
+    /// Worst sample of each triangle and its error (raw height units); error < 0 means "no candidate".
+    cand: Vec<[i32; 2]>,
+    err: Vec<f64>,
+    /// Max-heap of triangles by error, and each triangle's position in it.
+    heap: Vec<u32>,
+    pos: Vec<u32>,
+    pending: Vec<u32>,
+    /// Per tile sample: is it a vertex already (needed when every interior sample must become one).
+    is_vertex: Vec<bool>,
+    legalize_stack: Vec<(u32, u32)>,
+}
+
+struct Tile<'a> {
+    /// Raw heights of the tile, row-major, `nx × ny`.
+    h: &'a [f32],
+    nx: usize,
+    ny: usize,
+    /// Insert every interior sample (tile has no-data).
+    all: bool,
+}
+
+impl Tile<'_> {
+    #[inline]
+    fn at(&self, x: i32, y: i32) -> f32 {
+        self.h[y as usize * self.nx + x as usize]
+    }
+}
+
+#[inline]
+fn orient(a: [i32; 2], b: [i32; 2], c: [i32; 2]) -> i64 {
+    (b[0] - a[0]) as i64 * (c[1] - a[1]) as i64 - (b[1] - a[1]) as i64 * (c[0] - a[0]) as i64
+}
+
+/// > 0 when `d` lies strictly inside the circumcircle of the triangle (a, b, c), whatever its orientation.
+fn in_circle(a: [i32; 2], b: [i32; 2], c: [i32; 2], d: [i32; 2]) -> bool {
+    let (adx, ady) = ((a[0] - d[0]) as i128, (a[1] - d[1]) as i128);
+    let (bdx, bdy) = ((b[0] - d[0]) as i128, (b[1] - d[1]) as i128);
+    let (cdx, cdy) = ((c[0] - d[0]) as i128, (c[1] - d[1]) as i128);
+    let ad = adx * adx + ady * ady;
+    let bd = bdx * bdx + bdy * bdy;
+    let cd = cdx * cdx + cdy * cdy;
+    let det = adx * (bdy * cd - bd * cdy) - ady * (bdx * cd - bd * cdx) + ad * (bdx * cdy - bdy * cdx);
+    let o = orient(a, b, c) as i128;
+    det * o.signum() > 0
+}
+
+/// 1-D refinement of one border line: indices (into `line`) of the samples to keep, sorted, ends included.
+/// Keeps every no-data sample and its neighbours; valid runs between them are refined to within `limit`.
+pub(crate) fn border_keep(line: &[f32], limit: f64, out: &mut Vec<usize>) {
+    out.clear();
+    let n = line.len();
+    let mut keep = vec![false; n];
+    keep[0] = true;
+    keep[n - 1] = true;
+    for i in 0..n {
+        if line[i].is_nan() {
+            keep[i] = true;
+            if i > 0 {
+                keep[i - 1] = true;
+            }
+            if i + 1 < n {
+                keep[i + 1] = true;
+            }
+        }
+    }
+    // Refine each span between kept samples whose inside is all valid; `stack` holds spans to examine.
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let mut a = 0;
+    for b in 1..n {
+        if keep[b] {
+            if b > a + 1 && !line[a].is_nan() && !line[b].is_nan() {
+                stack.push((a, b));
+            }
+            a = b;
+        }
+    }
+    while let Some((a, b)) = stack.pop() {
+        let (ha, hb) = (line[a] as f64, line[b] as f64);
+        let mut worst = (0.0f64, 0usize);
+        for (i, &hv) in line.iter().enumerate().take(b).skip(a + 1) {
+            let t = (i - a) as f64 / (b - a) as f64;
+            let e = (ha + (hb - ha) * t - hv as f64).abs();
+            if e > worst.0 {
+                worst = (e, i);
+            }
+        }
+        if worst.0 > limit {
+            keep[worst.1] = true;
+            stack.push((a, worst.1));
+            stack.push((worst.1, b));
+        }
+    }
+    out.extend((0..n).filter(|&i| keep[i]));
+}
+
+/// Largest vertical error of a border line against the kept samples (valid spans only).
+fn border_error(line: &[f32], kept: &[usize]) -> f64 {
+    let mut worst = 0.0f64;
+    for w in kept.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let (ha, hb) = (line[a] as f64, line[b] as f64);
+        if ha.is_nan() || hb.is_nan() {
+            continue;
+        }
+        for (i, &hv) in line.iter().enumerate().take(b).skip(a + 1) {
+            let t = (i - a) as f64 / (b - a) as f64;
+            worst = worst.max((ha + (hb - ha) * t - hv as f64).abs());
+        }
+    }
+    worst
+}
+
+impl Scratch {
+    fn reset(&mut self, samples: usize) {
+        self.coords.clear();
+        self.heights.clear();
+        self.tris.clear();
+        self.half.clear();
+        self.cand.clear();
+        self.err.clear();
+        self.heap.clear();
+        self.pos.clear();
+        self.pending.clear();
+        self.is_vertex.clear();
+        self.is_vertex.resize(samples, false);
+    }
+
+    fn add_vertex(&mut self, t: &Tile, p: [i32; 2]) -> u32 {
+        self.coords.push(p);
+        self.heights.push(t.at(p[0], p[1]));
+        self.is_vertex[p[1] as usize * t.nx + p[0] as usize] = true;
+        (self.coords.len() - 1) as u32
+    }
+
+    fn link(&mut self, a: u32, b: u32) {
+        self.half[a as usize] = b;
+        if b != NONE {
+            self.half[b as usize] = a;
+        }
+    }
+
+    /// Writes triangle (a, b, c) into slot `slot` (or a new slot), with the opposite half-edges of its three edges.
+    fn set_tri(&mut self, slot: Option<u32>, v: [u32; 3], opp: [u32; 3]) -> u32 {
+        let t = match slot {
+            Some(t) => t,
+            None => {
+                let t = (self.tris.len() / 3) as u32;
+                self.tris.extend_from_slice(&[0, 0, 0]);
+                self.half.extend_from_slice(&[NONE, NONE, NONE]);
+                self.cand.push([0, 0]);
+                self.err.push(-1.0);
+                self.pos.push(NONE);
+                t
+            }
+        };
+        let e = 3 * t as usize;
+        self.tris[e..e + 3].copy_from_slice(&v);
+        for k in 0..3 {
+            self.link(e as u32 + k as u32, opp[k]);
+        }
+        self.pending.push(t);
+        t
+    }
+
+    // ---- heap keyed by err (max first; ties by lower triangle id, for determinism) ----
+    fn less(&self, i: usize, j: usize) -> bool {
+        let (a, b) = (self.heap[i] as usize, self.heap[j] as usize);
+        self.err[a] < self.err[b] || (self.err[a] == self.err[b] && a > b)
+    }
+    fn swap(&mut self, i: usize, j: usize) {
+        self.heap.swap(i, j);
+        self.pos[self.heap[i] as usize] = i as u32;
+        self.pos[self.heap[j] as usize] = j as u32;
+    }
+    fn up(&mut self, mut i: usize) {
+        while i > 0 {
+            let p = (i - 1) / 2;
+            if !self.less(p, i) {
+                break;
+            }
+            self.swap(p, i);
+            i = p;
+        }
+    }
+    fn down(&mut self, mut i: usize) {
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut m = i;
+            if l < self.heap.len() && self.less(m, l) {
+                m = l;
+            }
+            if r < self.heap.len() && self.less(m, r) {
+                m = r;
+            }
+            if m == i {
+                break;
+            }
+            self.swap(i, m);
+            i = m;
+        }
+    }
+    fn heap_remove(&mut self, t: u32) {
+        let i = self.pos[t as usize];
+        if i == NONE {
+            return;
+        }
+        let i = i as usize;
+        let last = self.heap.len() - 1;
+        self.swap(i, last);
+        self.heap.pop();
+        self.pos[t as usize] = NONE;
+        if i < self.heap.len() {
+            self.down(i);
+            self.up(i);
+        }
+    }
+    fn heap_set(&mut self, t: u32) {
+        self.heap_remove(t);
+        if self.err[t as usize] >= 0.0 {
+            self.heap.push(t);
+            let i = self.heap.len() - 1;
+            self.pos[t as usize] = i as u32;
+            self.up(i);
+        }
+    }
+
+    /// Scans the triangle's interior samples for the worst one (rasterisation with exact integer edge functions).
+    fn find_candidate(&mut self, tile: &Tile, t: u32) {
+        let e = 3 * t as usize;
+        let [a, b, c] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]].map(|v| self.coords[v as usize]);
+        let [ha, hb, hc] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]].map(|v| self.heights[v as usize] as f64);
+        let area = orient(a, b, c);
+        debug_assert!(area != 0, "degenerate triangle");
+        let sign = area.signum();
+        let inv = 1.0 / area as f64;
+        let nan_tri = ha.is_nan() || hb.is_nan() || hc.is_nan();
+        // Interior samples only: the tile border is handled by the 1-D pass.
+        let x0 = a[0].min(b[0]).min(c[0]).max(1);
+        let x1 = a[0].max(b[0]).max(c[0]).min(tile.nx as i32 - 2);
+        let y0 = a[1].min(b[1]).min(c[1]).max(1);
+        let y1 = a[1].max(b[1]).max(c[1]).min(tile.ny as i32 - 2);
+        let mut best = -1.0f64;
+        let mut at = [0, 0];
+        for y in y0..=y1 {
+            // Edge functions at (x0, y); each steps by a constant along x.
+            let mut w0 = orient(b, c, [x0, y]);
+            let mut w1 = orient(c, a, [x0, y]);
+            let mut w2 = orient(a, b, [x0, y]);
+            let (d0, d1, d2) = ((b[1] - c[1]) as i64, (c[1] - a[1]) as i64, (a[1] - b[1]) as i64);
+            // orient(p, q, [x+1, y]) − orient(p, q, [x, y]) = −(q.y − p.y) = p.y − q.y
+            let row = &tile.h[y as usize * tile.nx..(y as usize + 1) * tile.nx];
+            let vrow = &self.is_vertex[y as usize * tile.nx..(y as usize + 1) * tile.nx];
+            for x in x0..=x1 {
+                if w0 * sign >= 0 && w1 * sign >= 0 && w2 * sign >= 0 && !vrow[x as usize] {
+                    let h = row[x as usize] as f64;
+                    // Every interior sample becomes a vertex in no-data tiles; no-data ones first.
+                    let e = if tile.all && (nan_tri || h.is_nan()) {
+                        f64::MAX
+                    } else {
+                        ((w0 as f64 * ha + w1 as f64 * hb + w2 as f64 * hc) * inv - h).abs()
+                    };
+                    if e > best {
+                        best = e;
+                        at = [x, y];
+                    }
+                }
+                w0 += d0;
+                w1 += d1;
+                w2 += d2;
+            }
+        }
+        self.cand[t as usize] = at;
+        self.err[t as usize] = best;
+    }
+
+    fn flush(&mut self, tile: &Tile) {
+        while let Some(t) = self.pending.pop() {
+            self.find_candidate(tile, t);
+            self.heap_set(t);
+        }
+    }
+
+    /// Restores the Delaunay property across edge `k` of triangle `t` (the corner opposite that edge is the new
+    /// point), flipping and recursing as needed.
+    fn legalize(&mut self, t: u32, k: u32) {
+        self.legalize_stack.clear();
+        self.legalize_stack.push((t, k));
+        self.flip_until_delaunay(false);
+    }
+
+    /// Lawson's flip loop over the edges on `legalize_stack`. With `all4`, every outer edge of a flipped quad is
+    /// re-examined (needed when the starting triangulation is arbitrary); otherwise only the edges opposite the
+    /// newly inserted point (enough after an insertion into a Delaunay triangulation).
+    fn flip_until_delaunay(&mut self, all4: bool) {
+        while let Some((t, k)) = self.legalize_stack.pop() {
+            let e = 3 * t + k;
+            let o = self.half[e as usize];
+            if o == NONE {
+                continue;
+            }
+            let t1 = o / 3;
+            let (e_ab, e_bc, e_ca) = (e, 3 * t + (k + 1) % 3, 3 * t + (k + 2) % 3);
+            let (o_ad, o_db) = (3 * t1 + (o % 3 + 1) % 3, 3 * t1 + (o % 3 + 2) % 3);
+            let (a, b, c) = (self.tris[e_ab as usize], self.tris[e_bc as usize], self.tris[e_ca as usize]);
+            let d = self.tris[o_db as usize];
+            let [pa, pb, pc, pd] = [a, b, c, d].map(|v| self.coords[v as usize]);
+            if !in_circle(pa, pb, pc, pd) {
+                continue;
+            }
+            // Flip a–b to c–d: (a, b, c) + (b, a, d) → (c, a, d) + (d, b, c), orientation preserved.
+            let (h_bc, h_ca, h_ad, h_db) = (self.half[e_bc as usize], self.half[e_ca as usize], self.half[o_ad as usize], self.half[o_db as usize]);
+            self.set_tri(Some(t), [c, a, d], [h_ca, h_ad, NONE]);
+            self.set_tri(Some(t1), [d, b, c], [h_db, h_bc, 3 * t + 2]);
+            // The new point is c; the edges opposite it are a→d (edge 1 of t) and d→b (edge 0 of t1).
+            self.legalize_stack.push((t, 1));
+            self.legalize_stack.push((t1, 0));
+            if all4 {
+                self.legalize_stack.push((t, 0));
+                self.legalize_stack.push((t1, 1));
+            }
+        }
+    }
+
+    /// Inserts sample `p`, which lies in triangle `t` (possibly on one of its edges).
+    fn insert(&mut self, tile: &Tile, t: u32, p: [i32; 2]) {
+        let e = 3 * t as usize;
+        let [v0, v1, v2] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]];
+        let [a, b, c] = [v0, v1, v2].map(|v| self.coords[v as usize]);
+        let n = self.add_vertex(tile, p);
+        for k in 0..3u32 {
+            let (s, q) = ([a, b, c][k as usize], [a, b, c][((k + 1) % 3) as usize]);
+            if orient(s, q, p) == 0 {
+                self.split_edge(t, k, n, true);
+                return;
+            }
+        }
+        let (h0, h1, h2) = (self.half[e], self.half[e + 1], self.half[e + 2]);
+        self.heap_remove(t);
+        let t0 = self.set_tri(Some(t), [v0, v1, n], [h0, NONE, NONE]);
+        let t1 = self.set_tri(None, [v1, v2, n], [h1, NONE, 3 * t0 + 1]);
+        let t2 = self.set_tri(None, [v2, v0, n], [h2, 3 * t0 + 2, 3 * t1 + 1]);
+        self.legalize(t0, 0);
+        self.legalize(t1, 0);
+        self.legalize(t2, 0);
+    }
+
+    /// Splits edge `k` of triangle `t` at new vertex `n` (and the triangle across it, if any).
+    /// Returns the triangle holding the new edge n→b (edge 0), which is where the next point along a border goes
+    /// when `legalize` is false.
+    fn split_edge(&mut self, t: u32, k: u32, n: u32, legalize: bool) -> u32 {
+        let e = 3 * t;
+        let (e_ab, e_bc, e_ca) = (e + k, e + (k + 1) % 3, e + (k + 2) % 3);
+        let (a, b, c) = (self.tris[e_ab as usize], self.tris[e_bc as usize], self.tris[e_ca as usize]);
+        let (h_bc, h_ca) = (self.half[e_bc as usize], self.half[e_ca as usize]);
+        let o = self.half[e_ab as usize];
+        self.heap_remove(t);
+        // (a, b, c) → (a, n, c) + (n, b, c)
+        let t0 = self.set_tri(Some(t), [a, n, c], [NONE, NONE, h_ca]);
+        let t1 = self.set_tri(None, [n, b, c], [NONE, h_bc, 3 * t0 + 1]);
+        if o == NONE {
+            if legalize {
+                self.legalize(t0, 2);
+                self.legalize(t1, 1);
+            }
+            return t1;
+        }
+        let tt = o / 3;
+        let (o_ad, o_db) = (3 * tt + (o % 3 + 1) % 3, 3 * tt + (o % 3 + 2) % 3);
+        let d = self.tris[o_db as usize];
+        debug_assert_eq!((self.tris[o as usize], self.tris[o_ad as usize]), (b, a));
+        let (h_ad, h_db) = (self.half[o_ad as usize], self.half[o_db as usize]);
+        self.heap_remove(tt);
+        // (b, a, d) → (b, n, d) + (n, a, d)
+        let t2 = self.set_tri(Some(tt), [b, n, d], [3 * t1, NONE, h_db]);
+        let t3 = self.set_tri(None, [n, a, d], [3 * t0, h_ad, 3 * t2 + 1]);
+        if legalize {
+            self.legalize(t0, 2);
+            self.legalize(t1, 1);
+            self.legalize(t2, 2);
+            self.legalize(t3, 1);
+        }
+        t1
+    }
+}
+
+/// Meshes the tile so every sample is within `sp.max_error` of the surface (or the triangle budget is spent).
+pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scratch) -> Mesh {
+    let t = w.tile;
+    let (nx, ny) = (t.width(), t.height());
+    let vm = VertexMap::new(&t, p);
+    // The tile's raw heights, contiguous.
+    let rw = w.rect.width();
+    let mut h = Vec::with_capacity(nx * ny);
+    for y in t.y0..t.y1 {
+        let s0 = (y - w.rect.y0) * rw + (t.x0 - w.rect.x0);
+        h.extend_from_slice(&w.data[s0..s0 + nx]);
+    }
+    let nodata = h.iter().filter(|v| v.is_nan()).count();
+    let limit = (sp.max_error as f64 / (p.z_scale as f64).abs()).max(0.0);
+    let tile = Tile { h: &h, nx, ny, all: nodata > 0 };
+    s.reset(nx * ny);
+
+    // 1. Border lines, each walked in increasing coordinate so both tiles sharing it agree.
+    let (xm, ym) = (nx as i32 - 1, ny as i32 - 1);
+    let mut keep = Vec::new();
+    let mut border_err = 0.0f64;
+    let mut sides: [Vec<i32>; 4] = Default::default(); // top, bottom (x positions), left, right (y positions)
+    for (side, line) in [
+        (0usize, (0..nx).map(|x| h[x]).collect::<Vec<f32>>()),
+        (1, (0..nx).map(|x| h[(ny - 1) * nx + x]).collect()),
+        (2, (0..ny).map(|y| h[y * nx]).collect()),
+        (3, (0..ny).map(|y| h[y * nx + nx - 1]).collect()),
+    ] {
+        border_keep(&line, limit, &mut keep);
+        border_err = border_err.max(border_error(&line, &keep));
+        sides[side] = keep.iter().map(|&i| i as i32).collect();
+    }
+
+    // 2. Two triangles over the tile's corners, then the border vertices, inserted along each side in order so
+    //    each lands on the boundary edge created by the previous one.
+    let c00 = s.add_vertex(&tile, [0, 0]);
+    let c10 = s.add_vertex(&tile, [xm, 0]);
+    let c01 = s.add_vertex(&tile, [0, ym]);
+    let c11 = s.add_vertex(&tile, [xm, ym]);
+    // Facing up (+Y) means clockwise in (column, row) coordinates: (0,0) → (0,1) → (1,0).
+    let ta = s.set_tri(None, [c00, c01, c10], [NONE, NONE, NONE]);
+    let tb = s.set_tri(None, [c10, c01, c11], [NONE, NONE, NONE]);
+    s.link(3 * ta + 1, 3 * tb);
+    s.pending.clear();
+    // Each side as (start corner, end corner, points strictly between, in walking order from start). Points are
+    // split into the boundary edge without flips (each side fans from a vertex off its line, so nothing is
+    // degenerate); one Lawson pass then makes the whole triangulation Delaunay.
+    let walks: [(u32, u32, Vec<[i32; 2]>); 4] = [
+        (c10, c00, sides[0].iter().rev().filter(|&&x| x > 0 && x < xm).map(|&x| [x, 0]).collect()),
+        (c00, c01, sides[2].iter().filter(|&&y| y > 0 && y < ym).map(|&y| [0, y]).collect()),
+        (c01, c11, sides[1].iter().filter(|&&x| x > 0 && x < xm).map(|&x| [x, ym]).collect()),
+        (c11, c10, sides[3].iter().rev().filter(|&&y| y > 0 && y < ym).map(|&y| [xm, y]).collect()),
+    ];
+    for (from, to, pts) in walks {
+        let Some(mut e) = (0..s.tris.len() as u32).find(|&e| s.tris[e as usize] == from && s.tris[(e - e % 3 + (e % 3 + 1) % 3) as usize] == to) else {
+            unreachable!("corner-to-corner boundary edge exists before its side is split");
+        };
+        for pt in pts {
+            let n = s.add_vertex(&tile, pt);
+            e = 3 * s.split_edge(e / 3, e % 3, n, false);
+        }
+    }
+    s.legalize_stack.clear();
+    for e in 0..s.tris.len() as u32 {
+        if s.half[e as usize] != NONE {
+            s.legalize_stack.push((e / 3, e % 3));
+        }
+    }
+    s.flip_until_delaunay(true);
+
+    // 3. Greedy interior refinement.
+    let all_tris: Vec<u32> = (0..(s.tris.len() / 3) as u32).collect();
+    s.pending = all_tris;
+    s.flush(&tile);
+    let stop = if tile.all { -0.5 } else { limit };
+    loop {
+        let Some(&top) = s.heap.first() else { break };
+        if s.err[top as usize] <= stop {
+            break;
+        }
+        if sp.max_triangles.is_some_and(|m| s.tris.len() / 3 >= m) {
+            break;
+        }
+        let p = s.cand[top as usize];
+        s.insert(&tile, top, p);
+        s.flush(&tile);
+    }
+    let interior_err = s.heap.first().map_or(0.0, |&t| s.err[t as usize].max(0.0));
+
+    // 4. Output: drop triangles touching no-data, keep only used vertices, in insertion order.
+    let mut m = Mesh { origin: vm.origin(), nodata_samples: nodata, ..Mesh::default() };
+    let mut used = vec![false; s.coords.len()];
+    let mut kept: Vec<u32> = Vec::with_capacity(s.tris.len());
+    for tri in s.tris.chunks_exact(3) {
+        if tri.iter().all(|&v| !s.heights[v as usize].is_nan()) {
+            tri.iter().for_each(|&v| used[v as usize] = true);
+            kept.extend_from_slice(tri);
+        }
+    }
+    let mut remap = vec![NONE; s.coords.len()];
+    for (v, c) in s.coords.iter().enumerate() {
+        if used[v] {
+            remap[v] = m.positions.len() as u32;
+            let (x, y) = (t.x0 + c[0] as usize, t.y0 + c[1] as usize);
+            let hv = s.heights[v];
+            m.positions.push(vm.position(x, y, hv));
+            m.normals.push(vm.normal(w, x, y, hv));
+            m.uvs.push(vm.uv(x, y));
+            m.grid.push([x as u32, y as u32]);
+        }
+    }
+    m.indices = kept.iter().map(|&v| remap[v as usize]).collect();
+    let err = if tile.all { border_err } else { border_err.max(interior_err) };
+    m.max_error = (err * (p.z_scale as f64).abs()) as f32;
+    m.finish_bounds();
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiling::Rect;
+
+    #[test]
+    fn border_refinement_is_exact_on_lines_and_keeps_nodata_rims() {
+        let mut k = Vec::new();
+        border_keep(&[0.0, 1.0, 2.0, 3.0, 4.0], 0.0, &mut k);
+        assert_eq!(k, [0, 4]);
+        border_keep(&[0.0, 1.0, 5.0, 3.0, 4.0], 0.5, &mut k);
+        assert!(k.contains(&2));
+        border_keep(&[0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0], 1.0, &mut k);
+        assert_eq!(k, [0, 1, 2, 3, 5]);
+    }
+
+    fn run(data: &[f32], w: usize, h: usize, e: f32) -> Mesh {
+        let r = Rect::new(0, 0, w, h);
+        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h] };
+        mesh_simplified(&Window { data, rect: r, tile: r }, &p, &SimplifyParams { max_error: e, max_triangles: None }, &mut Scratch::default())
+    }
+
+    #[test]
+    fn plane_collapses_to_two_triangles() {
+        let (w, h) = (33, 17);
+        let data: Vec<f32> = (0..w * h).map(|i| (i % w) as f32 * 0.5 + (i / w) as f32 * 2.0).collect();
+        let m = run(&data, w, h, 0.0);
+        assert_eq!((m.vertices(), m.triangles()), (4, 2));
+    }
+
+    #[test]
+    fn lossless_reproduces_every_sample() {
+        let (w, h) = (20, 15);
+        let data: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 13) as f32).collect();
+        let m = run(&data, w, h, 0.0);
+        assert_eq!(m.max_error, 0.0);
+        assert!(m.triangles() <= 2 * (w - 1) * (h - 1));
+    }
+}
