@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::{error, info, warn};
 
-use crate::cli::{Cli, Command, MeshArgs, SynthArgs};
+use crate::cli::{BenchArgs, Cli, Command, MeshArgs, SynthArgs};
 use crate::comm::Comm;
 use crate::config::{parse_size, MeshConfig};
 use crate::encode::{self, Format};
@@ -30,6 +30,13 @@ pub const EXIT_USAGE: u8 = 2;
 pub fn run(cli: Cli, comm: &dyn Comm) -> u8 {
     match cli.command {
         Command::Mesh(a) => mesh_command(a, comm),
+        Command::Bench(a) => match bench_command(&a) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                error!("{e:#}");
+                EXIT_FAIL
+            }
+        },
         Command::Synth(a) => match synth_command(&a) {
             Ok(()) => EXIT_OK,
             Err(e) => {
@@ -436,6 +443,52 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
     Ok(summary)
 }
 
+fn bench_command(a: &BenchArgs) -> Result<()> {
+    let errors = a
+        .max_error
+        .split(',')
+        .map(|s| match s.trim() {
+            "grid" | "none" => Ok(None),
+            v => v.parse::<f32>().ok().filter(|e| e.is_finite() && *e >= 0.0).map(Some).ok_or_else(|| anyhow!("--max-error: '{v}' is not grid or metres ≥ 0")),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads: Vec<usize> = match &a.threads {
+        Some(l) => l.split(',').map(|s| s.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| anyhow!("--threads: '{s}' is not a positive count"))).collect::<Result<_>>()?,
+        None if cores > 1 => vec![1, cores],
+        None => vec![1],
+    };
+    let t = Instant::now();
+    let (w, h, data) = match &a.input {
+        Some(p) => {
+            let opts = raster::ReadOptions {
+                encoding: a.encoding.parse().map_err(|e: String| anyhow!(e))?,
+                size: a.input_size.as_deref().map(parse_size).transpose()?,
+                max_samples: 1 << 32,
+                nodata: None,
+            };
+            let r = raster::open(p, &opts)?;
+            let (w, h) = (r.width(), r.height());
+            let mut d = vec![0f32; w * h];
+            r.read_window(crate::tiling::Rect::new(0, 0, w, h), &mut d)?;
+            info!("decoded {} ({w}x{h}) in {:.3} s ({:.1} M samples/s)", p.display(), t.elapsed().as_secs_f64(), (w * h) as f64 / t.elapsed().as_secs_f64() / 1e6);
+            (w, h, d)
+        }
+        None => {
+            let (w, h) = parse_size(&a.size)?;
+            (w, h, crate::synth::generate(w, h, a.seed, 1200.0))
+        }
+    };
+    let cfg = crate::bench::BenchConfig { width: w, height: h, tile: a.tile_size, errors, threads, repeat: a.repeat, obj: a.obj };
+    let report = crate::bench::run(&cfg, &data)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::bench::table(&report));
+    }
+    Ok(())
+}
+
 fn synth_command(a: &SynthArgs) -> Result<()> {
     let (w, h) = parse_size(&a.size)?;
     if w < 2 || h < 2 {
@@ -459,30 +512,48 @@ fn synth_command(a: &SynthArgs) -> Result<()> {
     Ok(())
 }
 
-/// The read → tile → halo → mesh stages on a raster already in memory, single process: what `bench` and the tests
-/// drive. Returns every tile's mesh in row-major tile order.
-pub fn mesh_in_memory(data: &[f32], width: usize, height: usize, tile: usize, params: &Params, method: &Method) -> Result<Vec<(TileId, mesh::Mesh)>> {
-    let grid = Grid::new(width, height, tile).ok_or_else(|| anyhow!("raster {width}x{height} with tile {tile} cannot be meshed"))?;
-    if data.len() != width * height {
-        bail!("raster data has {} samples, expected {width}x{height}", data.len());
+/// A raster in memory cut into tiles with its halo exchanged (single process): the tile and halo stages, ready to
+/// mesh. What `bench` and the tests drive.
+pub struct InMemory {
+    pub grid: Grid,
+    blocks: Blocks,
+    halo: Halo,
+}
+
+impl InMemory {
+    pub fn new(data: &[f32], width: usize, height: usize, tile: usize) -> Result<InMemory> {
+        let grid = Grid::new(width, height, tile).ok_or_else(|| anyhow!("raster {width}x{height} with tile {tile} cannot be meshed"))?;
+        if data.len() != width * height {
+            bail!("raster data has {} samples, expected {width}x{height}", data.len());
+        }
+        let owners = tiling::assign_owners(&grid, 1);
+        let blocks: Blocks = grid
+            .tiles()
+            .map(|t| {
+                let r = grid.owned_rect(t);
+                let b: Vec<f32> = (r.y0..r.y1).flat_map(|y| data[y * width + r.x0..y * width + r.x1].iter().copied()).collect();
+                (grid.index(t), b)
+            })
+            .collect();
+        let halo = halo::exchange(&grid, &owners, &crate::comm::single::Single, &blocks)?;
+        Ok(InMemory { grid, blocks, halo })
     }
-    let owners = tiling::assign_owners(&grid, 1);
-    let blocks: Blocks = grid
-        .tiles()
-        .map(|t| {
-            let r = grid.owned_rect(t);
-            let b: Vec<f32> = (r.y0..r.y1).flat_map(|y| data[y * width + r.x0..y * width + r.x1].iter().copied()).collect();
-            (grid.index(t), b)
-        })
-        .collect();
-    let halo = halo::exchange(&grid, &owners, &crate::comm::single::Single, &blocks)?;
-    let tiles: Vec<TileId> = grid.tiles().collect();
-    Ok(tiles
-        .par_iter()
-        .map_init(<(Vec<f32>, simplify::Scratch)>::default, |(window, scratch), &t| {
-            halo.window(&grid, t, &blocks, window);
-            let win = Window { data: window, rect: grid.halo_rect(t), tile: grid.tile_rect(t) };
-            (t, mesh::mesh_tile(&win, params, method, None, scratch))
-        })
-        .collect())
+
+    /// Meshes every tile in parallel on the current rayon pool; row-major tile order.
+    pub fn mesh(&self, params: &Params, method: &Method) -> Vec<(TileId, mesh::Mesh)> {
+        let tiles: Vec<TileId> = self.grid.tiles().collect();
+        tiles
+            .par_iter()
+            .map_init(<(Vec<f32>, simplify::Scratch)>::default, |(window, scratch), &t| {
+                self.halo.window(&self.grid, t, &self.blocks, window);
+                let win = Window { data: window, rect: self.grid.halo_rect(t), tile: self.grid.tile_rect(t) };
+                (t, mesh::mesh_tile(&win, params, method, None, scratch))
+            })
+            .collect()
+    }
+}
+
+/// read → tile → halo → mesh on a raster already in memory, single process.
+pub fn mesh_in_memory(data: &[f32], width: usize, height: usize, tile: usize, params: &Params, method: &Method) -> Result<Vec<(TileId, mesh::Mesh)>> {
+    Ok(InMemory::new(data, width, height, tile)?.mesh(params, method))
 }

@@ -20,6 +20,45 @@ pub enum Command {
     Mesh(MeshArgs),
     /// Write a deterministic synthetic terrain (.png 16-bit gray, .f32 raw, or .npy).
     Synth(SynthArgs),
+    /// Measure mesh throughput of this node: pipeline stages in memory, against a memset bound.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Synthetic terrain size in samples (ignored with --input).
+    #[arg(long, default_value = "4097x4097", value_name = "WxH")]
+    pub size: String,
+    /// Seed of the synthetic terrain.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Benchmark this height map instead (any input `mesh` reads; decode time is reported).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Encoding of --input (as for `mesh`).
+    #[arg(long, default_value = "auto")]
+    pub encoding: String,
+    /// Raster size of a raw --input.
+    #[arg(long, value_name = "WxH")]
+    pub input_size: Option<String>,
+    /// Tile size in cells.
+    #[arg(long, default_value_t = 256)]
+    pub tile_size: usize,
+    /// Comma-separated max errors in metres; "grid" = full resolution.
+    #[arg(long, default_value = "grid,1", value_name = "LIST")]
+    pub max_error: String,
+    /// Comma-separated thread counts (default: 1 and all cores).
+    #[arg(long, value_name = "LIST")]
+    pub threads: Option<String>,
+    /// Repetitions per stage; the best is kept.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Also time OBJ encoding.
+    #[arg(long)]
+    pub obj: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,0 +1,163 @@
+//! `terrafarm bench`: the real pipeline stages, in memory, on deterministic synthetic terrain or a given input.
+//! Every stage is repeated and the best time kept (codecbench style); in the same run a memset and a memcpy of as
+//! many bytes as the GLB output give a machine bound, and each stage is reported as a multiple of it, so numbers
+//! from noisy machines stay comparable. Orchestrates like `app`; measures, writes nothing.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::app::InMemory;
+use crate::encode;
+use crate::mesh::simplify::SimplifyParams;
+use crate::mesh::{Method, Params};
+
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub width: usize,
+    pub height: usize,
+    pub tile: usize,
+    /// `None` = full-resolution grid.
+    pub errors: Vec<Option<f32>>,
+    pub threads: Vec<usize>,
+    pub repeat: usize,
+    pub obj: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StageRow {
+    pub stage: String,
+    pub threads: usize,
+    pub max_error: Option<f32>,
+    pub seconds: f64,
+    pub samples_per_s: f64,
+    pub triangles_per_s: f64,
+    /// Output bytes per second where the stage produces bytes.
+    pub mb_per_s: Option<f64>,
+    /// Seconds as a multiple of a memset of the GLB's byte count, measured in this run.
+    pub x_memset: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub width: usize,
+    pub height: usize,
+    pub tile: usize,
+    pub cores: usize,
+    pub rows: Vec<StageRow>,
+    /// (threads, max_error, triangles, glb_bytes, memset_s, memcpy_s) per configuration.
+    pub bounds: Vec<Bound>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Bound {
+    pub threads: usize,
+    pub max_error: Option<f32>,
+    pub triangles: usize,
+    pub vertices: usize,
+    pub glb_bytes: usize,
+    pub memset_s: f64,
+    pub memcpy_s: f64,
+}
+
+fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::INFINITY;
+    let mut out = None;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let v = black_box(f());
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(v);
+    }
+    (best, out.expect("repeat ≥ 1"))
+}
+
+/// Runs every configuration on `data` (width × height heights).
+pub fn run(cfg: &BenchConfig, data: &[f32]) -> Result<BenchReport> {
+    let samples = (cfg.width * cfg.height) as f64;
+    let params = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [cfg.width, cfg.height] };
+    let mut rows = Vec::new();
+    let mut bounds = Vec::new();
+    for &threads in &cfg.threads {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        pool.install(|| -> Result<()> {
+            let (halo_s, mem) = best(cfg.repeat, || InMemory::new(data, cfg.width, cfg.height, cfg.tile));
+            let mem = mem?;
+            for &e in &cfg.errors {
+                let method = match e {
+                    None => Method::Grid,
+                    Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None }),
+                };
+                let (mesh_s, tiles) = best(cfg.repeat, || mem.mesh(&params, &method));
+                let tris: usize = tiles.iter().map(|(_, m)| m.triangles()).sum();
+                let verts: usize = tiles.iter().map(|(_, m)| m.vertices()).sum();
+                let extras = serde_json::json!({});
+                use rayon::prelude::*;
+                let (glb_s, glb_bytes) = best(cfg.repeat, || tiles.par_iter().map(|(_, m)| encode::glb::encode(m, &extras).len()).sum::<usize>());
+                // The bound: memset and memcpy of the GLB's byte count, split over the same threads.
+                let chunk = glb_bytes.div_ceil(threads).max(1);
+                let mut buf = vec![1u8; glb_bytes];
+                let (memset_s, _) = best(cfg.repeat, || buf.par_chunks_mut(chunk).for_each(|c| c.fill(black_box(0))));
+                let src = vec![7u8; glb_bytes];
+                let (memcpy_s, _) = best(cfg.repeat, || buf.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(d, s)| d.copy_from_slice(s)));
+                bounds.push(Bound { threads, max_error: e, triangles: tris, vertices: verts, glb_bytes, memset_s, memcpy_s });
+                let row = |stage: &str, s: f64, bytes: Option<usize>| StageRow {
+                    stage: stage.into(),
+                    threads,
+                    max_error: e,
+                    seconds: s,
+                    samples_per_s: samples / s,
+                    triangles_per_s: tris as f64 / s,
+                    mb_per_s: bytes.map(|b| b as f64 / s / 1e6),
+                    x_memset: s / memset_s,
+                };
+                rows.push(row("halo", halo_s, None));
+                rows.push(row("mesh", mesh_s, None));
+                rows.push(row("glb-encode", glb_s, Some(glb_bytes)));
+                if cfg.obj {
+                    let (obj_s, obj_bytes) = best(cfg.repeat, || tiles.par_iter().map(|(_, m)| encode::obj::encode(m, params.cell, "").len()).sum::<usize>());
+                    rows.push(row("obj-encode", obj_s, Some(obj_bytes)));
+                }
+                rows.push(row("mesh+glb (end to end in memory)", halo_s + mesh_s + glb_s, Some(glb_bytes)));
+            }
+            Ok(())
+        })?;
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    Ok(BenchReport { width: cfg.width, height: cfg.height, tile: cfg.tile, cores, rows, bounds })
+}
+
+/// A plain-text table of the report.
+pub fn table(r: &BenchReport) -> String {
+    let mut s = format!("terrafarm bench: {}x{} samples, tile {}, {} cores\n", r.width, r.height, r.tile, r.cores);
+    s += &format!("{:<34} {:>3} {:>9} {:>9} {:>10} {:>11} {:>9} {:>9}\n", "stage", "thr", "max_err", "seconds", "Msamp/s", "Mtri/s", "MB/s", "x memset");
+    for row in &r.rows {
+        s += &format!(
+            "{:<34} {:>3} {:>9} {:>9.4} {:>10.1} {:>11.2} {:>9} {:>9.2}\n",
+            row.stage,
+            row.threads,
+            row.max_error.map_or("grid".to_string(), |e| format!("{e}")),
+            row.seconds,
+            row.samples_per_s / 1e6,
+            row.triangles_per_s / 1e6,
+            row.mb_per_s.map_or("-".to_string(), |m| format!("{m:.0}")),
+            row.x_memset
+        );
+    }
+    for b in &r.bounds {
+        s += &format!(
+            "bound: {} thr, max_err {}: {} triangles, {} vertices, GLB {:.1} MB; memset {:.4} s ({:.1} GB/s), memcpy {:.4} s\n",
+            b.threads,
+            b.max_error.map_or("grid".to_string(), |e| format!("{e}")),
+            b.triangles,
+            b.vertices,
+            b.glb_bytes as f64 / 1e6,
+            b.memset_s,
+            b.glb_bytes as f64 / b.memset_s / 1e9,
+            b.memcpy_s
+        );
+    }
+    s
+}
