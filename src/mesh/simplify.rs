@@ -45,6 +45,8 @@ pub struct Scratch {
     heap: Vec<u32>,
     pos: Vec<u32>,
     pending: Vec<u32>,
+    /// Whether a triangle is already in `pending` (a flip can rewrite a fresh triangle; scan it once).
+    queued: Vec<bool>,
     /// Per tile sample: is it a vertex already (needed when every interior sample must become one).
     is_vertex: Vec<bool>,
     legalize_stack: Vec<(u32, u32)>,
@@ -73,14 +75,15 @@ fn orient(a: [i32; 2], b: [i32; 2], c: [i32; 2]) -> i64 {
 
 /// > 0 when `d` lies strictly inside the circumcircle of the triangle (a, b, c), whatever its orientation.
 fn in_circle(a: [i32; 2], b: [i32; 2], c: [i32; 2], d: [i32; 2]) -> bool {
-    let (adx, ady) = ((a[0] - d[0]) as i128, (a[1] - d[1]) as i128);
-    let (bdx, bdy) = ((b[0] - d[0]) as i128, (b[1] - d[1]) as i128);
-    let (cdx, cdy) = ((c[0] - d[0]) as i128, (c[1] - d[1]) as i128);
+    // Coordinates are below 2^15 (tile size ≤ 16384), so every term stays below 2^62: exact in i64.
+    let (adx, ady) = ((a[0] - d[0]) as i64, (a[1] - d[1]) as i64);
+    let (bdx, bdy) = ((b[0] - d[0]) as i64, (b[1] - d[1]) as i64);
+    let (cdx, cdy) = ((c[0] - d[0]) as i64, (c[1] - d[1]) as i64);
     let ad = adx * adx + ady * ady;
     let bd = bdx * bdx + bdy * bdy;
     let cd = cdx * cdx + cdy * cdy;
     let det = adx * (bdy * cd - bd * cdy) - ady * (bdx * cd - bd * cdx) + ad * (bdx * cdy - bdy * cdx);
-    let o = orient(a, b, c) as i128;
+    let o = orient(a, b, c);
     det * o.signum() > 0
 }
 
@@ -161,6 +164,7 @@ impl Scratch {
         self.heap.clear();
         self.pos.clear();
         self.pending.clear();
+        self.queued.clear();
         self.is_vertex.clear();
         self.is_vertex.resize(samples, false);
     }
@@ -190,6 +194,7 @@ impl Scratch {
                 self.cand.push([0, 0]);
                 self.err.push(-1.0);
                 self.pos.push(NONE);
+                self.queued.push(false);
                 t
             }
         };
@@ -198,7 +203,10 @@ impl Scratch {
         for k in 0..3 {
             self.link(e as u32 + k as u32, opp[k]);
         }
-        self.pending.push(t);
+        if !self.queued[t as usize] {
+            self.queued[t as usize] = true;
+            self.pending.push(t);
+        }
         t
     }
 
@@ -281,32 +289,44 @@ impl Scratch {
         let y1 = a[1].max(b[1]).max(c[1]).min(tile.ny as i32 - 2);
         let mut best = -1.0f64;
         let mut at = [0, 0];
+        // Edge functions, sign-normalised so "inside or on the edge" is w ≥ 0; each steps by d along x.
+        let d = [(b[1] - c[1]) as i64 * sign, (c[1] - a[1]) as i64 * sign, (a[1] - b[1]) as i64 * sign];
         for y in y0..=y1 {
-            // Edge functions at (x0, y); each steps by a constant along x.
-            let mut w0 = orient(b, c, [x0, y]);
-            let mut w1 = orient(c, a, [x0, y]);
-            let mut w2 = orient(a, b, [x0, y]);
-            let (d0, d1, d2) = ((b[1] - c[1]) as i64, (c[1] - a[1]) as i64, (a[1] - b[1]) as i64);
-            // orient(p, q, [x+1, y]) − orient(p, q, [x, y]) = −(q.y − p.y) = p.y − q.y
+            let w = [orient(b, c, [x0, y]) * sign, orient(c, a, [x0, y]) * sign, orient(a, b, [x0, y]) * sign];
+            // The row's inside span [lo, hi] in steps from x0, solved per edge instead of testing every sample.
+            let (mut lo, mut hi) = (0i64, (x1 - x0) as i64);
+            for k in 0..3 {
+                if d[k] > 0 {
+                    lo = lo.max((-w[k]).div_euclid(d[k]) + i64::from((-w[k]).rem_euclid(d[k]) != 0));
+                } else if d[k] < 0 {
+                    hi = hi.min(w[k].div_euclid(-d[k]));
+                } else if w[k] < 0 {
+                    hi = -1;
+                }
+            }
+            if lo > hi {
+                continue;
+            }
             let row = &tile.h[y as usize * tile.nx..(y as usize + 1) * tile.nx];
             let vrow = &self.is_vertex[y as usize * tile.nx..(y as usize + 1) * tile.nx];
-            for x in x0..=x1 {
-                if w0 * sign >= 0 && w1 * sign >= 0 && w2 * sign >= 0 && !vrow[x as usize] {
-                    let h = row[x as usize] as f64;
+            // Barycentric weights along the span, in f64 (exact integers up to 2^53).
+            let (mut f0, mut f1, mut f2) = ((w[0] + d[0] * lo) as f64, (w[1] + d[1] * lo) as f64, (w[2] + d[2] * lo) as f64);
+            let (g0, g1, g2) = (d[0] as f64, d[1] as f64, d[2] as f64);
+            let inv = inv * sign as f64;
+            for i in lo..=hi {
+                let x = (x0 as i64 + i) as usize;
+                if !vrow[x] {
+                    let h = row[x] as f64;
                     // Every interior sample becomes a vertex in no-data tiles; no-data ones first.
-                    let e = if tile.all && (nan_tri || h.is_nan()) {
-                        f64::MAX
-                    } else {
-                        ((w0 as f64 * ha + w1 as f64 * hb + w2 as f64 * hc) * inv - h).abs()
-                    };
+                    let e = if tile.all && (nan_tri || h.is_nan()) { f64::MAX } else { ((f0 * ha + f1 * hb + f2 * hc) * inv - h).abs() };
                     if e > best {
                         best = e;
-                        at = [x, y];
+                        at = [x as i32, y];
                     }
                 }
-                w0 += d0;
-                w1 += d1;
-                w2 += d2;
+                f0 += g0;
+                f1 += g1;
+                f2 += g2;
             }
         }
         self.cand[t as usize] = at;
@@ -315,6 +335,7 @@ impl Scratch {
 
     fn flush(&mut self, tile: &Tile) {
         while let Some(t) = self.pending.pop() {
+            self.queued[t as usize] = false;
             self.find_candidate(tile, t);
             self.heap_set(t);
         }
@@ -467,6 +488,7 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     let tb = s.set_tri(None, [c10, c01, c11], [NONE, NONE, NONE]);
     s.link(3 * ta + 1, 3 * tb);
     s.pending.clear();
+    s.queued.iter_mut().for_each(|q| *q = false);
     // Each side as (start corner, end corner, points strictly between, in walking order from start). Points are
     // split into the boundary edge without flips (each side fans from a vertex off its line, so nothing is
     // degenerate); one Lawson pass then makes the whole triangulation Delaunay.
@@ -494,8 +516,8 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     s.flip_until_delaunay(true);
 
     // 3. Greedy interior refinement.
-    let all_tris: Vec<u32> = (0..(s.tris.len() / 3) as u32).collect();
-    s.pending = all_tris;
+    s.pending = (0..(s.tris.len() / 3) as u32).collect();
+    s.queued.iter_mut().for_each(|q| *q = true);
     s.flush(&tile);
     let stop = if tile.all { -0.5 } else { limit };
     loop {

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Side-by-side simplification benchmark: terrafarm vs pymartini (RTIN) and pydelatin (hmm's greedy Delaunay).
+
+Same heights in memory for every tool, one run, one machine. Reports triangles, max error and all-in time
+(heights in memory -> index buffer, setup included). terrafarm's time is its `bench` halo + mesh stages (tiles of
+256 cells, all cores); its error is the largest per-tile error its kernel reports (the test suite re-measures it
+independently against the full-resolution surface). pydelatin reports its own error; pymartini's RTIN bounds the
+error by construction, so its column shows the requested bound.
+
+Usage: python3 benches/peers.py [--quick] [--errors 0,1,5,20] [--terrafarm target/release/terrafarm]
+"""
+import argparse, json, os, subprocess, sys, tempfile, time
+
+import numpy as np
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def fuji_heights():
+    path = os.environ.get("TERRAFARM_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
+    im = np.asarray(Image.open(os.path.join(path, "fuji.png")).convert("RGB")).astype(np.float64)
+    h = ((im[..., 0] * 65536 + im[..., 1] * 256 + im[..., 2]) * 0.1 - 10000).astype(np.float32)
+    # martini's convention: a 512² tile is a 513² grid with the last row and column repeated.
+    return np.pad(h, ((0, 1), (0, 1)), mode="edge")
+
+
+def upsample(h, n):
+    return np.asarray(Image.fromarray(h, mode="F").resize((n, n), Image.BICUBIC), dtype=np.float32)
+
+
+def synthetic(exe, n, tmp):
+    p = os.path.join(tmp, f"synth{n}.npy")
+    subprocess.run([exe, "synth", "--size", f"{n}x{n}", "--seed", "7", p], check=True, stderr=subprocess.DEVNULL)
+    return np.load(p)
+
+
+def run_terrafarm(exe, h, e, tmp):
+    p = os.path.join(tmp, "in.npy")
+    np.save(p, np.ascontiguousarray(h, dtype=np.float32))
+    out = subprocess.run([exe, "bench", "--input", p, "--max-error", str(e), "--repeat", "1", "--json",
+                          "--threads", str(os.cpu_count() or 1)], check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    t = sum(row["seconds"] for row in r["rows"] if row["stage"] in ("halo", "mesh"))
+    b = r["bounds"][0]
+    return b["triangles"], b["max_error_achieved"], t
+
+
+def run_martini(h, e):
+    from pymartini import Martini
+    t0 = time.perf_counter()
+    m = Martini(h.shape[0])
+    tile = m.create_tile(h)
+    _, tris = tile.get_mesh(e)
+    return len(tris), e, time.perf_counter() - t0
+
+
+def run_delatin(h, e):
+    from pydelatin import Delatin
+    t0 = time.perf_counter()
+    d = Delatin(h, max_error=e)
+    tris = d.triangles
+    return len(tris), d.error, time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--terrafarm", default=os.path.join(ROOT, "target", "release", "terrafarm"))
+    ap.add_argument("--errors", default="0,1,5,20")
+    ap.add_argument("--quick", action="store_true", help="skip 0 m on 4097² for pydelatin (tens of seconds)")
+    ap.add_argument("--size", type=int, default=4097)
+    a = ap.parse_args()
+    errors = [float(x) for x in a.errors.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        fuji = fuji_heights()
+        inputs = [("fuji 513²", fuji), (f"fuji smooth {a.size}²", upsample(fuji, a.size)),
+                  (f"synthetic rough {a.size}²", synthetic(a.terrafarm, a.size, tmp))]
+        print(f"{'input':<24} {'max_err':>7} {'tool':<10} {'triangles':>10} {'error':>9} {'seconds':>8}")
+        for name, h in inputs:
+            for e in errors:
+                res = {"terrafarm": run_terrafarm(a.terrafarm, h, e, tmp)}
+                if h.shape[0] in (257, 513, 1025, 2049, 4097):
+                    res["pymartini"] = run_martini(h, e)
+                if not (a.quick and e == 0 and h.shape[0] > 1000):
+                    res["pydelatin"] = run_delatin(h, e)
+                for tool, (n, err, s) in res.items():
+                    print(f"{name:<24} {e:>7g} {tool:<10} {n:>10} {err:>9.3f} {s:>8.3f}", flush=True)
+                if "pydelatin" in res:
+                    tf, dl = res["terrafarm"], res["pydelatin"]
+                    line = f"{'':<24} {'':>7} ratios: time tf/delatin {tf[2] / dl[2]:.3f}, triangles tf/delatin {tf[0] / dl[0]:.3f}"
+                    if "pymartini" in res:
+                        line += f", time tf/martini {tf[2] / res['pymartini'][2]:.3f}"
+                    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
