@@ -83,19 +83,16 @@ fn mesh_command(args: MeshArgs, comm: &dyn Comm) -> u8 {
         }
     };
     let threads = cfg.threads.unwrap_or_else(|| comm.cores_per_rank()).max(1);
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("terrafarm: error: cannot start {threads} threads: {e}");
-            return EXIT_FAIL;
-        }
-    };
+    // One global pool: the main thread keeps making the MPI calls, rayon workers do the tile work.
+    if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
+        warn!("thread pool already set up ({e}); --threads may not apply");
+    }
     let started = Instant::now();
     let mut summaries = Vec::new();
     for (i, input) in cfg.inputs.iter().enumerate() {
         let scene = &names[i];
         let t0 = Instant::now();
-        let res = pool.install(|| mesh_scene(&cfg, input, scene, comm, store.as_ref(), threads));
+        let res = mesh_scene(&cfg, input, scene, comm, store.as_ref(), threads);
         summaries.push(match res {
             Ok(s) => s,
             Err(e) => {
@@ -118,6 +115,9 @@ fn mesh_command(args: MeshArgs, comm: &dyn Comm) -> u8 {
     let failed = summaries.iter().filter(|s| !s.ok).count();
     if comm.rank() == 0 {
         print_summary(&cfg, &summaries, started.elapsed(), threads, comm.size());
+    }
+    if let Some(kb) = peak_rss_kb() {
+        info!("rank {}: peak RSS {:.1} MB", comm.rank(), kb as f64 / 1024.0);
     }
     if failed > 0 {
         EXIT_FAIL
@@ -146,6 +146,23 @@ fn print_summary(cfg: &MeshConfig, s: &[SceneSummary], wall: Duration, threads: 
             bytes as f64 / 1e6
         );
     }
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in KiB.
+fn peak_rss_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// What rank 0 learns about the input and every rank needs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct InputFacts {
+    width: usize,
+    height: usize,
+    sha256: String,
+    bytes: u64,
+    encoding: String,
+    windowed: bool,
 }
 
 fn sha256_file(path: &Path) -> Result<(String, u64)> {
@@ -277,14 +294,26 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
 
     // read: open, check, and fix everything that every rank can check alone before the first collective.
     let t = Instant::now();
-    let prepared = (|| -> Result<_> {
-        let raster = raster::open(input, &cfg.read)?;
-        let grid = Grid::new(raster.width(), raster.height(), cfg.tile_size).ok_or_else(|| anyhow!("{}: raster too small to mesh", input.display()))?;
-        let (sha, bytes) = sha256_file(input)?;
-        Ok((raster, grid, sha, bytes))
+    // Formats decoded whole (PNG/TIFF) are decoded once, by rank 0, and scattered; windowed formats are opened by
+    // every rank, each reading only its own tiles' samples.
+    let scatter = comm.size() > 1 && raster::decodes_whole(input, &cfg.read);
+    let opened = (|| -> Result<Option<raster::Raster>> {
+        if scatter && me != 0 {
+            return Ok(None);
+        }
+        Ok(Some(raster::open(input, &cfg.read)?))
     })();
-    let (raster, grid, sha, input_bytes) = agree(comm, prepared)?;
-    let (encoding, windowed) = (raster.encoding().to_string(), raster.windowed());
+    let raster = agree(comm, opened)?;
+    let facts = (|| -> Result<Option<Vec<u8>>> {
+        let Some(r) = raster.as_ref().filter(|_| me == 0) else { return Ok(None) };
+        let (sha256, bytes) = sha256_file(input)?;
+        let f = InputFacts { width: r.width(), height: r.height(), sha256, bytes, encoding: r.encoding().to_string(), windowed: r.windowed() };
+        Ok(Some(serde_json::to_vec(&f)?))
+    })();
+    let facts = agree(comm, facts)?;
+    let facts: InputFacts = serde_json::from_slice(&comm.broadcast_bytes(facts).map_err(|e| anyhow!(e))?)?;
+    let grid = Grid::new(facts.width, facts.height, cfg.tile_size).ok_or_else(|| anyhow!("{}: raster too small to mesh", input.display()))?;
+    let InputFacts { sha256: sha, bytes: input_bytes, encoding, windowed, .. } = facts;
     let params = Params { cell: cfg.cell, z_scale: cfg.z_scale, z_offset: cfg.z_offset, raster: [grid.width, grid.height] };
     let params_rec = ParamsRecord {
         cell_size: cfg.cell,
@@ -324,20 +353,53 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
     let resumed = done.len();
 
     // read the samples our tiles own (windowed where the format allows).
-    let read = (|| -> Result<(Blocks, usize)> {
-        let blocks: Vec<(usize, Vec<f32>)> = mine
-            .par_iter()
-            .map(|&t| {
-                let r = grid.owned_rect(t);
-                let mut b = vec![0f32; r.len()];
-                raster.read_window(r, &mut b)?;
-                Ok((grid.index(t), b))
-            })
-            .collect::<Result<_>>()?;
-        let valid = blocks.iter().map(|(_, b)| b.iter().filter(|h| !h.is_nan()).count()).sum();
-        Ok((blocks.into_iter().collect(), valid))
-    })();
-    let (blocks, valid) = agree(comm, read)?;
+    let read_block = |t: TileId| -> Result<(usize, Vec<f32>)> {
+        let r = grid.owned_rect(t);
+        let mut b = vec![0f32; r.len()];
+        let raster = raster.as_ref().ok_or_else(|| anyhow!("rank {me} has no reader"))?;
+        if std::env::var("TERRAFARM_TEST_FAIL_READ_RANK").is_ok_and(|v| v == me.to_string()) {
+            // Test hook (tests/mpi.rs): simulates an unreadable window on one rank.
+            bail!("{}: rank {me}, tile ({}, {}): window unreadable (TERRAFARM_TEST_FAIL_READ_RANK)", input.display(), t.col, t.row);
+        }
+        raster.read_window(r, &mut b).with_context(|| format!("rank {me}, tile ({}, {})", t.col, t.row))?;
+        Ok((grid.index(t), b))
+    };
+    let blocks: Blocks = if !scatter {
+        agree(comm, mine.par_iter().map(|&t| read_block(t)).collect())?
+    } else {
+        // Rank 0 decoded the whole raster: it keeps its tiles and sends every other rank its tiles' samples, in
+        // tile-index order, through one all-to-all (after every rank knows the decode went well).
+        let decoded = (|| -> Result<(Blocks, Vec<Vec<f32>>)> {
+            let mut per_rank: Vec<Vec<f32>> = vec![Vec::new(); comm.size()];
+            let mut own = Blocks::new();
+            if me == 0 {
+                for t in grid.tiles() {
+                    let (i, b) = read_block(t)?;
+                    match owners[i] {
+                        0 => drop(own.insert(i, b)),
+                        r => per_rank[r].extend_from_slice(&b),
+                    }
+                }
+            }
+            Ok((own, per_rank))
+        })();
+        let (own, per_rank) = agree(comm, decoded)?;
+        let counts: Vec<usize> = per_rank.iter().map(Vec::len).collect();
+        let (recv, _) = comm.all_to_all_v(&per_rank.concat(), &counts).map_err(|e| anyhow!(e))?;
+        if me == 0 {
+            own
+        } else {
+            let mut at = 0;
+            mine.iter()
+                .map(|&t| {
+                    let n = grid.owned_rect(t).len();
+                    at += n;
+                    (grid.index(t), recv[at - n..at].to_vec())
+                })
+                .collect()
+        }
+    };
+    let valid: usize = blocks.values().map(|b| b.iter().filter(|h| !h.is_nan()).count()).sum();
     drop(raster);
     if comm.all_ok(valid == 0).map_err(|e| anyhow!(e))? {
         bail!("{}: no valid height samples (every sample is NaN or --nodata)", input.display());

@@ -21,6 +21,9 @@ impl Comm for Single {
     fn gather_bytes(&self, bytes: &[u8]) -> Result<Option<Vec<Vec<u8>>>, CommError> {
         Ok(Some(vec![bytes.to_vec()]))
     }
+    fn broadcast_bytes(&self, bytes: Option<Vec<u8>>) -> Result<Vec<u8>, CommError> {
+        bytes.ok_or_else(|| CommError::Failed { rank: 0, msg: "broadcast: rank 0 has nothing to send".into() })
+    }
     fn all_ok(&self, ok: bool) -> Result<bool, CommError> {
         Ok(ok)
     }

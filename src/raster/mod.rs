@@ -184,6 +184,21 @@ fn sniff(path: &Path, head: &[u8]) -> Option<Kind> {
     }
 }
 
+/// True when `path` would be decoded whole (PNG/TIFF) rather than read window by window. Cheap: looks at the
+/// encoding and the first bytes only, so ranks can agree on who decodes before anyone does.
+pub fn decodes_whole(path: &Path, opts: &ReadOptions) -> bool {
+    match opts.encoding {
+        Encoding::Raw(_) | Encoding::Hgt | Encoding::Npy => false,
+        Encoding::Gray | Encoding::TerrainRgb | Encoding::Terrarium => true,
+        Encoding::Auto => {
+            use std::io::Read;
+            let mut head = [0u8; 8];
+            let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+            sniff(path, &head[..n]) == Some(Kind::Image)
+        }
+    }
+}
+
 /// Opens `path` for windowed reading, deciding the format from `opts.encoding`, the extension and magic bytes.
 pub fn open(path: &Path, opts: &ReadOptions) -> Result<Raster, RasterError> {
     let meta = std::fs::metadata(path).map_err(|e| RasterError::io(path, e))?;

@@ -1,0 +1,94 @@
+//! MPI runs under `mpirun` on one host (issue #4). Built only with `--features mpi`; CI runs
+//! `cargo test --release --features mpi --test mpi`, which needs Open MPI's `mpirun` on PATH.
+#![cfg(feature = "mpi")]
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/synth-513.png");
+
+fn mpirun(n: usize, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new("mpirun");
+    c.args(["--allow-run-as-root", "--oversubscribe", "-n", &n.to_string(), env!("CARGO_BIN_EXE_terrafarm")]).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("mpirun on PATH (apt-get install openmpi-bin)");
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    o
+}
+
+/// Every tile file and the manifest (its per-run section aside) are byte-identical for 1–4 ranks and a run
+/// without a launcher, on a raster whose size is not a multiple of the tile size; for the scattered (PNG) and the
+/// windowed (raw) read paths; with and without simplification.
+#[test]
+fn outputs_do_not_depend_on_rank_count() {
+    let d = tempfile::tempdir().unwrap();
+    let raw = d.path().join("r.f32");
+    assert!(run(&["synth", "--size", "301x257", "--seed", "11", raw.to_str().unwrap()]).status.success());
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (SAMPLE, vec!["--tile-size", "100"]),
+        (SAMPLE, vec!["--tile-size", "100", "--max-error", "3"]),
+        (raw.to_str().unwrap(), vec!["--size", "301x257", "--tile-size", "64", "--max-error", "1"]),
+    ];
+    for (ci, (input, extra)) in cases.iter().enumerate() {
+        let reference = d.path().join(format!("ref{ci}"));
+        let mut args = vec!["mesh", input, "--out", reference.to_str().unwrap()];
+        args.extend(extra.iter().copied());
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let want = tree(&reference);
+        for n in 1..=4 {
+            let out = d.path().join(format!("c{ci}n{n}"));
+            let mut args = vec!["mesh", input, "--out", out.to_str().unwrap(), "--threads", "1"];
+            args.extend(extra.iter().copied());
+            let o = mpirun(n, &args, &[]);
+            assert!(o.status.success(), "n={n}: {}", stderr(&o));
+            if n > 1 {
+                assert!(stderr(&o).contains("halo sent"), "halo exchange not logged");
+            }
+            assert!(tree(&out) == want, "case {ci}: output with {n} ranks differs from the single-process run");
+        }
+    }
+}
+
+/// Ties the MPI build to the default build: the same golden tile as tests/real_terrain.rs.
+#[test]
+fn fuji_golden_tile_with_three_ranks() {
+    let Some(fuji) = shared("fuji.png") else { return };
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("o");
+    let o = mpirun(3, &["mesh", fuji.to_str().unwrap(), "--encoding", "terrain-rgb", "--out", out.to_str().unwrap(), "--format", "glb"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let glb = std::fs::read(out.join("fuji/tiles/1_1.glb")).unwrap();
+    use sha2::Digest;
+    let hex: String = sha2::Sha256::digest(&glb).iter().map(|b| format!("{b:02x}")).collect();
+    let golden = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real_terrain.rs")).unwrap();
+    assert!(golden.contains(&hex), "3-rank fuji tile (1,1) differs from the golden single-process tile");
+}
+
+/// One rank failing (its window unreadable) ends the whole job cleanly and quickly, naming the rank and tile.
+#[test]
+fn a_failing_rank_ends_the_job_quickly() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("o");
+    // PNG is decoded by rank 0 alone: its failure must release the three ranks waiting for their samples.
+    let t0 = Instant::now();
+    let o = mpirun(4, &["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--tile-size", "64"], &[("TERRAFARM_TEST_FAIL_READ_RANK", "0")]);
+    let took = t0.elapsed();
+    assert!(!o.status.success());
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let err = stderr(&o);
+    assert!(err.contains("rank 0") && err.contains("unreadable"), "{err}");
+    assert!(!out.join("synth-513/manifest.json").exists());
+    // The windowed path: rank 1 fails while the others read their own windows.
+    let raw = d.path().join("w.f32");
+    assert!(run(&["synth", "--size", "300x300", raw.to_str().unwrap()]).status.success());
+    let t0 = Instant::now();
+    let o = mpirun(3, &["mesh", raw.to_str().unwrap(), "--size", "300x300", "--out", out.to_str().unwrap()], &[("TERRAFARM_TEST_FAIL_READ_RANK", "1")]);
+    assert!(!o.status.success() && t0.elapsed() < Duration::from_secs(10));
+    assert!(stderr(&o).contains("rank 1"));
+}
