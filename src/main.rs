@@ -16,5 +16,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if comm.size() > 1 {
+        // A panic on one rank must not leave the others waiting in a collective: print it, then end this process
+        // abnormally so the launcher tears the whole job down (Open MPI's mpirun does on any abnormal exit).
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default(info);
+            std::process::abort();
+        }));
+    }
     ExitCode::from(terrafarm::app::run(cli, comm.as_ref()))
 }

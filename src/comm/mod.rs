@@ -26,8 +26,6 @@ pub trait Comm {
     fn all_ok(&self, ok: bool) -> Result<bool, CommError>;
     /// Cores this rank may use: the node's cores divided among the ranks that share the node.
     fn cores_per_rank(&self) -> usize;
-    /// Ends every rank of the job now, with `code` (MPI_Abort); the single-process backend just exits.
-    fn abort(&self, code: i32) -> !;
 }
 
 /// The world size a launcher (mpirun/mpiexec of Open MPI, MPICH, Intel MPI, or Slurm) announced, if any.

@@ -120,8 +120,4 @@ impl Comm for MpiComm {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         (cores / self.node_ranks.max(1)).max(1)
     }
-
-    fn abort(&self, code: i32) -> ! {
-        self.world.abort(code)
-    }
 }

@@ -30,7 +30,4 @@ impl Comm for Single {
     fn cores_per_rank(&self) -> usize {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     }
-    fn abort(&self, code: i32) -> ! {
-        std::process::exit(code)
-    }
 }
