@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::{error, info, warn};
 
-use crate::cli::{BenchArgs, Cli, Command, MeshArgs, SynthArgs};
+use crate::cli::{BatchCommand, BatchTraits, BenchArgs, Cli, Command, MeshArgs, SynthArgs};
 use crate::comm::Comm;
 use crate::config::{parse_size, MeshConfig};
 use crate::encode::{self, Format};
@@ -30,6 +30,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub fn run(cli: Cli, comm: &dyn Comm) -> u8 {
     match cli.command {
         Command::Mesh(a) => mesh_command(a, comm),
+        Command::Batch(c) => batch_command(&c),
         Command::Bench(a) => match bench_command(&a) {
             Ok(()) => EXIT_OK,
             Err(e) => {
@@ -512,6 +513,80 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
         );
     }
     Ok(summary)
+}
+
+fn batch_traits(a: &BatchTraits) -> crate::batch::Traits {
+    crate::batch::Traits {
+        workload: a.workload,
+        env: a.env,
+        os: a.os,
+        custom_vnet: a.custom_vnet,
+        windows_licenses: a.windows_licenses,
+        inter_node: a.inter_node,
+        spot: a.spot,
+        nodes: a.nodes,
+        vm_size: a.vm_size.clone(),
+        cores: a.cores,
+        slots: a.slots,
+        force: a.force,
+    }
+}
+
+fn batch_command(c: &BatchCommand) -> u8 {
+    let a = match c {
+        BatchCommand::Plan(t) | BatchCommand::Render(crate::cli::BatchRender { traits: t, .. }) => t,
+    };
+    let plan = match crate::batch::advise(&batch_traits(a)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("terrafarm: refused: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let res = (|| -> Result<()> {
+        match c {
+            BatchCommand::Plan(_) if a.json => println!("{}", serde_json::to_string_pretty(&plan)?),
+            BatchCommand::Plan(_) => {
+                println!(
+                    "{:?} mode, {} {} node(s) of {} ({} cores), {} slot(s) per node, inter-node communication {}",
+                    plan.allocation_mode,
+                    plan.nodes,
+                    if plan.spot { "Spot" } else { "dedicated" },
+                    plan.vm_size,
+                    plan.cores,
+                    plan.task_slots_per_node,
+                    if plan.inter_node_communication { "on" } else { "off" }
+                );
+                for r in &plan.reasons {
+                    println!("- {r}");
+                }
+            }
+            BatchCommand::Render(r) => {
+                let spec = crate::batch::RenderSpec {
+                    pool_id: r.pool_id.clone(),
+                    job_id: r.job_id.clone(),
+                    inputs: r.inputs.clone(),
+                    out: r.mesh_out.clone(),
+                    mesh_args: r.mesh_args.clone(),
+                    autoscale: r.autoscale,
+                };
+                let store = LocalStore::new(&r.out_dir)?;
+                let pretty = |v: &serde_json::Value| -> Result<Vec<u8>> { Ok([serde_json::to_vec_pretty(v)?, b"\n".to_vec()].concat()) };
+                store.put("pool.json", &pretty(&crate::batch::pool(&plan, &spec)?)?)?;
+                store.put("job.json", &pretty(&crate::batch::job(&plan, &spec)?)?)?;
+                store.put("tasks.json", &pretty(&serde_json::Value::Array(crate::batch::tasks(&plan, &spec)?))?)?;
+                info!("wrote pool.json, job.json, tasks.json to {}", r.out_dir.display());
+            }
+        }
+        Ok(())
+    })();
+    match res {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("terrafarm: error: {e:#}");
+            EXIT_FAIL
+        }
+    }
 }
 
 fn bench_command(a: &BenchArgs) -> Result<()> {

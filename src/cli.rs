@@ -20,6 +20,9 @@ pub enum Command {
     Mesh(MeshArgs),
     /// Write a deterministic synthetic terrain (.png 16-bit gray, .f32 raw, or .npy).
     Synth(SynthArgs),
+    /// Azure Batch: advise a pool setup, or write pool/job/task JSON for `az batch ... create --json-file`.
+    #[command(subcommand)]
+    Batch(BatchCommand),
     /// Measure mesh throughput of this node: pipeline stages in memory, against a memset bound.
     Bench(BenchArgs),
 }
@@ -134,4 +137,79 @@ pub struct SynthArgs {
     pub relief: f32,
     /// Output file: .png (16-bit gray, heights rounded to metres), .f32 (raw little-endian) or .npy (f32).
     pub output: PathBuf,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum BatchCommand {
+    /// Recommend allocation mode, node type, slots and pool size for a workload, with the reasons.
+    Plan(BatchTraits),
+    /// Write pool.json, job.json and tasks.json for the recommended setup.
+    Render(BatchRender),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BatchTraits {
+    /// mpi: one big scene across nodes (multi-instance task); scenes: one task per scene.
+    #[arg(long, value_enum)]
+    pub workload: crate::batch::Workload,
+    /// prod: must finish on time; dev: short tasks that tolerate interruption.
+    #[arg(long, value_enum, default_value = "prod")]
+    pub env: crate::batch::Env,
+    #[arg(long, value_enum, default_value = "linux")]
+    pub os: crate::batch::Os,
+    /// The pool must join a custom VNet / private network.
+    #[arg(long)]
+    pub custom_vnet: bool,
+    /// Use Azure Hybrid Benefit for Windows Server licences (Windows only).
+    #[arg(long)]
+    pub windows_licenses: bool,
+    /// Enable node-to-node communication for a scenes pool too.
+    #[arg(long)]
+    pub inter_node: bool,
+    /// Ask for Spot nodes (yes/no); by default the advisor decides.
+    #[arg(long)]
+    pub spot: Option<bool>,
+    /// Nodes in the pool (maximum, with --autoscale).
+    #[arg(long, default_value_t = 2)]
+    pub nodes: u32,
+    /// VM size, e.g. Standard_D16as_v5.
+    #[arg(long, default_value = "Standard_D16as_v5")]
+    pub vm_size: String,
+    /// Cores of that VM size.
+    #[arg(long, default_value_t = 16)]
+    pub cores: u32,
+    /// Task slots per node (scenes; at most min(4 × cores, 256)).
+    #[arg(long)]
+    pub slots: Option<u32>,
+    /// Accept combinations the advisor refuses as harmful.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BatchRender {
+    #[command(flatten)]
+    pub traits: BatchTraits,
+    /// Folder to write pool.json, job.json and tasks.json into.
+    #[arg(long, default_value = "batch")]
+    pub out_dir: PathBuf,
+    #[arg(long, default_value = "terrafarm-pool")]
+    pub pool_id: String,
+    #[arg(long, default_value = "terrafarm-job")]
+    pub job_id: String,
+    /// Inputs as the nodes see them; one task per input (scenes) or one scene (mpi).
+    #[arg(long = "input", required = true)]
+    pub inputs: Vec<String>,
+    /// `--out` as the nodes see it.
+    #[arg(long = "mesh-out")]
+    pub mesh_out: String,
+    /// Extra flags for `terrafarm mesh`, e.g. --mesh-arg=--max-error --mesh-arg=1.
+    #[arg(long = "mesh-arg", allow_hyphen_values = true)]
+    pub mesh_args: Vec<String>,
+    /// Autoscale a scenes pool on $PendingTasks (up to --nodes).
+    #[arg(long)]
+    pub autoscale: bool,
 }

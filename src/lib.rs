@@ -5,6 +5,7 @@
 //! orchestrated by `app`. Only `app` knows about all of them; kernels in `mesh` and `encode` do no I/O.
 
 pub mod app;
+pub mod batch;
 pub mod bench;
 
 pub mod cli;

@@ -92,3 +92,44 @@ fn a_failing_rank_ends_the_job_quickly() {
     assert!(!o.status.success() && t0.elapsed() < Duration::from_secs(10));
     assert!(stderr(&o).contains("rank 1"));
 }
+
+/// Issue #6: the multi-instance task's coordination and application command lines, run as Batch would run them on
+/// one host (AZ_BATCH_HOST_LIST=127.0.0.1, Batch folders as temp dirs), mesh the scene with MPI.
+#[test]
+fn batch_multi_instance_command_lines_run_locally() {
+    let d = tempfile::tempdir().unwrap();
+    let (node_shared, task_shared, work) = (d.path().join("node"), d.path().join("task"), d.path().join("wd"));
+    for p in [&node_shared, &work] {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    std::fs::copy(env!("CARGO_BIN_EXE_terrafarm"), node_shared.join("terrafarm")).unwrap();
+    let input = node_shared.join("alps.f32");
+    assert!(run(&["synth", "--size", "300x260", input.to_str().unwrap()]).status.success());
+    let docs = d.path().join("docs");
+    let o = run(&[
+        "batch", "render", "--workload", "mpi", "--nodes", "1", "--cores", "2", "--input", "$AZ_BATCH_NODE_SHARED_DIR/alps.f32",
+        "--mesh-arg=--size", "--mesh-arg=300x260", "--mesh-arg=--tile-size", "--mesh-arg=64", "--mesh-out", "$AZ_BATCH_TASK_SHARED_DIR/out",
+        "--out-dir", docs.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tasks: serde_json::Value = serde_json::from_slice(&std::fs::read(docs.join("tasks.json")).unwrap()).unwrap();
+    let sh = |cmd: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .env("AZ_BATCH_HOST_LIST", "127.0.0.1")
+            .env("AZ_BATCH_NODE_SHARED_DIR", &node_shared)
+            .env("AZ_BATCH_TASK_SHARED_DIR", &task_shared)
+            .env("AZ_BATCH_TASK_WORKING_DIR", &work)
+            .output()
+            .unwrap()
+    };
+    let coord = sh(tasks[0]["multiInstanceSettings"]["coordinationCommandLine"].as_str().unwrap());
+    assert!(coord.status.success(), "{}", stderr(&coord));
+    let app = sh(tasks[0]["commandLine"].as_str().unwrap());
+    assert!(app.status.success(), "{}", stderr(&app));
+    assert!(stderr(&app).contains("rank 1"), "two ranks expected: {}", stderr(&app));
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(task_shared.join("out/alps/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["run"]["ranks"], 2);
+    assert_eq!(m["tiles"].as_array().unwrap().len(), 5 * 5);
+}

@@ -1,0 +1,456 @@
+//! Azure Batch: the advisor (which account mode, node type and pool shape a workload should get) and the pool, job
+//! and task documents for the Batch REST API (2025-06-01 field names; `az batch pool|job|task create --json-file`).
+//! Pure: traits in, plan and JSON out; nothing here talks to Azure or writes files.
+//!
+//! The rules follow Azure Batch's own guidance:
+//! - Pool allocation mode: Batch service unless the user needs a custom VNet / private networking, or Azure Hybrid
+//!   Benefit, which (`licenseType`) exists for Windows images only. User subscription mode needs a Key Vault and the
+//!   subscription registered for Batch.
+//! - Multi-instance (MPI) tasks: dedicated nodes (a preempted Spot node kills the whole MPI job), inter-node
+//!   communication on, `taskSlotsPerNode = 1` (otherwise the multi-instance task is never scheduled and stays active).
+//! - Independent scenes: Spot nodes (`targetLowPriorityNodes`) for development, several task slots per node (at most
+//!   min(4 × cores, 256)), task retries so preempted tasks rerun and resume.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BatchError(pub String);
+
+fn refuse<T>(msg: impl Into<String>) -> Result<T, BatchError> {
+    Err(BatchError(msg.into()))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// One big scene across nodes: an MPI multi-instance task.
+    Mpi,
+    /// Many independent scenes: one task per scene.
+    Scenes,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Env {
+    /// Long-running work that must finish on time.
+    Prod,
+    /// Short tasks that tolerate interruption.
+    Dev,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    Linux,
+    Windows,
+}
+
+/// What the user tells the advisor about the workload.
+#[derive(Clone, Debug)]
+pub struct Traits {
+    pub workload: Workload,
+    pub env: Env,
+    pub os: Os,
+    pub custom_vnet: bool,
+    pub windows_licenses: bool,
+    /// Node-to-node communication wanted for a scenes pool too.
+    pub inter_node: bool,
+    /// Spot asked for explicitly (`Some(true)`), refused (`Some(false)`), or left to the advisor.
+    pub spot: Option<bool>,
+    pub nodes: u32,
+    pub vm_size: String,
+    pub cores: u32,
+    pub slots: Option<u32>,
+    /// Accept combinations the advisor calls harmful (e.g. MPI on Spot).
+    pub force: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AllocationMode {
+    BatchService,
+    UserSubscription,
+}
+
+/// The recommendation, with one line of reasoning per decision.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub workload: Workload,
+    pub os: Os,
+    pub allocation_mode: AllocationMode,
+    pub spot: bool,
+    pub inter_node_communication: bool,
+    pub task_slots_per_node: u32,
+    pub required_slots: u32,
+    pub nodes: u32,
+    pub vm_size: String,
+    pub cores: u32,
+    /// `--threads` for each task so concurrent tasks on a node do not oversubscribe it.
+    pub threads_per_task: u32,
+    /// MPI ranks per node (MPI workload).
+    pub ranks_per_node: u32,
+    pub hybrid_benefit: bool,
+    pub reasons: Vec<String>,
+}
+
+/// Largest pool with inter-node communication that Batch service mode is planned for here.
+pub const MAX_INTER_NODE_BATCH_SERVICE: u32 = 100;
+
+pub fn advise(t: &Traits) -> Result<Plan, BatchError> {
+    let mut why = vec!["Platform: an Azure Batch pool, not plain VMs or VM scale sets — Batch provisions the nodes, schedules tasks into slots, retries preempted tasks and scales the pool.".to_string()];
+    if t.nodes == 0 || t.cores == 0 {
+        return refuse("--nodes and --cores must be at least 1");
+    }
+    if t.windows_licenses && t.os == Os::Linux {
+        return refuse("Azure Hybrid Benefit (licenseType) applies to Windows images only: a Linux pool gains nothing from it, and it is no reason for user subscription mode");
+    }
+    if t.workload == Workload::Mpi && t.os == Os::Windows {
+        return refuse("the MPI profile runs Open MPI on Linux nodes; use --os linux (or the scenes workload on Windows)");
+    }
+    let allocation_mode = if t.custom_vnet {
+        why.push("Allocation mode: user subscription — a custom VNet / private networking was asked for; this needs a Key Vault and the subscription registered with Microsoft.Batch.".into());
+        AllocationMode::UserSubscription
+    } else if t.windows_licenses {
+        why.push("Allocation mode: user subscription — Azure Hybrid Benefit for Windows (licenseType Windows_Server) was asked for; this needs a Key Vault and the subscription registered with Microsoft.Batch.".into());
+        AllocationMode::UserSubscription
+    } else {
+        why.push("Allocation mode: Batch service — no custom VNet and no Windows Hybrid Benefit needed, so no Key Vault or subscription registration.".into());
+        AllocationMode::BatchService
+    };
+    let spot = match (t.workload, t.spot) {
+        (Workload::Mpi, Some(true)) if !t.force => {
+            return refuse("an MPI multi-instance task on Spot nodes: one preempted node kills the whole MPI job; use dedicated nodes (or --force)")
+        }
+        (Workload::Mpi, Some(true)) => {
+            why.push("Nodes: Spot, forced — any preemption restarts the whole MPI job.".into());
+            true
+        }
+        (Workload::Mpi, _) => {
+            why.push("Nodes: dedicated — an MPI job dies with any preempted node, so it must not run on Spot.".into());
+            false
+        }
+        (Workload::Scenes, Some(s)) => {
+            why.push(format!("Nodes: {} as asked.", if s { "Spot" } else { "dedicated" }));
+            s
+        }
+        (Workload::Scenes, None) if t.env == Env::Dev => {
+            why.push("Nodes: Spot (targetLowPriorityNodes) — short development tasks tolerate preemption; retries rerun them and --resume keeps finished tiles.".into());
+            true
+        }
+        (Workload::Scenes, None) => {
+            why.push("Nodes: dedicated — production scenes must finish on time.".into());
+            false
+        }
+    };
+    let max_slots = (4 * t.cores).min(256);
+    let (slots, inter_node) = match t.workload {
+        Workload::Mpi => {
+            if t.slots.is_some_and(|s| s != 1) {
+                return refuse("an MPI multi-instance task needs taskSlotsPerNode = 1: with more slots it is never scheduled and stays active forever");
+            }
+            why.push("Pool: inter-node communication on, taskSlotsPerNode = 1 — required for a multi-instance task.".into());
+            (1, true)
+        }
+        Workload::Scenes => {
+            let s = t.slots.unwrap_or(t.cores.min(256));
+            if s == 0 || s > max_slots {
+                return refuse(format!("taskSlotsPerNode {s} is outside 1..={max_slots} (min(4 × {} cores, 256))", t.cores));
+            }
+            why.push(format!("Pool: {s} task slots per node — several scenes mesh at once on each node, one task per scene."));
+            if t.inter_node {
+                why.push("Pool: inter-node communication on, as asked (nodes can reach each other; tasks still run in parallel slots).".into());
+            }
+            (s, t.inter_node)
+        }
+    };
+    if inter_node && allocation_mode == AllocationMode::BatchService && t.nodes > MAX_INTER_NODE_BATCH_SERVICE {
+        return refuse(format!(
+            "{} nodes with inter-node communication in Batch service mode: keep it to {MAX_INTER_NODE_BATCH_SERVICE} nodes, split the work, or use user subscription mode",
+            t.nodes
+        ));
+    }
+    let required_slots = 1;
+    let threads_per_task = (t.cores * required_slots / slots).max(1);
+    let ranks_per_node = if t.workload == Workload::Mpi { t.cores } else { 1 };
+    if t.workload == Workload::Mpi {
+        why.push(format!("MPI: {} ranks per node ({} in all), one per core; ranks sharing a node split its cores.", ranks_per_node, ranks_per_node * t.nodes));
+    } else {
+        why.push(format!("Tasks: --threads {threads_per_task} each (cores × requiredSlots / taskSlotsPerNode), so concurrent tasks do not oversubscribe a node; 3 retries each."));
+    }
+    Ok(Plan {
+        workload: t.workload,
+        os: t.os,
+        allocation_mode,
+        spot,
+        inter_node_communication: inter_node,
+        task_slots_per_node: slots,
+        required_slots,
+        nodes: t.nodes,
+        vm_size: t.vm_size.clone(),
+        cores: t.cores,
+        threads_per_task,
+        ranks_per_node,
+        hybrid_benefit: t.windows_licenses && t.os == Os::Windows,
+        reasons: why,
+    })
+}
+
+/// Where the job reads from and writes to, and how pool and job are named.
+#[derive(Clone, Debug)]
+pub struct RenderSpec {
+    pub pool_id: String,
+    pub job_id: String,
+    /// Inputs as the nodes see them (paths or URLs); one task per input for scenes, one scene for MPI.
+    pub inputs: Vec<String>,
+    /// `--out` as the nodes see it.
+    pub out: String,
+    /// Extra `mesh` flags (e.g. `--max-error 1 --tile-size 256`).
+    pub mesh_args: Vec<String>,
+    /// Autoscale the scenes pool on $PendingTasks instead of a fixed size.
+    pub autoscale: bool,
+}
+
+fn check_word(what: &str, s: &str) -> Result<(), BatchError> {
+    // Environment variables ($AZ_BATCH_…) may expand; command substitution and quoting tricks may not.
+    if s.is_empty() || s.contains(['\'', '"', '`', '\\', '\n']) || s.contains("$(") {
+        return refuse(format!("{what} '{s}' must be non-empty and free of quotes, backticks, backslashes and $( (it is placed in a shell command line)"));
+    }
+    Ok(())
+}
+
+fn batch_id(s: &str) -> Result<(), BatchError> {
+    if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return refuse(format!("Batch id '{s}' must be 1-64 letters, digits, '-' or '_'"));
+    }
+    Ok(())
+}
+
+const BIN: &str = "$AZ_BATCH_NODE_SHARED_DIR/terrafarm";
+
+/// The pool document (`az batch pool create --json-file`).
+pub fn pool(p: &Plan, spec: &RenderSpec) -> Result<Value, BatchError> {
+    batch_id(&spec.pool_id)?;
+    let vm = match p.os {
+        Os::Linux => json!({
+            "imageReference": { "publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts", "version": "latest" },
+            "nodeAgentSKUId": "batch.node.ubuntu 22.04"
+        }),
+        Os::Windows => {
+            let mut v = json!({
+                "imageReference": { "publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2022-datacenter", "version": "latest" },
+                "nodeAgentSKUId": "batch.node.windows amd64"
+            });
+            if p.hybrid_benefit {
+                v["licenseType"] = json!("Windows_Server");
+            }
+            v
+        }
+    };
+    // The binary comes from the Batch account's linked storage (container "terrafarm"): no URL or SAS in here.
+    let start = match p.os {
+        Os::Linux => json!({
+            "commandLine": format!("/bin/bash -c 'set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin; install -m 0755 \"$AZ_BATCH_TASK_WORKING_DIR/terrafarm\" \"{BIN}\"; \"{BIN}\" --version'"),
+            "resourceFiles": [{ "autoStorageContainerName": "terrafarm", "blobPrefix": "terrafarm", "fileMode": "0755" }],
+            "userIdentity": { "autoUser": { "scope": "pool", "elevationLevel": "admin" } },
+            "maxTaskRetryCount": 2,
+            "waitForSuccess": true
+        }),
+        Os::Windows => json!({
+            "commandLine": "cmd /c copy /y %AZ_BATCH_TASK_WORKING_DIR%\\terrafarm.exe %AZ_BATCH_NODE_SHARED_DIR%\\terrafarm.exe",
+            "resourceFiles": [{ "autoStorageContainerName": "terrafarm", "blobPrefix": "terrafarm.exe" }],
+            "userIdentity": { "autoUser": { "scope": "pool", "elevationLevel": "admin" } },
+            "maxTaskRetryCount": 2,
+            "waitForSuccess": true
+        }),
+    };
+    let mut doc = json!({
+        "id": spec.pool_id,
+        "vmSize": p.vm_size,
+        "virtualMachineConfiguration": vm,
+        "enableInterNodeCommunication": p.inter_node_communication,
+        "taskSlotsPerNode": p.task_slots_per_node,
+        "taskSchedulingPolicy": { "nodeFillType": if p.workload == Workload::Mpi { "spread" } else { "pack" } },
+        "startTask": start
+    });
+    if spec.autoscale && p.workload == Workload::Scenes {
+        let target = if p.spot { "$TargetLowPriorityNodes" } else { "$TargetDedicatedNodes" };
+        let other = if p.spot { "$TargetDedicatedNodes" } else { "$TargetLowPriorityNodes" };
+        doc["enableAutoScale"] = json!(true);
+        doc["autoScaleEvaluationInterval"] = json!("PT5M");
+        doc["autoScaleFormula"] = json!(format!(
+            "$samples = $PendingTasks.GetSamplePercent(TimeInterval_Minute * 5);\n\
+             $tasks = $samples < 70 ? max(0, $PendingTasks.GetSample(1)) : max($PendingTasks.GetSample(1), avg($PendingTasks.GetSample(TimeInterval_Minute * 5)));\n\
+             {target} = max(0, min(ceil($tasks / {slots}), {max}));\n\
+             {other} = 0;\n\
+             $NodeDeallocationOption = taskcompletion;",
+            slots = p.task_slots_per_node,
+            max = p.nodes
+        ));
+    } else if p.spot {
+        doc["targetDedicatedNodes"] = json!(0);
+        doc["targetLowPriorityNodes"] = json!(p.nodes);
+    } else {
+        doc["targetDedicatedNodes"] = json!(p.nodes);
+        doc["targetLowPriorityNodes"] = json!(0);
+    }
+    Ok(doc)
+}
+
+/// The job document (`az batch job create --json-file`).
+pub fn job(p: &Plan, spec: &RenderSpec) -> Result<Value, BatchError> {
+    batch_id(&spec.job_id)?;
+    batch_id(&spec.pool_id)?;
+    Ok(json!({
+        "id": spec.job_id,
+        "poolInfo": { "poolId": spec.pool_id },
+        "onAllTasksComplete": "terminatejob",
+        "constraints": { "maxTaskRetryCount": if p.workload == Workload::Mpi { 1 } else { 3 } }
+    }))
+}
+
+fn mesh_line(spec: &RenderSpec, input: &str, threads: u32) -> Result<String, BatchError> {
+    check_word("input", input)?;
+    check_word("--out", &spec.out)?;
+    let mut line = format!("\"{BIN}\" mesh \"{input}\" --out \"{}\" --threads {threads} --resume", spec.out);
+    for a in &spec.mesh_args {
+        check_word("mesh argument", a)?;
+        line.push_str(&format!(" \"{a}\""));
+    }
+    Ok(line)
+}
+
+/// The task documents (`az batch task create --json-file` takes the array).
+pub fn tasks(p: &Plan, spec: &RenderSpec) -> Result<Vec<Value>, BatchError> {
+    if spec.inputs.is_empty() {
+        return refuse("no inputs to mesh");
+    }
+    match p.workload {
+        Workload::Mpi => {
+            if spec.inputs.len() != 1 {
+                return refuse("the MPI profile meshes one scene per job: give one input");
+            }
+            let r = p.ranks_per_node;
+            let mesh = mesh_line(spec, &spec.inputs[0], 1)?;
+            // $AZ_BATCH_HOST_LIST is "ip1,ip2,…"; Open MPI wants "ip1:R,ip2:R".
+            let cmd = format!(
+                "/bin/bash -c 'R={r}; H=$(echo \"$AZ_BATCH_HOST_LIST\" | sed \"s/,/:$R,/g\"):$R; N=$(( $(echo \"$AZ_BATCH_HOST_LIST\" | tr \",\" \"\\n\" | wc -l) * R )); \
+                 cd \"$AZ_BATCH_TASK_SHARED_DIR\" && exec mpirun --allow-run-as-root -np $N --host $H --wdir \"$AZ_BATCH_TASK_SHARED_DIR\" {mesh}'"
+            );
+            let coord = format!("/bin/bash -c 'test -x \"{BIN}\" && mkdir -p \"$AZ_BATCH_TASK_SHARED_DIR\"'");
+            Ok(vec![json!({
+                "id": "mesh-mpi",
+                "commandLine": cmd,
+                "multiInstanceSettings": { "numberOfInstances": p.nodes, "coordinationCommandLine": coord },
+                "userIdentity": { "autoUser": { "scope": "pool", "elevationLevel": "admin" } },
+                "constraints": { "maxTaskRetryCount": 1 }
+            })])
+        }
+        Workload::Scenes => spec
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let cmd = match p.os {
+                    Os::Linux => format!("/bin/bash -c '{}'", mesh_line(spec, input, p.threads_per_task)?),
+                    Os::Windows => {
+                        check_word("input", input)?;
+                        format!("cmd /c %AZ_BATCH_NODE_SHARED_DIR%\\terrafarm.exe mesh \"{input}\" --out \"{}\" --threads {} --resume", spec.out, p.threads_per_task)
+                    }
+                };
+                Ok(json!({
+                    "id": format!("scene-{i:05}"),
+                    "commandLine": cmd,
+                    "requiredSlots": p.required_slots,
+                    "constraints": { "maxTaskRetryCount": 3 }
+                }))
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traits(workload: Workload, env: Env) -> Traits {
+        Traits {
+            workload,
+            env,
+            os: Os::Linux,
+            custom_vnet: false,
+            windows_licenses: false,
+            inter_node: false,
+            spot: None,
+            nodes: 4,
+            vm_size: "Standard_D16as_v5".into(),
+            cores: 16,
+            slots: None,
+            force: false,
+        }
+    }
+
+    /// Classic decision (a): long-running production MPI on Linux, cost-minded, "use Hybrid Benefit where
+    /// possible" → Batch service mode (Hybrid Benefit does not apply to Linux) with dedicated nodes; short
+    /// development tasks → Spot, still Batch service mode.
+    #[test]
+    fn production_mpi_is_batch_service_dedicated_and_dev_is_spot() {
+        let p = advise(&traits(Workload::Mpi, Env::Prod)).unwrap();
+        assert_eq!((p.allocation_mode, p.spot, p.task_slots_per_node, p.inter_node_communication), (AllocationMode::BatchService, false, 1, true));
+        let mut hb = traits(Workload::Mpi, Env::Prod);
+        hb.windows_licenses = true;
+        assert!(advise(&hb).unwrap_err().0.contains("Windows images only"));
+        let d = advise(&traits(Workload::Scenes, Env::Dev)).unwrap();
+        assert_eq!((d.allocation_mode, d.spot), (AllocationMode::BatchService, true));
+    }
+
+    /// Classic decision (b): many scenes as fast as possible, with node-to-node communication and least effort →
+    /// a Batch pool with inter-node communication plus parallel task slots on each node.
+    #[test]
+    fn many_scenes_with_node_to_node_get_inter_node_and_slots() {
+        let mut t = traits(Workload::Scenes, Env::Prod);
+        t.inter_node = true;
+        let p = advise(&t).unwrap();
+        assert!(p.inter_node_communication && p.task_slots_per_node > 1);
+        assert!(p.reasons[0].contains("not plain VMs or VM scale sets"));
+        assert_eq!(p.threads_per_task, 1);
+    }
+
+    #[test]
+    fn harmful_combinations_are_refused() {
+        let mut t = traits(Workload::Mpi, Env::Dev);
+        t.spot = Some(true);
+        assert!(advise(&t).unwrap_err().0.contains("preempted"));
+        t.force = true;
+        assert!(advise(&t).unwrap().spot);
+        let mut t = traits(Workload::Mpi, Env::Prod);
+        t.slots = Some(4);
+        assert!(advise(&t).unwrap_err().0.contains("never scheduled"));
+        let mut t = traits(Workload::Mpi, Env::Prod);
+        t.nodes = 101;
+        assert!(advise(&t).unwrap_err().0.contains("inter-node"));
+        t.custom_vnet = true;
+        assert_eq!(advise(&t).unwrap().allocation_mode, AllocationMode::UserSubscription);
+        let mut t = traits(Workload::Scenes, Env::Dev);
+        t.slots = Some(65);
+        assert!(advise(&t).unwrap_err().0.contains("1..=64"));
+    }
+
+    #[test]
+    fn windows_hybrid_benefit_means_user_subscription_and_license_type() {
+        let mut t = traits(Workload::Scenes, Env::Prod);
+        t.os = Os::Windows;
+        t.windows_licenses = true;
+        let p = advise(&t).unwrap();
+        assert_eq!(p.allocation_mode, AllocationMode::UserSubscription);
+        let spec = RenderSpec { pool_id: "p".into(), job_id: "j".into(), inputs: vec!["a.png".into()], out: "out".into(), mesh_args: vec![], autoscale: false };
+        assert_eq!(pool(&p, &spec).unwrap()["virtualMachineConfiguration"]["licenseType"], "Windows_Server");
+    }
+
+    #[test]
+    fn shell_metacharacters_are_refused() {
+        let p = advise(&traits(Workload::Scenes, Env::Dev)).unwrap();
+        let spec = RenderSpec { pool_id: "p".into(), job_id: "j".into(), inputs: vec!["a'; rm -rf /".into()], out: "out".into(), mesh_args: vec![], autoscale: false };
+        assert!(tasks(&p, &spec).is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! Azure Batch documents (issue #6): golden files for both profiles, advisor refusals, and a scene task's
+//! generated command line run locally with the Batch environment simulated for one host.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/batch");
+
+/// The documents `tests/golden/batch/regen.sh` renders must equal the committed golden files.
+#[test]
+fn rendered_documents_match_golden_files() {
+    let d = tempfile::tempdir().unwrap();
+    let script = std::fs::read_to_string(Path::new(GOLDEN).join("regen.sh")).unwrap();
+    for profile in ["mpi", "scenes"] {
+        // Re-run the script's command for this profile, writing into the temp dir instead.
+        let line = script.split("\"$bin\" batch render ").skip(1).find(|c| c.contains(&format!("tests/golden/batch/{profile}"))).unwrap();
+        let cmd = line.replace("\\\n", " ").lines().next().unwrap().to_string();
+        let mut args: Vec<String> = vec!["batch".into(), "render".into()];
+        for tok in cmd.split_whitespace() {
+            args.push(tok.trim_matches('\'').to_string());
+        }
+        let n = args.len();
+        args[n - 1] = d.path().join(profile).to_str().unwrap().to_string();
+        let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{}", stderr(&o));
+        for f in ["pool.json", "job.json", "tasks.json"] {
+            let got = std::fs::read(d.path().join(profile).join(f)).unwrap();
+            let want = std::fs::read(Path::new(GOLDEN).join(profile).join(f)).unwrap();
+            assert!(got == want, "{profile}/{f} differs from the golden file (regenerate deliberately with tests/golden/batch/regen.sh)");
+        }
+    }
+}
+
+#[test]
+fn advisor_refuses_harmful_setups_with_exit_2() {
+    for args in [
+        vec!["batch", "plan", "--workload", "mpi", "--spot", "true"],
+        vec!["batch", "plan", "--workload", "mpi", "--slots", "4"],
+        vec!["batch", "plan", "--workload", "mpi", "--nodes", "101"],
+        vec!["batch", "plan", "--workload", "scenes", "--windows-licenses"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+    }
+    let o = run(&["batch", "plan", "--workload", "mpi", "--spot", "true", "--force", "--json"]);
+    assert!(o.status.success());
+    let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(p["spot"], true);
+}
+
+/// The scene task's command line, run as a Batch node would run it (one host, Batch variables set to temp folders),
+/// meshes the scene.
+#[test]
+fn scene_task_command_line_runs_with_simulated_batch_environment() {
+    let d = tempfile::tempdir().unwrap();
+    let node_shared = d.path().join("shared");
+    let work = d.path().join("wd");
+    std::fs::create_dir_all(&node_shared).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_terrafarm"), node_shared.join("terrafarm")).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/data/synth-513.png"), node_shared.join("a.png")).unwrap();
+    let docs = d.path().join("docs");
+    let o = run(&[
+        "batch", "render", "--workload", "scenes", "--env", "dev", "--cores", "2", "--slots", "2", "--input", "$AZ_BATCH_NODE_SHARED_DIR/a.png",
+        "--mesh-out", "$AZ_BATCH_TASK_WORKING_DIR/out", "--mesh-arg=--max-error", "--mesh-arg=5", "--out-dir", docs.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tasks: serde_json::Value = serde_json::from_slice(&std::fs::read(docs.join("tasks.json")).unwrap()).unwrap();
+    let cmd = tasks[0]["commandLine"].as_str().unwrap();
+    assert!(cmd.contains("--threads 1"), "cores × requiredSlots / slots = 1: {cmd}");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("AZ_BATCH_NODE_SHARED_DIR", &node_shared)
+        .env("AZ_BATCH_TASK_WORKING_DIR", &work)
+        .env("AZ_BATCH_HOST_LIST", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(work.join("out/a/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["params"]["max_error"], 5.0);
+    assert_eq!(m["tiles"].as_array().unwrap().len(), 4);
+}
