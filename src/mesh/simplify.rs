@@ -263,6 +263,13 @@ impl Scratch {
         }
     }
     fn heap_set(&mut self, t: u32) {
+        let i = self.pos[t as usize];
+        if i != NONE && self.err[t as usize] >= 0.0 {
+            // Already queued: restore heap order around its new key.
+            self.down(i as usize);
+            self.up(self.pos[t as usize] as usize);
+            return;
+        }
         self.heap_remove(t);
         if self.err[t as usize] >= 0.0 {
             self.heap.push(t);
@@ -309,24 +316,23 @@ impl Scratch {
             }
             let row = &tile.h[y as usize * tile.nx..(y as usize + 1) * tile.nx];
             let vrow = &self.is_vertex[y as usize * tile.nx..(y as usize + 1) * tile.nx];
-            // Barycentric weights along the span, in f64 (exact integers up to 2^53).
-            let (mut f0, mut f1, mut f2) = ((w[0] + d[0] * lo) as f64, (w[1] + d[1] * lo) as f64, (w[2] + d[2] * lo) as f64);
-            let (g0, g1, g2) = (d[0] as f64, d[1] as f64, d[2] as f64);
+            // The triangle's plane is linear along the row: evaluate it once at the span start, then step.
             let inv = inv * sign as f64;
-            for i in lo..=hi {
-                let x = (x0 as i64 + i) as usize;
-                if !vrow[x] {
-                    let h = row[x] as f64;
+            let (w0, w1, w2) = ((w[0] + d[0] * lo) as f64, (w[1] + d[1] * lo) as f64, (w[2] + d[2] * lo) as f64);
+            let mut z = (w0 * ha + w1 * hb + w2 * hc) * inv;
+            let dz = (d[0] as f64 * ha + d[1] as f64 * hb + d[2] as f64 * hc) * inv;
+            let (xa, xb) = ((x0 as i64 + lo) as usize, (x0 as i64 + hi) as usize);
+            for (k, (&hv, &is_v)) in row[xa..=xb].iter().zip(&vrow[xa..=xb]).enumerate() {
+                if !is_v {
+                    let h = hv as f64;
                     // Every interior sample becomes a vertex in no-data tiles; no-data ones first.
-                    let e = if tile.all && (nan_tri || h.is_nan()) { f64::MAX } else { ((f0 * ha + f1 * hb + f2 * hc) * inv - h).abs() };
+                    let e = if tile.all && (nan_tri || h.is_nan()) { f64::MAX } else { (z - h).abs() };
                     if e > best {
                         best = e;
-                        at = [x as i32, y];
+                        at = [(xa + k) as i32, y];
                     }
                 }
-                f0 += g0;
-                f1 += g1;
-                f2 += g2;
+                z += dz;
             }
         }
         self.cand[t as usize] = at;
