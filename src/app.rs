@@ -344,14 +344,19 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
     // tile: which tiles are ours, and which of them an earlier run already finished.
     let owners = tiling::assign_owners(&grid, comm.size());
     let mine: Vec<TileId> = grid.tiles().filter(|t| owners[grid.index(*t)] == me).collect();
-    if me == 0 {
-        // The manifest is the scene's "done" marker: retract it until this run has finished.
-        store.delete(&format!("{scene}/manifest.json"))?;
-        let swept = store.remove_partials(scene)?;
-        if swept > 0 {
-            warn!("scene '{scene}': removed {swept} partial file(s) left by an interrupted run");
+    // The manifest is the scene's "done" marker: rank 0 retracts it until this run has finished, and sweeps the
+    // temporaries a killed run left. Agreed on, so a failure here cannot leave the other ranks in a collective.
+    let retracted = (|| -> Result<()> {
+        if me == 0 {
+            store.delete(&format!("{scene}/manifest.json"))?;
+            let swept = store.remove_partials(scene)?;
+            if swept > 0 {
+                warn!("scene '{scene}': removed {swept} partial file(s) left by an interrupted run");
+            }
         }
-    }
+        Ok(())
+    })();
+    agree(comm, retracted)?;
     let mut done: Vec<TileRecord> = Vec::new();
     let mut todo: Vec<TileId> = Vec::new();
     for &t in &mine {
