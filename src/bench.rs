@@ -47,7 +47,7 @@ pub struct BenchReport {
     pub tile: usize,
     pub cores: usize,
     pub rows: Vec<StageRow>,
-    /// (threads, max_error, triangles, glb_bytes, memset_s, memcpy_s) per configuration.
+    /// Output size and the memset/memcpy bound, per (threads, max_error) configuration.
     pub bounds: Vec<Bound>,
 }
 
