@@ -50,6 +50,8 @@ pub struct Scratch {
     /// Per tile sample: is it a vertex already (needed when every interior sample must become one).
     is_vertex: Vec<bool>,
     legalize_stack: Vec<(u32, u32)>,
+    /// The tile's heights, contiguous (taken out while a tile is meshed, then put back for reuse).
+    tile_heights: Vec<f32>,
 }
 
 struct Tile<'a> {
@@ -457,7 +459,8 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     let vm = VertexMap::new(&t, p);
     // The tile's raw heights, contiguous.
     let rw = w.rect.width();
-    let mut h = Vec::with_capacity(nx * ny);
+    let mut h = std::mem::take(&mut s.tile_heights);
+    h.clear();
     for y in t.y0..t.y1 {
         let s0 = (y - w.rect.y0) * rw + (t.x0 - w.rect.x0);
         h.extend_from_slice(&w.data[s0..s0 + nx]);
@@ -566,6 +569,7 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     let err = if tile.all { border_err } else { border_err.max(interior_err) };
     m.max_error = (err * (p.z_scale as f64).abs()) as f32;
     m.finish_bounds();
+    s.tile_heights = h;
     m
 }
 
