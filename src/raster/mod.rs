@@ -190,13 +190,16 @@ pub fn decodes_whole(path: &Path, opts: &ReadOptions) -> bool {
     match opts.encoding {
         Encoding::Raw(_) | Encoding::Hgt | Encoding::Npy => false,
         Encoding::Gray | Encoding::TerrainRgb | Encoding::Terrarium => true,
-        Encoding::Auto => {
-            use std::io::Read;
-            let mut head = [0u8; 8];
-            let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
-            sniff(path, &head[..n]) == Some(Kind::Image)
-        }
+        Encoding::Auto => sniff(path, &read_head(path).unwrap_or_default()) == Some(Kind::Image),
     }
+}
+
+/// The first bytes of the file (up to 8: enough for every magic number we sniff).
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(8);
+    std::fs::File::open(path)?.take(8).read_to_end(&mut head)?;
+    Ok(head)
 }
 
 /// Opens `path` for windowed reading, deciding the format from `opts.encoding`, the extension and magic bytes.
@@ -208,21 +211,7 @@ pub fn open(path: &Path, opts: &ReadOptions) -> Result<Raster, RasterError> {
     if meta.len() == 0 {
         return Err(RasterError::format(path, "file is empty (0 bytes)"));
     }
-    let mut head = [0u8; 8];
-    let n = {
-        use std::io::Read;
-        let mut f = std::fs::File::open(path).map_err(|e| RasterError::io(path, e))?;
-        let mut n = 0;
-        while n < head.len() {
-            match f.read(&mut head[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) => return Err(RasterError::io(path, e)),
-            }
-        }
-        n
-    };
-    let kind = sniff(path, &head[..n]);
+    let kind = sniff(path, &read_head(path).map_err(|e| RasterError::io(path, e))?);
     let ext_is_image = matches!(
         path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
         Some("png") | Some("tif") | Some("tiff")
