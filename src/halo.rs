@@ -59,10 +59,9 @@ pub fn exchange(grid: &Grid, owners: &[usize], comm: &dyn Comm, blocks: &Blocks)
             let src_rect = grid.owned_rect(grid.id(p.src));
             let block = &blocks[&p.src];
             let buf = &mut per_rank[to];
-            for y in p.rect.y0..p.rect.y1 {
-                let s = (y - src_rect.y0) * src_rect.width() + (p.rect.x0 - src_rect.x0);
-                buf.extend_from_slice(&block[s..s + p.rect.width()]);
-            }
+            let start = buf.len();
+            buf.resize(start + p.rect.len(), 0.0);
+            copy_rect(block, &src_rect, &p.rect, &mut buf[start..], &p.rect);
         }
     }
     let counts: Vec<usize> = per_rank.iter().map(Vec::len).collect();
