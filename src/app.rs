@@ -1,8 +1,9 @@
 //! The orchestrator: reads like the pipeline, read → tile → halo → mesh → encode → store, with one timed span per
 //! stage. The only module that knows every other one; kernels and encoders stay pure, the store does the writing.
 
-use std::io::{IsTerminal, Read};
-use std::path::Path;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -76,10 +77,10 @@ fn mesh_command(args: MeshArgs, comm: &dyn Comm) -> u8 {
         eprintln!("terrafarm: usage error: two inputs would both be scene '{dup}'; rename one or mesh them in separate runs");
         return EXIT_USAGE;
     }
-    let store = match store::open(&cfg.out) {
+    let store = match store::open(&cfg.out, &cfg.blob) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("terrafarm: error: output {e}");
+            eprintln!("terrafarm: error: output {}", crate::redact::redact(&e.to_string()));
             return EXIT_FAIL;
         }
     };
@@ -97,11 +98,12 @@ fn mesh_command(args: MeshArgs, comm: &dyn Comm) -> u8 {
         summaries.push(match res {
             Ok(s) => s,
             Err(e) => {
-                error!("scene '{scene}' failed: {e:#}");
+                let msg = crate::redact::redact(&format!("{e:#}"));
+                error!("scene '{scene}' failed: {msg}");
                 SceneSummary {
                     scene: scene.clone(),
                     ok: false,
-                    error: Some(format!("{e:#}")),
+                    error: Some(msg),
                     tiles: 0,
                     resumed_tiles: 0,
                     vertices: 0,
@@ -175,20 +177,29 @@ struct InputFacts {
     windowed: bool,
 }
 
-fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+fn sha256_source(name: &Path, src: &dyn raster::ByteSource) -> Result<(String, u64)> {
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).with_context(|| format!("{}", path.display()))?;
-        if k == 0 {
-            break;
-        }
+    let n = src.len();
+    let mut buf = vec![0u8; (8 << 20).min(n as usize)];
+    let mut off = 0u64;
+    while off < n {
+        let k = buf.len().min((n - off) as usize);
+        src.read_at(off, &mut buf[..k]).with_context(|| format!("{}", name.display()))?;
         h.update(&buf[..k]);
-        n += k as u64;
+        off += k as u64;
     }
     Ok((hex(&h.finalize()), n))
+}
+
+/// The input's bytes (a local file, or a blob through the store) and the name to show for it (never a SAS).
+fn open_input(input: &Path, cfg: &MeshConfig) -> Result<(Arc<dyn raster::ByteSource>, PathBuf)> {
+    let s = input.to_string_lossy();
+    if store::is_remote(&s) {
+        let (src, shown) = store::open_input(&s, &cfg.blob)?;
+        Ok((src, PathBuf::from(shown)))
+    } else {
+        Ok((Arc::new(raster::FileSource::open(input)?), input.to_path_buf()))
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -306,17 +317,22 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
     let t = Instant::now();
     // Formats decoded whole (PNG/TIFF) are decoded once, by rank 0, and scattered; windowed formats are opened by
     // every rank, each reading only its own tiles' samples.
-    let scatter = comm.size() > 1 && raster::decodes_whole(input, &cfg.read);
-    let opened = (|| -> Result<Option<raster::Raster>> {
+    let source = open_input(input, cfg);
+    let shown = source.as_ref().map_or_else(|_| PathBuf::from(crate::redact::url_for_display(&input.to_string_lossy())), |s| s.1.clone());
+    let input = shown.as_path();
+    let scatter = comm.size() > 1 && source.as_ref().is_ok_and(|(src, name)| raster::decodes_whole(name, src.as_ref(), &cfg.read));
+    let opened = (|| -> Result<Option<(raster::Raster, Arc<dyn raster::ByteSource>)>> {
+        let (src, name) = source?;
         if scatter && me != 0 {
             return Ok(None);
         }
-        Ok(Some(raster::open(input, &cfg.read)?))
+        Ok(Some((raster::open_source(&name, src.clone(), &cfg.read)?, src)))
     })();
-    let raster = agree(comm, opened)?;
+    let opened = agree(comm, opened)?;
+    let (raster, src) = opened.unzip();
     let facts = (|| -> Result<Option<Vec<u8>>> {
-        let Some(r) = raster.as_ref().filter(|_| me == 0) else { return Ok(None) };
-        let (sha256, bytes) = sha256_file(input)?;
+        let Some((r, src)) = raster.as_ref().zip(src.as_ref()).filter(|_| me == 0) else { return Ok(None) };
+        let (sha256, bytes) = sha256_source(input, src.as_ref())?;
         let f = InputFacts { width: r.width(), height: r.height(), sha256, bytes, encoding: r.encoding().to_string(), windowed: r.windowed() };
         Ok(Some(serde_json::to_vec(&f)?))
     })();
@@ -416,6 +432,7 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
     };
     let valid: usize = blocks.values().map(|b| b.iter().filter(|h| !h.is_nan()).count()).sum();
     drop(raster);
+    drop(src);
     if comm.all_ok(valid == 0).map_err(|e| anyhow!(e))? {
         bail!("{}: no valid height samples (every sample is NaN or --nodata)", input.display());
     }
@@ -437,14 +454,23 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
         b.set_prefix(scene.to_string());
         b
     });
-    let results: Vec<Result<(TileRecord, StageTimes)>> = todo
+    // After the first failure (storage gone, retries exhausted) the remaining tiles are not attempted: each would
+    // only wait out its own retries before failing the same way.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<Option<Result<(TileRecord, StageTimes)>>> = todo
         .par_iter()
         .map_init(Default::default, |scratch, &t| {
+            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                return None;
+            }
             let r = process_tile(&cx, t, scratch).with_context(|| format!("rank {me}, tile ({}, {})", t.col, t.row));
+            if r.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             if let Some(b) = &bar {
                 b.inc(1);
             }
-            r
+            Some(r)
         })
         .collect();
     if let Some(b) = bar {
@@ -452,8 +478,9 @@ fn mesh_scene(cfg: &MeshConfig, input: &Path, scene: &str, comm: &dyn Comm, stor
     }
     let tiles_done = (|| -> Result<Vec<TileRecord>> {
         let mut recs = done;
-        for r in results {
-            let (rec, st) = r?;
+        let skipped = results.iter().filter(|r| r.is_none()).count();
+        for r in results.into_iter().flatten() {
+            let (rec, st) = r.map_err(|e| if skipped > 0 { e.context(format!("{skipped} more tile(s) not attempted")) } else { e })?;
             timings.mesh_s += st.mesh.as_secs_f64();
             timings.encode_s += st.encode.as_secs_f64();
             timings.write_s += st.write.as_secs_f64();

@@ -70,7 +70,8 @@ pub struct MeshArgs {
     /// SRTM .hgt, .npy, raw .f32/.i16/.u16 (with --size).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
-    /// Output root: a local folder (scenes go to OUT/<scene>/).
+    /// Output root (scenes go to OUT/<scene>/): a local folder, file://PATH, az://CONTAINER/PREFIX, or
+    /// https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX[?SAS]. Inputs may be blob URLs too.
     #[arg(long, short, default_value = "out", value_name = "OUT")]
     pub out: String,
     /// Tile size in cells (samples per tile side minus one); neighbouring tiles share their border samples.
@@ -116,6 +117,18 @@ pub struct MeshArgs {
     /// Skip tiles already written with the same input and parameters; finish an interrupted run.
     #[arg(long)]
     pub resume: bool,
+    /// Blob storage: retries per request on 5xx/429/timeouts/connection errors (backoff 0.2 s growing to 15 s).
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    pub blob_retries: usize,
+    /// Blob storage: give up retrying a request this many seconds after its first try.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    pub blob_retry_timeout: f64,
+    /// Blob storage: objects larger than this go up as blocks of this size (MiB).
+    #[arg(long, default_value_t = 8, value_name = "MIB")]
+    pub blob_block_mib: usize,
+    /// Blob storage: blocks of one object uploaded at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub blob_concurrency: usize,
     /// Scene name (default: the input's file stem); only with a single input.
     #[arg(long)]
     pub scene: Option<String>,

@@ -8,6 +8,7 @@ use crate::encode::Format;
 use crate::mesh::simplify::SimplifyParams;
 use crate::mesh::Method;
 use crate::raster::{Encoding, ReadOptions};
+use crate::store::BlobOptions;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -43,6 +44,7 @@ pub struct MeshConfig {
     pub resume: bool,
     pub scene: Option<String>,
     pub json: bool,
+    pub blob: BlobOptions,
 }
 
 impl MeshConfig {
@@ -97,6 +99,22 @@ impl MeshConfig {
         if a.max_samples == 0 {
             return bad("--max-samples must be positive");
         }
+        if !(1..=4000).contains(&a.blob_block_mib) {
+            return bad(format!("--blob-block-mib {} is outside 1..=4000 (Azure's block size limit is 4000 MiB)", a.blob_block_mib));
+        }
+        if !(1..=64).contains(&a.blob_concurrency) {
+            return bad(format!("--blob-concurrency {} is outside 1..=64", a.blob_concurrency));
+        }
+        if !(a.blob_retry_timeout.is_finite() && a.blob_retry_timeout >= 0.0 && a.blob_retry_timeout <= 3600.0) {
+            return bad("--blob-retry-timeout must be between 0 and 3600 seconds");
+        }
+        let blob = BlobOptions {
+            retries: a.blob_retries,
+            retry_timeout: std::time::Duration::from_secs_f64(a.blob_retry_timeout),
+            block_size: a.blob_block_mib << 20,
+            concurrency: a.blob_concurrency,
+            ..BlobOptions::default()
+        };
         Ok(MeshConfig {
             inputs: a.inputs,
             out: a.out,
@@ -112,13 +130,16 @@ impl MeshConfig {
             resume: a.resume,
             scene: a.scene,
             json: a.json,
+            blob,
         })
     }
 
-    /// The scene name of input `i`: `--scene`, else the file stem.
+    /// The scene name of input `i`: `--scene`, else the file stem (of a URL's path: never its query).
     pub fn scene_name(&self, i: usize) -> String {
         self.scene.clone().unwrap_or_else(|| {
-            self.inputs[i].file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("scene{i}"))
+            let s = self.inputs[i].to_string_lossy();
+            PathBuf::from(s.split('?').next().unwrap_or_default())
+                .file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("scene{i}"))
         })
     }
 }

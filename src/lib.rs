@@ -16,6 +16,7 @@ pub mod halo;
 pub mod manifest;
 pub mod mesh;
 pub mod raster;
+pub mod redact;
 pub mod store;
 pub mod synth;
 pub mod tiling;

@@ -8,11 +8,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = terrafarm::cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(terrafarm::redact::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
     let comm = match terrafarm::comm::world() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("terrafarm: error: {e}");
+            eprintln!("terrafarm: error: {}", terrafarm::redact::redact(&e.to_string()));
             return ExitCode::from(1);
         }
     };

@@ -54,10 +54,8 @@ pub fn decode_terrarium(px: &[u8], channels: usize, out: &mut [f32]) {
     }
 }
 
-pub fn decode(path: &Path, enc: Encoding, opts: &ReadOptions) -> Result<MemorySource, RasterError> {
-    let open = || {
-        ImageReader::open(path).map_err(|e| RasterError::io(path, e))?.with_guessed_format().map_err(|e| RasterError::io(path, e))
-    };
+pub fn decode(path: &Path, bytes: &[u8], enc: Encoding, opts: &ReadOptions) -> Result<MemorySource, RasterError> {
+    let open = || ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| RasterError::io(path, e));
     let (w, h) = open()?.into_dimensions().map_err(|e| RasterError::format(path, format!("cannot read image header: {e}")))?;
     check_samples(path, w as u64, h as u64, opts.max_samples)?;
     let mut reader = open()?;

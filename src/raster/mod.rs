@@ -8,6 +8,7 @@ mod raw;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::tiling::Rect;
 pub use image_src::{decode_terrain_rgb, decode_terrarium};
@@ -98,6 +99,67 @@ pub struct ReadOptions {
     pub nodata: Option<f32>,
 }
 
+/// Random-access bytes of an input: a local file, or a blob the store module opened (ranged GETs).
+pub trait ByteSource: Send + Sync {
+    fn len(&self) -> u64;
+    /// Fills `buf` with the bytes at `offset..offset + buf.len()`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
+    /// Several reads at once; remote sources merge nearby ranges into few requests.
+    fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> std::io::Result<()> {
+        reqs.iter_mut().try_for_each(|(off, buf)| self.read_at(*off, buf))
+    }
+}
+
+/// A local file read with positioned reads (no shared cursor, so threads read concurrently).
+pub struct FileSource {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl FileSource {
+    pub fn open(path: &Path) -> Result<FileSource, RasterError> {
+        let meta = std::fs::metadata(path).map_err(|e| RasterError::io(path, e))?;
+        if meta.is_dir() {
+            return Err(RasterError::format(path, "is a directory, not a height map"));
+        }
+        let file = std::fs::File::open(path).map_err(|e| RasterError::io(path, e))?;
+        Ok(FileSource { file, len: meta.len() })
+    }
+}
+
+impl ByteSource for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    #[cfg(unix)]
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.read_exact_at(buf, off)
+    }
+    #[cfg(windows)]
+    fn read_at(&self, mut off: u64, mut buf: &mut [u8]) -> std::io::Result<()> {
+        use std::os::windows::fs::FileExt;
+        while !buf.is_empty() {
+            match self.file.seek_read(buf, off)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    off += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// All bytes of a source (for formats decoded whole).
+pub(crate) fn read_all(path: &Path, src: &dyn ByteSource) -> Result<Vec<u8>, RasterError> {
+    let n = usize::try_from(src.len()).map_err(|_| RasterError::format(path, "file too large for this platform"))?;
+    let mut buf = vec![0u8; n];
+    src.read_at(0, &mut buf).map_err(|e| RasterError::io(path, e))?;
+    Ok(buf)
+}
+
 /// A decoder that can hand out rectangular windows of heights.
 pub trait Source: Send + Sync {
     fn width(&self) -> usize;
@@ -186,45 +248,46 @@ fn sniff(path: &Path, head: &[u8]) -> Option<Kind> {
 
 /// True when `path` would be decoded whole (PNG/TIFF) rather than read window by window. Cheap: looks at the
 /// encoding and the first bytes only, so ranks can agree on who decodes before anyone does.
-pub fn decodes_whole(path: &Path, opts: &ReadOptions) -> bool {
+pub fn decodes_whole(path: &Path, src: &dyn ByteSource, opts: &ReadOptions) -> bool {
     match opts.encoding {
         Encoding::Raw(_) | Encoding::Hgt | Encoding::Npy => false,
         Encoding::Gray | Encoding::TerrainRgb | Encoding::Terrarium => true,
-        Encoding::Auto => sniff(path, &read_head(path).unwrap_or_default()) == Some(Kind::Image),
+        Encoding::Auto => sniff(path, &read_head(src).unwrap_or_default()) == Some(Kind::Image),
     }
 }
 
-/// The first bytes of the file (up to 8: enough for every magic number we sniff).
-fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(8);
-    std::fs::File::open(path)?.take(8).read_to_end(&mut head)?;
+/// The first bytes of the source (up to 8: enough for every magic number we sniff).
+fn read_head(src: &dyn ByteSource) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0u8; src.len().min(8) as usize];
+    src.read_at(0, &mut head)?;
     Ok(head)
 }
 
-/// Opens `path` for windowed reading, deciding the format from `opts.encoding`, the extension and magic bytes.
+/// Opens the local file `path` for windowed reading (see [`open_source`]).
 pub fn open(path: &Path, opts: &ReadOptions) -> Result<Raster, RasterError> {
-    let meta = std::fs::metadata(path).map_err(|e| RasterError::io(path, e))?;
-    if meta.is_dir() {
-        return Err(RasterError::format(path, "is a directory, not a height map"));
-    }
-    if meta.len() == 0 {
+    open_source(path, Arc::new(FileSource::open(path)?), opts)
+}
+
+/// Opens `src` for windowed reading, deciding the format from `opts.encoding`, the extension of `path` (the name
+/// used in messages: a file path or a URL without its query) and magic bytes.
+pub fn open_source(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<Raster, RasterError> {
+    if src.len() == 0 {
         return Err(RasterError::format(path, "file is empty (0 bytes)"));
     }
-    let kind = sniff(path, &read_head(path).map_err(|e| RasterError::io(path, e))?);
+    let kind = sniff(path, &read_head(src.as_ref()).map_err(|e| RasterError::io(path, e))?);
     let ext_is_image = matches!(
         path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
         Some("png") | Some("tif") | Some("tiff")
     );
     let source: Box<dyn Source> = match (opts.encoding, kind) {
-        (Encoding::Raw(d), _) => Box::new(RawSource::raw(path, d, opts)?),
-        (Encoding::Hgt, _) | (Encoding::Auto, Some(Kind::Hgt)) => Box::new(RawSource::hgt(path, opts)?),
-        (Encoding::Npy, _) | (Encoding::Auto, Some(Kind::Npy)) => Box::new(RawSource::npy(path, opts)?),
-        (Encoding::Auto, Some(Kind::Raw(Some(d)))) => Box::new(RawSource::raw(path, d, opts)?),
+        (Encoding::Raw(d), _) => Box::new(RawSource::raw(path, src, d, opts)?),
+        (Encoding::Hgt, _) | (Encoding::Auto, Some(Kind::Hgt)) => Box::new(RawSource::hgt(path, src, opts)?),
+        (Encoding::Npy, _) | (Encoding::Auto, Some(Kind::Npy)) => Box::new(RawSource::npy(path, src, opts)?),
+        (Encoding::Auto, Some(Kind::Raw(Some(d)))) => Box::new(RawSource::raw(path, src, d, opts)?),
         (Encoding::Auto, Some(Kind::Raw(None))) => {
             return Err(RasterError::format(path, "headerless raw file: say its sample type with --encoding raw-f32|raw-i16|raw-u16 and its --size WxH"))
         }
-        (enc, Some(Kind::Image)) => Box::new(image_src::decode(path, enc, opts)?),
+        (enc, Some(Kind::Image)) => Box::new(image_src::decode(path, &read_all(path, src.as_ref())?, enc, opts)?),
         (_, _) if ext_is_image => return Err(RasterError::format(path, "extension says PNG/TIFF but the file does not start with a PNG or TIFF signature")),
         (Encoding::Gray | Encoding::TerrainRgb | Encoding::Terrarium, _) => {
             return Err(RasterError::format(path, "not a PNG or TIFF image (no image signature)"))

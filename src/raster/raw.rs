@@ -1,10 +1,10 @@
 //! Fixed-layout rasters read window by window with positioned reads (no whole-file load): headerless raw samples,
 //! SRTM `.hgt`, and `.npy`.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::{check_samples, Encoding, RasterError, ReadOptions, Source};
+use super::{check_samples, ByteSource, Encoding, RasterError, ReadOptions, Source};
 use crate::tiling::Rect;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -40,7 +40,7 @@ impl Dtype {
 }
 
 pub struct RawSource {
-    file: File,
+    file: Arc<dyn ByteSource>,
     path: PathBuf,
     width: usize,
     height: usize,
@@ -50,27 +50,6 @@ pub struct RawSource {
     /// A sample value that means "void" in the format itself (SRTM's −32768).
     void: Option<f32>,
     encoding: Encoding,
-}
-
-#[cfg(unix)]
-fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    f.read_exact_at(buf, off)
-}
-
-#[cfg(windows)]
-fn read_at(f: &File, mut buf: &mut [u8], mut off: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match f.seek_read(buf, off)? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                off += n as u64;
-            }
-        }
-    }
-    Ok(())
 }
 
 fn decode_row(bytes: &[u8], dtype: Dtype, big: bool, out: &mut [f32]) {
@@ -101,12 +80,19 @@ impl Source for RawSource {
     }
     fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
         let bs = self.dtype.size();
-        let mut row = vec![0u8; rect.width() * bs];
-        for (i, y) in (rect.y0..rect.y1).enumerate() {
-            let off = self.offset + ((y * self.width + rect.x0) * bs) as u64;
-            read_at(&self.file, &mut row, off).map_err(|e| RasterError::io(&self.path, e))?;
+        let row_bytes = rect.width() * bs;
+        // One request list for the whole window: a local file does one positioned read per row, a blob merges the
+        // rows into a few ranged GETs.
+        let mut bytes = vec![0u8; rect.height() * row_bytes];
+        let mut reqs: Vec<(u64, &mut [u8])> = bytes
+            .chunks_exact_mut(row_bytes)
+            .zip(rect.y0..rect.y1)
+            .map(|(buf, y)| (self.offset + ((y * self.width + rect.x0) * bs) as u64, buf))
+            .collect();
+        self.file.read_many(&mut reqs).map_err(|e| RasterError::io(&self.path, e))?;
+        for (i, row) in bytes.chunks_exact(row_bytes).enumerate() {
             let o = &mut out[i * rect.width()..(i + 1) * rect.width()];
-            decode_row(&row, self.dtype, self.big_endian, o);
+            decode_row(row, self.dtype, self.big_endian, o);
             if let Some(v) = self.void {
                 o.iter_mut().filter(|x| **x == v).for_each(|x| *x = f32::NAN);
             }
@@ -121,20 +107,14 @@ impl Source for RawSource {
     }
 }
 
-fn open_file(path: &Path) -> Result<(File, u64), RasterError> {
-    let f = File::open(path).map_err(|e| RasterError::io(path, e))?;
-    let len = f.metadata().map_err(|e| RasterError::io(path, e))?.len();
-    Ok((f, len))
-}
-
 impl RawSource {
     /// Headerless little-endian samples of `--size W×H`.
-    pub fn raw(path: &Path, dtype: Dtype, opts: &ReadOptions) -> Result<RawSource, RasterError> {
+    pub fn raw(path: &Path, file: Arc<dyn ByteSource>, dtype: Dtype, opts: &ReadOptions) -> Result<RawSource, RasterError> {
         let Some((w, h)) = opts.size else {
             return Err(RasterError::format(path, format!("raw {} input needs --size WxH", dtype.name())));
         };
         check_samples(path, w as u64, h as u64, opts.max_samples)?;
-        let (file, len) = open_file(path)?;
+        let len = file.len();
         let want = (w as u64) * (h as u64) * dtype.size() as u64;
         if len != want {
             return Err(RasterError::format(
@@ -146,8 +126,8 @@ impl RawSource {
     }
 
     /// SRTM `.hgt`: square, big-endian i16, size from the file length (1201² = SRTM3, 3601² = SRTM1).
-    pub fn hgt(path: &Path, opts: &ReadOptions) -> Result<RawSource, RasterError> {
-        let (file, len) = open_file(path)?;
+    pub fn hgt(path: &Path, file: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<RawSource, RasterError> {
+        let len = file.len();
         let side = match len {
             2_884_802 => 1201,
             25_934_402 => 3601,
@@ -159,14 +139,14 @@ impl RawSource {
     }
 
     /// NumPy `.npy` (format 1.0–3.0): 2-D, C order, u1/i2/u2/i4/f4/f8 of either byte order.
-    pub fn npy(path: &Path, opts: &ReadOptions) -> Result<RawSource, RasterError> {
-        let (file, len) = open_file(path)?;
+    pub fn npy(path: &Path, file: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<RawSource, RasterError> {
+        let len = file.len();
         let bad = |m: &str| RasterError::format(path, format!("not a readable .npy: {m}"));
         let mut pre = [0u8; 12];
         if len < 12 {
             return Err(bad("file shorter than the .npy preamble"));
         }
-        read_at(&file, &mut pre, 0).map_err(|e| RasterError::io(path, e))?;
+        file.read_at(0, &mut pre).map_err(|e| RasterError::io(path, e))?;
         if &pre[..6] != b"\x93NUMPY" {
             return Err(bad("missing \\x93NUMPY magic"));
         }
@@ -179,7 +159,7 @@ impl RawSource {
             return Err(bad("header length runs past the end of the file"));
         }
         let mut hb = vec![0u8; hlen as usize];
-        read_at(&file, &mut hb, start).map_err(|e| RasterError::io(path, e))?;
+        file.read_at(start, &mut hb).map_err(|e| RasterError::io(path, e))?;
         let header = String::from_utf8_lossy(&hb);
         let field = |key: &str| -> Option<&str> {
             let i = header.find(&format!("'{key}'"))?;

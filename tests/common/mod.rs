@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: running the binary, reading GLBs back, finding the shared terrain.
 #![allow(dead_code)]
 
+pub mod azurite;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,46 +1,11 @@
-//! Output storage: the only code that writes output files. Every object is written atomically (temporary name in the
-//! same folder, flushed, then renamed), so a crash or preemption never leaves a truncated file under a final name.
+//! The local folder (or `file://`) store: every object is written atomically (temporary name in the same folder,
+//! flushed, then renamed), so a crash or preemption never leaves a truncated file under a final name.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Config(String),
-}
-
-/// Where a scene's files go. Keys are '/'-separated paths relative to the output root.
-pub trait Store: Send + Sync {
-    /// Writes `bytes` under `key`, visible only once complete.
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError>;
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Size in bytes of `key`, or `None` when absent.
-    fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
-    /// Removes `key` if present.
-    fn delete(&self, key: &str) -> Result<(), StoreError>;
-    /// Deletes temporaries a crashed run left under `prefix`; returns how many.
-    fn remove_partials(&self, prefix: &str) -> Result<usize, StoreError>;
-    /// Human description of the root, with nothing secret in it.
-    fn describe(&self) -> String;
-}
-
-/// Opens the store named by `--out`: a local folder path or `file://` URL.
-pub fn open(out: &str) -> Result<Box<dyn Store>, StoreError> {
-    if let Some(p) = out.strip_prefix("file://") {
-        return Ok(Box::new(LocalStore::new(Path::new(p))?));
-    }
-    if out.starts_with("az://") || out.starts_with("https://") || out.starts_with("http://") {
-        return Err(StoreError::Config(format!(
-            "--out {}: blob storage outputs are not available in this build; use a local folder",
-            out.split('?').next().unwrap_or(out)
-        )));
-    }
-    Ok(Box::new(LocalStore::new(Path::new(out))?))
-}
+use super::{Store, StoreError};
 
 pub struct LocalStore {
     root: PathBuf,

@@ -1,0 +1,313 @@
+//! Blob storage outputs and inputs against a real Azurite on 127.0.0.1 (issue #5): byte-equality with local
+//! output, block uploads, resume after SIGKILL, retries through an emulator restart, a clean bounded failure when
+//! storage dies and a resume that completes afterwards, and no credential in any output.
+//! Credentials are always given explicitly (Azurite's public development key), so nothing reaches for a
+//! managed-identity endpoint or any address but 127.0.0.1.
+
+mod common;
+use common::azurite::{Azurite, ACCOUNT, KEY};
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/synth-513.png");
+const AZURE_VARS: [&str; 8] = [
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCOUNT_NAME",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+];
+
+/// terrafarm with exactly the Azure settings given (none inherited from the test's environment).
+fn tf(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = bin();
+    c.args(args);
+    for v in AZURE_VARS {
+        c.env_remove(v);
+    }
+    c.envs(env.iter().copied());
+    c
+}
+
+fn run_tf(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let o = tf(args, env).output().unwrap();
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    o
+}
+
+fn local_tree(args: &[&str]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let d = tempfile::tempdir().unwrap();
+    let mut a: Vec<&str> = args.to_vec();
+    let out = d.path().join("o");
+    a.extend(["--out", out.to_str().unwrap()]);
+    let o = run(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    tree(&out)
+}
+
+#[test]
+fn blob_scene_equals_local_scene_with_block_uploads() {
+    let Some(az) = Azurite::shared() else { return };
+    let c = az.container("e2e");
+    let cs = az.connection_string();
+    // 513² with 256-cell tiles: each GLB is ~2.1 MB, so with 1 MiB blocks it goes up as several blocks.
+    let args = ["mesh", SAMPLE, "--blob-block-mib", "1", "--blob-concurrency", "2"];
+    let want = local_tree(&args);
+    let out = format!("az://{c}/runs/a");
+    let mut a = args.to_vec();
+    a.extend(["--out", &out, "--json"]);
+    let o = run_tf(&a, &[("AZURE_STORAGE_CONNECTION_STRING", &cs)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = az.tree(&c, "runs/a");
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    assert!(got == want, "blob output differs from local output");
+    let glb = az.committed_blocks(&c, "runs/a/synth-513/tiles/0_0.glb");
+    assert!(glb >= 2, "a 2 MB tile with 1 MiB blocks should be committed as blocks, got {glb}");
+    assert_eq!(az.committed_blocks(&c, "runs/a/synth-513/tiles/0_0.json"), 0, "small objects go up in one Put Blob");
+
+    // The same scene through a path-style https-less URL with an account key instead of a connection string.
+    let out = format!("{}/{c}/runs/b", az.endpoint());
+    let o = run_tf(&["mesh", SAMPLE, "--out", &out], &[("AZURE_STORAGE_ACCOUNT_KEY", KEY)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(az.tree(&c, "runs/b") == want);
+}
+
+#[test]
+fn inputs_can_be_blobs_png_whole_and_raw_by_ranges() {
+    let Some(az) = Azurite::shared() else { return };
+    let c = az.container("input");
+    let cs = az.connection_string();
+    let d = tempfile::tempdir().unwrap();
+    let raw = d.path().join("hill.f32");
+    assert!(run(&["synth", "--size", "301x257", "--seed", "5", raw.to_str().unwrap()]).status.success());
+    az.put(&c, "in/synth-513.png", &std::fs::read(SAMPLE).unwrap());
+    az.put(&c, "in/hill.f32", &std::fs::read(&raw).unwrap());
+    for (local, blob, extra) in [
+        (SAMPLE.to_string(), format!("az://{c}/in/synth-513.png"), vec![]),
+        (raw.to_str().unwrap().to_string(), format!("az://{c}/in/hill.f32"), vec!["--size", "301x257", "--tile-size", "64"]),
+    ] {
+        let want = {
+            let mut a = vec!["mesh", local.as_str(), "--max-error", "1"];
+            a.extend(&extra);
+            local_tree(&a)
+        };
+        let out = d.path().join(format!("from-blob-{}", want.len()));
+        let mut a = vec!["mesh", blob.as_str(), "--max-error", "1", "--out", out.to_str().unwrap()];
+        a.extend(&extra);
+        let o = run_tf(&a, &[("AZURE_STORAGE_CONNECTION_STRING", &cs)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got = tree(&out);
+        assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+        for (k, v) in &want {
+            if k.ends_with("manifest.json") {
+                let (g, w): (serde_json::Value, serde_json::Value) = (serde_json::from_slice(&got[k]).unwrap(), serde_json::from_slice(v).unwrap());
+                assert_eq!(g["input"]["sha256"], w["input"]["sha256"]);
+                assert_eq!(g["tiles"], w["tiles"]);
+                assert_eq!(g["input"]["path"], blob.as_str(), "the manifest names the blob");
+            } else {
+                assert!(&got[k] == v, "{k} differs when the input is a blob");
+            }
+        }
+    }
+}
+
+/// Starts a long run into `out` on `az`, returns the child once at least `min_blobs` blobs are visible.
+fn start_and_wait(args: &[&str], env: &[(&str, &str)], az: &Azurite, c: &str, min_blobs: usize) -> std::process::Child {
+    let mut child = tf(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        if az.try_list(c).is_some_and(|l| l.len() >= min_blobs) || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Lists the container every 30 ms while the test runs and records any blob whose size is not the clean run's:
+/// a half-written tile under its final name.
+struct Watcher {
+    stop: Arc<AtomicBool>,
+    bad: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<usize>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watcher {
+    fn new(port: u16, c: &str, prefix: &str, want: &std::collections::BTreeMap<String, Vec<u8>>) -> Watcher {
+        let (stop, bad, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(0)));
+        let sizes: std::collections::BTreeMap<String, u64> = want.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect();
+        let (s, b, n, c, prefix) = (stop.clone(), bad.clone(), seen.clone(), c.to_string(), format!("{prefix}/"));
+        let az = Azurite::at(port);
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                for (name, size) in az.try_list(&c).unwrap_or_default() {
+                    let rel = name.strip_prefix(&prefix).unwrap_or(&name).to_string();
+                    *n.lock().unwrap() += 1;
+                    // The manifest differs in its `run` section, so its size is not comparable.
+                    if !rel.ends_with("manifest.json") && sizes.get(&rel) != Some(&size) {
+                        b.lock().unwrap().push(format!("{rel}: {size} bytes"));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        });
+        Watcher { stop, bad, seen, handle: Some(handle) }
+    }
+
+    fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.take().unwrap().join().unwrap();
+        let bad = self.bad.lock().unwrap();
+        assert!(bad.is_empty(), "blobs visible with the wrong size (partial objects under a final name): {bad:?}");
+        assert!(*self.seen.lock().unwrap() > 0, "the watcher never saw a blob");
+    }
+}
+
+fn big_input(d: &Path) -> String {
+    let input = d.join("big.f32");
+    assert!(run(&["synth", "--size", "1025x1025", "--seed", "3", input.to_str().unwrap()]).status.success());
+    input.to_str().unwrap().to_string()
+}
+
+fn big_args<'a>(input: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec!["mesh", input, "--size", "1025x1025", "--tile-size", "64", "-j", "1", "--out", out]
+}
+
+#[test]
+fn sigkill_then_resume_on_blob_matches_a_clean_run() {
+    let Some(az) = Azurite::shared() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let input = big_input(d.path());
+    let want = local_tree(&big_args(&input, "")[..8]);
+    let c = az.container("kill");
+    let cs = az.connection_string();
+    let out = format!("az://{c}/r");
+    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
+    let watch = Watcher::new(az.port, &c, "r", &want);
+    let mut child = start_and_wait(&big_args(&input, &out), &env, &az, &c, 40);
+    child.kill().ok(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!az.list(&c).iter().any(|(n, _)| n.ends_with("manifest.json")), "a killed run must not have committed its manifest");
+    let mut a = big_args(&input, &out);
+    a.extend(["--resume", "--json"]);
+    let o = run_tf(&a, &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(s["scenes"][0]["resumed_tiles"].as_u64().unwrap() > 0, "nothing was resumed: {s}");
+    watch.finish();
+    assert!(az.tree(&c, "r") == want, "resumed blob scene differs from a clean local run");
+}
+
+#[test]
+fn retries_ride_through_an_azurite_restart() {
+    let Some(mut az) = Azurite::private() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let input = big_input(d.path());
+    let want = local_tree(&big_args(&input, "")[..8]);
+    let c = az.container("restart");
+    let cs = az.connection_string();
+    let out = format!("az://{c}/r");
+    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
+    let watch = Watcher::new(az.port, &c, "r", &want);
+    let child = start_and_wait(&big_args(&input, &out), &env, &az, &c, 30);
+    az.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    az.start();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "the run should have retried through the outage:\n{err}");
+    assert!(err.contains("retry"), "no retry was logged, so the outage did not hit the run:\n{err}");
+    watch.finish();
+    assert!(az.tree(&c, "r") == want, "blob scene after retries differs from a clean local run");
+}
+
+#[test]
+fn dead_storage_fails_cleanly_and_resume_completes_after_restart() {
+    let Some(mut az) = Azurite::private() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let input = big_input(d.path());
+    let want = local_tree(&big_args(&input, "")[..8]);
+    let c = az.container("dead");
+    let cs = az.connection_string();
+    let out = format!("az://{c}/r");
+    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
+    let mut a = big_args(&input, &out);
+    a.extend(["--blob-retries", "4", "--blob-retry-timeout", "3"]);
+    let watch = Watcher::new(az.port, &c, "r", &want);
+    let child = start_and_wait(&a, &env, &az, &c, 30);
+    let t0 = Instant::now();
+    az.stop();
+    let o = child.wait_with_output().unwrap();
+    let waited = t0.elapsed();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "a run whose storage died must fail:\n{err}");
+    assert!(waited < Duration::from_secs(45), "failing took {waited:?}: retries are not bounded");
+    assert!(err.contains("scene 'big' failed") && err.contains("upload"), "unclear failure message:\n{err}");
+    az.start();
+    let blobs = az.list(&c);
+    assert!(!blobs.iter().any(|(n, _)| n.ends_with("manifest.json")), "a failed run must not commit its manifest");
+    for (name, _) in &blobs {
+        let rel = name.strip_prefix("r/").unwrap();
+        assert!(az.get(&c, name) == want[rel], "{rel} is visible but not the clean run's bytes");
+    }
+    let mut a = big_args(&input, &out);
+    a.extend(["--resume", "--json"]);
+    let o = run_tf(&a, &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(s["scenes"][0]["resumed_tiles"].as_u64().unwrap() > 0, "nothing was resumed: {s}");
+    watch.finish();
+    assert!(az.tree(&c, "r") == want, "resumed blob scene differs from a clean local run");
+}
+
+/// A failing run with a fake key, and one with a fake SAS, at full log verbosity: neither secret may appear.
+#[test]
+fn credentials_never_appear_in_output() {
+    let Some(az) = Azurite::shared() else { return };
+    let c = az.container("secrets");
+    let fake_key = "RkFLRUtFWWZha2VrZXlGQUtFS0VZZmFrZWtleUZBS0VLRVlmYWtla2V5RkFLRUtFWWZha2VrZXk+/w==";
+    let fake_sig = "FAKESIGc2lnbmF0dXJlZmFrZXNpZ25hdHVyZQ%3D%3D";
+    let sas = format!("sv=2022-11-02&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00:00:00Z&spr=http&sig={fake_sig}");
+    let cs = format!("DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={fake_key};BlobEndpoint={};", az.endpoint());
+    let cases: Vec<(Vec<String>, Vec<(&str, String)>)> = vec![
+        (vec![SAMPLE.into(), "--out".into(), format!("az://{c}/k")], vec![("AZURE_STORAGE_CONNECTION_STRING", cs.clone())]),
+        (vec![SAMPLE.into(), "--out".into(), format!("{}/{c}/k", az.endpoint())], vec![("AZURE_STORAGE_ACCOUNT_KEY", fake_key.to_string())]),
+        (vec![SAMPLE.into(), "--out".into(), format!("{}/{c}/s?{sas}", az.endpoint())], vec![]),
+        (vec![format!("{}/{c}/in/missing.png?{sas}", az.endpoint()), "--out".into(), "target/never".into()], vec![]),
+        (vec![SAMPLE.into(), "--out".into(), format!("{}/{c}/s", az.endpoint())], vec![("AZURE_STORAGE_SAS_TOKEN", sas.clone())]),
+    ];
+    for (args, env) in cases {
+        let mut a = vec!["--log", "trace", "mesh", "--blob-retries", "1"];
+        a.extend(args.iter().map(String::as_str));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let o = run_tf(&a, &env);
+        let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "bad credentials must fail the run: {a:?}\n{all}");
+        assert!(all.contains("terrafarm"), "no message at all: {all}");
+        for secret in [fake_key, &fake_key[..40], fake_sig, "FAKESIG", "c2lnbmF0dXJlZmFrZXNpZ25hdHVyZQ"] {
+            assert!(!all.contains(secret), "output of {a:?} leaks '{secret}':\n{all}");
+        }
+    }
+    assert!(az.list(&c).is_empty(), "nothing may be written with bad credentials");
+}
+
+#[test]
+fn unusable_addresses_are_clear_errors() {
+    for (out, env, msg) in [
+        ("az://c/p", vec![("AZURE_STORAGE_ACCOUNT_KEY", KEY)], "no storage account"),
+        ("http://example.com/acct/c/p", vec![], "plain http"),
+        ("az://", vec![], "no container"),
+    ] {
+        let o = run_tf(&["mesh", SAMPLE, "--out", out], &env);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(stderr(&o).contains(msg), "{out}: {}", stderr(&o));
+    }
+}
