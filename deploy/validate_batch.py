@@ -97,6 +97,18 @@ def rules(pool, job, tasks, errors):
             errors.append(f"task {t.get('id')}: requiredSlots exceeds taskSlotsPerNode")
     if slots > 256:
         errors.append("pool: taskSlotsPerNode above 256")
+    # Secrets never belong in generated documents (a SAS is added at submit time, in a temporary copy).
+    inline = re.compile(r"(sig=|AccountKey=|SharedAccessSignature=)", re.I)
+    secret_setting = re.compile(r"(SAS_TOKEN|ACCOUNT_KEY|ACCESS_KEY|CONNECTION_STRING|CLIENT_SECRET)$", re.I)
+    for where, doc in (("pool", pool), ("job", job), ("tasks", tasks)):
+        m = inline.search(json.dumps(doc))
+        if m:
+            errors.append(f"{where}: contains a credential ({m.group(0)}...)")
+    settings = list(job.get("commonEnvironmentSettings", [])) + [e for t in tasks for e in t.get("environmentSettings", [])]
+    settings += pool.get("startTask", {}).get("environmentSettings", [])
+    for e in settings:
+        if secret_setting.search(e.get("name", "")):
+            errors.append(f"environment setting {e.get('name')}: a credential must not be written into a document")
 
 
 def validate(pool, job, tasks):
@@ -128,6 +140,7 @@ def self_test(d):
         "nested unknown key": lambda p, j, t: p["startTask"].__setitem__("commandline", "x"),
         "bool as string": lambda p, j, t: p.__setitem__("enableInterNodeCommunication", "true"),
         "slots rule": lambda p, j, t: p.__setitem__("taskSlotsPerNode", 300),
+        "secret in document": lambda p, j, t: j.setdefault("commonEnvironmentSettings", []).append({"name": "AZURE_STORAGE_SAS_TOKEN", "value": "sv=1&sig=x"}),
     }
     failed = 0
     for name, brk in breaks.items():

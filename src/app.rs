@@ -601,6 +601,9 @@ fn batch_command(c: &BatchCommand) -> u8 {
                     out: r.mesh_out.clone(),
                     mesh_args: r.mesh_args.clone(),
                     autoscale: r.autoscale,
+                    storage_account: r.storage_account.clone(),
+                    blob_auth: r.blob_auth,
+                    identity_client_id: r.identity_client_id.clone(),
                 };
                 let store = LocalStore::new(&r.out_dir)?;
                 let pretty = |v: &serde_json::Value| -> Result<Vec<u8>> { Ok([serde_json::to_vec_pretty(v)?, b"\n".to_vec()].concat()) };

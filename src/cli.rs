@@ -225,4 +225,14 @@ pub struct BatchRender {
     /// Autoscale a scenes pool on $PendingTasks (up to --nodes).
     #[arg(long)]
     pub autoscale: bool,
+    /// Storage account of az:// inputs/outputs (set as AZURE_STORAGE_ACCOUNT_NAME for the tasks).
+    #[arg(long, value_name = "NAME")]
+    pub storage_account: Option<String>,
+    /// How tasks authenticate to blob storage: the pool's managed identity, or a SAS given at submit time
+    /// (deploy/submit.sh reads TERRAFARM_SAS; it is never written into the generated files).
+    #[arg(long, value_enum, default_value = "identity")]
+    pub blob_auth: crate::batch::BlobAuth,
+    /// Client id of the pool's user-assigned managed identity (AZURE_CLIENT_ID on the nodes).
+    #[arg(long, value_name = "ID")]
+    pub identity_client_id: Option<String>,
 }

@@ -77,6 +77,15 @@ fn blob_scene_equals_local_scene_with_block_uploads() {
     let o = run_tf(&["mesh", SAMPLE, "--out", &out], &[("AZURE_STORAGE_ACCOUNT_KEY", KEY)]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(az.tree(&c, "runs/b") == want);
+
+    // And with an account SAS in the URL (no other credential): works, and the SAS is not echoed.
+    let sas = az.account_sas();
+    let out = format!("{}/{c}/runs/c?{sas}", az.endpoint());
+    let o = run_tf(&["mesh", SAMPLE, "--out", &out, "--log", "debug"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(az.tree(&c, "runs/c") == want);
+    let sig = sas.split("sig=").nth(1).unwrap();
+    assert!(!stderr(&o).contains(sig) && !String::from_utf8_lossy(&o.stdout).contains(sig), "the SAS signature was printed");
 }
 
 #[test]

@@ -209,6 +209,67 @@ pub struct RenderSpec {
     pub mesh_args: Vec<String>,
     /// Autoscale the scenes pool on $PendingTasks instead of a fixed size.
     pub autoscale: bool,
+    /// Storage account for `az://` addresses (not secret; set as AZURE_STORAGE_ACCOUNT_NAME on the job).
+    pub storage_account: Option<String>,
+    /// How tasks authenticate to blob storage when an input or `--out` is a blob address.
+    pub blob_auth: BlobAuth,
+    /// Client id of the pool's user-assigned managed identity (not secret; AZURE_CLIENT_ID).
+    pub identity_client_id: Option<String>,
+}
+
+/// Blob credentials on the nodes. Neither puts a secret into a generated document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BlobAuth {
+    /// The pool's managed identity (assigned to the pool through ARM: the Batch data-plane API that
+    /// `az batch pool create --json-file` uses cannot assign one).
+    Identity,
+    /// A SAS supplied at submit time: deploy/submit.sh reads it from TERRAFARM_SAS and adds it to the job's
+    /// environment (AZURE_STORAGE_SAS_TOKEN) in a temporary copy; it is never written into a committed file.
+    Sas,
+}
+
+fn is_blob(s: &str) -> bool {
+    ["az://", "azure://", "https://", "http://"].iter().any(|p| s.starts_with(p))
+}
+
+/// Environment settings (names and non-secret values) the tasks need to reach blob storage, plus the names of the
+/// variables the nodes will have at run time (for `mpirun -x`).
+fn blob_env(spec: &RenderSpec) -> Result<(Vec<(String, String)>, Vec<String>), BatchError> {
+    let addrs: Vec<&String> = spec.inputs.iter().chain(std::iter::once(&spec.out)).filter(|s| is_blob(s)).collect();
+    if addrs.is_empty() {
+        return Ok((vec![], vec![]));
+    }
+    if let Some(a) = addrs.iter().find(|a| a.contains('?')) {
+        return refuse(format!(
+            "{} carries a query (a SAS?): it would sit in the task's command line, readable by anyone who can list tasks; use --blob-auth sas and supply the SAS at submit time (TERRAFARM_SAS)",
+            a.split('?').next().unwrap_or("")
+        ));
+    }
+    let mut env = Vec::new();
+    match &spec.storage_account {
+        Some(acct) => {
+            if acct.is_empty() || !acct.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) || acct.len() > 24 {
+                return refuse(format!("--storage-account '{acct}' is not a storage account name (3-24 lowercase letters and digits)"));
+            }
+            env.push(("AZURE_STORAGE_ACCOUNT_NAME".to_string(), acct.clone()));
+        }
+        None if addrs.iter().any(|a| a.starts_with("az://") || a.starts_with("azure://")) => {
+            return refuse("az:// addresses need --storage-account (the nodes have no other way to know the account)");
+        }
+        None => {}
+    }
+    let mut names: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
+    match spec.blob_auth {
+        BlobAuth::Identity => {
+            if let Some(id) = &spec.identity_client_id {
+                check_word("--identity-client-id", id)?;
+                env.push(("AZURE_CLIENT_ID".to_string(), id.clone()));
+                names.push("AZURE_CLIENT_ID".into());
+            }
+        }
+        BlobAuth::Sas => names.push("AZURE_STORAGE_SAS_TOKEN".into()),
+    }
+    Ok((env, names))
 }
 
 fn check_word(what: &str, s: &str) -> Result<(), BatchError> {
@@ -301,12 +362,17 @@ pub fn pool(p: &Plan, spec: &RenderSpec) -> Result<Value, BatchError> {
 pub fn job(p: &Plan, spec: &RenderSpec) -> Result<Value, BatchError> {
     batch_id(&spec.job_id)?;
     batch_id(&spec.pool_id)?;
-    Ok(json!({
+    let mut doc = json!({
         "id": spec.job_id,
         "poolInfo": { "poolId": spec.pool_id },
         "onAllTasksComplete": "terminatejob",
         "constraints": { "maxTaskRetryCount": if p.workload == Workload::Mpi { 1 } else { 3 } }
-    }))
+    });
+    let (env, _) = blob_env(spec)?;
+    if !env.is_empty() {
+        doc["commonEnvironmentSettings"] = env.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect();
+    }
+    Ok(doc)
 }
 
 fn mesh_line(spec: &RenderSpec, input: &str, threads: u32) -> Result<String, BatchError> {
@@ -332,10 +398,13 @@ pub fn tasks(p: &Plan, spec: &RenderSpec) -> Result<Vec<Value>, BatchError> {
             }
             let r = p.ranks_per_node;
             let mesh = mesh_line(spec, &spec.inputs[0], 1)?;
+            // Ranks on other nodes are started by Open MPI's daemons, which do not inherit the task's environment:
+            // forward the blob settings explicitly.
+            let forward: String = blob_env(spec)?.1.iter().map(|n| format!("-x {n} ")).collect();
             // $AZ_BATCH_HOST_LIST is "ip1,ip2,…"; Open MPI wants "ip1:R,ip2:R".
             let cmd = format!(
                 "/bin/bash -c 'R={r}; H=$(echo \"$AZ_BATCH_HOST_LIST\" | sed \"s/,/:$R,/g\"):$R; N=$(( $(echo \"$AZ_BATCH_HOST_LIST\" | tr \",\" \"\\n\" | wc -l) * R )); \
-                 cd \"$AZ_BATCH_TASK_SHARED_DIR\" && exec mpirun --allow-run-as-root -np $N --host $H --wdir \"$AZ_BATCH_TASK_SHARED_DIR\" {mesh}'"
+                 cd \"$AZ_BATCH_TASK_SHARED_DIR\" && exec mpirun --allow-run-as-root -np $N --host $H --wdir \"$AZ_BATCH_TASK_SHARED_DIR\" {forward}{mesh}'"
             );
             let coord = format!("/bin/bash -c 'test -x \"{BIN}\" && mkdir -p \"$AZ_BATCH_TASK_SHARED_DIR\"'");
             Ok(vec![json!({
@@ -346,8 +415,9 @@ pub fn tasks(p: &Plan, spec: &RenderSpec) -> Result<Vec<Value>, BatchError> {
                 "constraints": { "maxTaskRetryCount": 1 }
             })])
         }
-        Workload::Scenes => spec
-            .inputs
+        Workload::Scenes => {
+            blob_env(spec)?;
+            spec.inputs
             .iter()
             .enumerate()
             .map(|(i, input)| {
@@ -365,7 +435,8 @@ pub fn tasks(p: &Plan, spec: &RenderSpec) -> Result<Vec<Value>, BatchError> {
                     "constraints": { "maxTaskRetryCount": 3 }
                 }))
             })
-            .collect(),
+            .collect()
+        }
     }
 }
 
@@ -443,14 +514,40 @@ mod tests {
         t.windows_licenses = true;
         let p = advise(&t).unwrap();
         assert_eq!(p.allocation_mode, AllocationMode::UserSubscription);
-        let spec = RenderSpec { pool_id: "p".into(), job_id: "j".into(), inputs: vec!["a.png".into()], out: "out".into(), mesh_args: vec![], autoscale: false };
+        let spec = RenderSpec { pool_id: "p".into(), job_id: "j".into(), inputs: vec!["a.png".into()], out: "out".into(), mesh_args: vec![], autoscale: false, storage_account: None, blob_auth: BlobAuth::Identity, identity_client_id: None };
         assert_eq!(pool(&p, &spec).unwrap()["virtualMachineConfiguration"]["licenseType"], "Windows_Server");
+    }
+
+    #[test]
+    fn blob_outputs_get_settings_but_never_secrets() {
+        let p = advise(&traits(Workload::Mpi, Env::Prod)).unwrap();
+        let mut spec = RenderSpec {
+            pool_id: "p".into(),
+            job_id: "j".into(),
+            inputs: vec!["a.f32".into()],
+            out: "az://tiles/run".into(),
+            mesh_args: vec![],
+            autoscale: false,
+            storage_account: None,
+            blob_auth: BlobAuth::Sas,
+            identity_client_id: None,
+        };
+        assert!(job(&p, &spec).unwrap_err().0.contains("--storage-account"));
+        spec.storage_account = Some("terrafarmdata".into());
+        let j = job(&p, &spec).unwrap();
+        assert_eq!(j["commonEnvironmentSettings"], json!([{ "name": "AZURE_STORAGE_ACCOUNT_NAME", "value": "terrafarmdata" }]));
+        let cmd = tasks(&p, &spec).unwrap()[0]["commandLine"].as_str().unwrap().to_string();
+        assert!(cmd.contains("-x AZURE_STORAGE_ACCOUNT_NAME -x AZURE_STORAGE_SAS_TOKEN "), "{cmd}");
+        spec.out = "https://acct.blob.core.windows.net/tiles/run?sv=1&sig=secret".into();
+        assert!(job(&p, &spec).unwrap_err().0.contains("submit time"));
+        spec.out = "out".into();
+        assert!(job(&p, &spec).unwrap().get("commonEnvironmentSettings").is_none());
     }
 
     #[test]
     fn shell_metacharacters_are_refused() {
         let p = advise(&traits(Workload::Scenes, Env::Dev)).unwrap();
-        let spec = RenderSpec { pool_id: "p".into(), job_id: "j".into(), inputs: vec!["a'; rm -rf /".into()], out: "out".into(), mesh_args: vec![], autoscale: false };
+        let spec = RenderSpec { pool_id: "p".into(), job_id: "j".into(), inputs: vec!["a'; rm -rf /".into()], out: "out".into(), mesh_args: vec![], autoscale: false, storage_account: None, blob_auth: BlobAuth::Identity, identity_client_id: None };
         assert!(tasks(&p, &spec).is_err());
     }
 }

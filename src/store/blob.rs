@@ -312,6 +312,11 @@ impl Store for BlobStore {
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
+        // object_store deletes through the Blob Batch API; look first so that the common case (nothing to
+        // delete) costs one HEAD and works with credentials that may not be allowed batch requests.
+        if self.size(key)?.is_none() {
+            return Ok(());
+        }
         let path = self.path(key);
         match self.block_on(self.store.delete(&path))? {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
