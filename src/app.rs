@@ -231,16 +231,69 @@ struct StageTimes {
     write: Duration,
 }
 
-fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut (Vec<f32>, simplify::Scratch)) -> Result<(TileRecord, StageTimes)> {
+/// Per-thread buffers reused from tile to tile: the halo window, the simplifier's scratch, and the GLB bytes.
+type TileScratch = (Vec<f32>, simplify::Scratch, Vec<u8>);
+
+fn tile_extras(t: TileId, requested: Option<f32>, achieved: f32) -> serde_json::Value {
+    json!({ "terrafarm": { "tile": [t.col, t.row], "max_error_requested": requested, "max_error": achieved } })
+}
+
+/// A full-resolution tile without holes, written straight into GLB bytes (no intermediate mesh): the grid kernel
+/// fills the GLB's buffer views in place. Same bytes as meshing then encoding (tests/simd.rs).
+pub fn grid_glb_into(win: &Window, params: &Params, extras: &serde_json::Value, out: &mut Vec<u8>, kernel: mesh::grid::Kernel) -> Option<mesh::grid::GridPlan> {
+    let plan = mesh::grid::plan(win, params)?;
+    let layout = encode::glb::Layout { vertices: plan.vertices, indices: plan.indices, origin: plan.origin, min: plan.min, max: plan.max };
+    encode::glb::encode_into(out, &layout, extras, |s| {
+        let out = mesh::grid::GridOut { positions: s.positions, normals: s.normals, uvs: s.uvs, indices: s.indices, u16_indices: s.u16_indices };
+        mesh::grid::fill(win, params, out, kernel)
+    });
+    Some(plan)
+}
+
+fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Result<(TileRecord, StageTimes)> {
     let mut times = StageTimes::default();
     cx.halo.window(&cx.grid, t, cx.blocks, &mut scratch.0);
     let win = Window { data: &scratch.0, rect: cx.grid.halo_rect(t), tile: cx.grid.tile_rect(t) };
+    let base = tile_key(cx.scene, t);
+    let bounds = |origin: [f64; 3], min: [f32; 3], max: [f32; 3]| {
+        [0, 1].map(|k| {
+            let b = if k == 0 { min } else { max };
+            [origin[0] + b[0] as f64, origin[1] + b[1] as f64, origin[2] + b[2] as f64]
+        })
+    };
+
+    // GLB only, full resolution: mesh and encode in one pass into the reused buffer.
+    if matches!(cx.method, Method::Grid) && cx.skirts.is_none() && cx.formats == [Format::Glb] {
+        let t0 = Instant::now();
+        if let Some(plan) = grid_glb_into(&win, &cx.params, &tile_extras(t, None, 0.0), &mut scratch.2, mesh::grid::Kernel::Auto) {
+            times.encode = t0.elapsed();
+            let name = format!("tiles/{}_{}.glb", t.col, t.row);
+            let t2 = Instant::now();
+            cx.store.put(&format!("{}/{name}", cx.scene), &scratch.2)?;
+            times.write = t2.elapsed();
+            let rec = TileRecord {
+                col: t.col,
+                row: t.row,
+                files: vec![FileRecord { format: Format::Glb, name, bytes: scratch.2.len() as u64 }],
+                vertices: plan.vertices,
+                triangles: plan.indices / 3,
+                nodata_samples: 0,
+                bounds: bounds(plan.origin, plan.min, plan.max),
+                max_error_requested: None,
+                max_error: 0.0,
+                key: cx.key.to_string(),
+            };
+            let t3 = Instant::now();
+            cx.store.put(&format!("{base}.json"), &serde_json::to_vec(&rec)?)?;
+            times.write += t3.elapsed();
+            return Ok((rec, times));
+        }
+    }
 
     let t0 = Instant::now();
     let m = mesh::mesh_tile(&win, &cx.params, &cx.method, cx.skirts, &mut scratch.1);
     times.mesh = t0.elapsed();
 
-    let base = tile_key(cx.scene, t);
     let mut rec = TileRecord {
         col: t.col,
         row: t.row,
@@ -248,10 +301,7 @@ fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut (Vec<f32>, simplify::Scr
         vertices: m.vertices(),
         triangles: m.triangles(),
         nodata_samples: m.nodata_samples,
-        bounds: [0, 1].map(|k| {
-            let b = if k == 0 { m.min } else { m.max };
-            [m.origin[0] + b[0] as f64, m.origin[1] + b[1] as f64, m.origin[2] + b[2] as f64]
-        }),
+        bounds: bounds(m.origin, m.min, m.max),
         max_error_requested: requested_error(&cx.method),
         max_error: m.max_error,
         key: cx.key.to_string(),
@@ -260,10 +310,7 @@ fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut (Vec<f32>, simplify::Scr
         for &f in cx.formats {
             let t1 = Instant::now();
             let bytes = match f {
-                Format::Glb => encode::glb::encode(
-                    &m,
-                    &json!({ "terrafarm": { "tile": [t.col, t.row], "max_error_requested": requested_error(&cx.method), "max_error": m.max_error } }),
-                ),
+                Format::Glb => encode::glb::encode(&m, &tile_extras(t, requested_error(&cx.method), m.max_error)),
                 Format::Obj => encode::obj::encode(&m, cx.params.cell, &format!("terrafarm {} tile {} {}", env!("CARGO_PKG_VERSION"), t.col, t.row)),
             };
             times.encode += t1.elapsed();
@@ -721,6 +768,24 @@ impl InMemory {
     }
 
     /// Meshes every tile in parallel on the current rayon pool; row-major tile order.
+    /// Full-resolution GLB bytes of every tile through the fused grid writer, each thread reusing one output
+    /// buffer; returns the total bytes. Tiles with holes fall back to mesh + encode.
+    pub fn grid_glb_bytes(&self, params: &Params, kernel: mesh::grid::Kernel) -> usize {
+        let tiles: Vec<TileId> = self.grid.tiles().collect();
+        let extras = json!({});
+        tiles
+            .par_iter()
+            .map_init(<TileScratch>::default, |(window, scratch, out), &t| {
+                self.halo.window(&self.grid, t, &self.blocks, window);
+                let win = Window { data: window, rect: self.grid.halo_rect(t), tile: self.grid.tile_rect(t) };
+                match grid_glb_into(&win, params, &extras, out, kernel) {
+                    Some(_) => out.len(),
+                    None => encode::glb::encode(&mesh::mesh_tile(&win, params, &Method::Grid, None, scratch), &extras).len(),
+                }
+            })
+            .sum()
+    }
+
     pub fn mesh(&self, params: &Params, method: &Method) -> Vec<(TileId, mesh::Mesh)> {
         let tiles: Vec<TileId> = self.grid.tiles().collect();
         tiles

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::app::InMemory;
 use crate::encode;
+use crate::mesh::grid::Kernel;
 use crate::mesh::simplify::SimplifyParams;
 use crate::mesh::{Method, Params};
 
@@ -124,6 +125,15 @@ pub fn run(cfg: &BenchConfig, data: &[f32]) -> Result<BenchReport> {
                     rows.push(row("obj-encode", obj_s, Some(obj_bytes)));
                 }
                 rows.push(row("mesh+glb (end to end in memory)", halo_s + mesh_s + glb_s, Some(glb_bytes)));
+                if e.is_none() {
+                    // The fused writer: grid kernel straight into each thread's reused GLB buffer (what `mesh`
+                    // runs for --format glb), scalar twin and run-time-dispatched SIMD.
+                    for (name, kernel) in [("grid->glb fused, scalar", Kernel::Scalar), ("grid->glb fused, simd", Kernel::Auto)] {
+                        let (s, bytes) = best(cfg.repeat, || mem.grid_glb_bytes(&params, kernel));
+                        anyhow::ensure!(bytes == glb_bytes, "fused GLB bytes {bytes} != mesh+encode {glb_bytes}");
+                        rows.push(row(name, s, Some(bytes)));
+                    }
+                }
             }
             Ok(())
         })?;

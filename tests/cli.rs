@@ -239,3 +239,28 @@ fn simplified_scene_records_error_bounds() {
         assert!((0.0..=10.0).contains(&e), "{e}");
     }
 }
+
+/// `--format glb` on a full-resolution scene takes the fused grid→GLB writer (issue #7); its GLB files and tile
+/// records equal those of the mesh-then-encode path that `--format glb,obj` takes.
+#[test]
+fn glb_only_fused_path_matches_mesh_then_encode() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("fused"), d.path().join("classic"));
+    let o = run(&["mesh", SAMPLE, "--out", a.to_str().unwrap(), "--format", "glb", "--tile-size", "100", "--cell-size", "0.7,1.3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["mesh", SAMPLE, "--out", b.to_str().unwrap(), "--format", "glb,obj", "--tile-size", "100", "--cell-size", "0.7,1.3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ta, tb) = (tree(&a), tree(&b));
+    let glbs: Vec<&String> = ta.keys().filter(|k| k.ends_with(".glb")).collect();
+    assert_eq!(glbs.len(), 36);
+    for k in glbs {
+        assert!(ta[k] == tb[k], "{k} differs between the fused and the classic path");
+    }
+    let strip = |bytes: &[u8]| {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        v["files"] = serde_json::Value::Null;
+        v["key"] = serde_json::Value::Null;
+        v
+    };
+    assert_eq!(strip(&ta["synth-513/tiles/2_3.json"]), strip(&tb["synth-513/tiles/2_3.json"]));
+}

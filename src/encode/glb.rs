@@ -23,14 +23,55 @@ fn pad4(n: usize) -> usize {
     n.div_ceil(4) * 4
 }
 
+/// What the GLB header needs to know before any vertex is written (count, then fill).
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    pub vertices: usize,
+    pub indices: usize,
+    pub origin: [f64; 3],
+    pub min: [f32; 3],
+    pub max: [f32; 3],
+}
+
+/// The BIN chunk's buffer views, as writable byte slices.
+pub struct Sections<'a> {
+    pub positions: &'a mut [u8],
+    pub normals: &'a mut [u8],
+    pub uvs: &'a mut [u8],
+    pub indices: &'a mut [u8],
+    /// Indices are u16 (≤ 65535 vertices) rather than u32.
+    pub u16_indices: bool,
+}
+
 /// Encodes one tile as GLB. `extras` lands on the node (tile coordinates, error bound). An empty mesh has no GLB:
 /// callers must not ask for one (glTF accessors need count ≥ 1).
 pub fn encode(m: &Mesh, extras: &serde_json::Value) -> Vec<u8> {
     debug_assert!(m.vertices() > 0 && m.triangles() > 0);
-    let n = m.vertices();
+    let layout = Layout { vertices: m.vertices(), indices: m.indices.len(), origin: m.origin, min: m.min, max: m.max };
+    let mut out = Vec::new();
+    encode_into(&mut out, &layout, extras, |s| {
+        s.positions.copy_from_slice(bytemuck::cast_slice(&m.positions));
+        s.normals.copy_from_slice(bytemuck::cast_slice(&m.normals));
+        s.uvs.copy_from_slice(bytemuck::cast_slice(&m.uvs));
+        if s.u16_indices {
+            for (d, &i) in s.indices.chunks_exact_mut(2).zip(&m.indices) {
+                d.copy_from_slice(&(i as u16).to_le_bytes());
+            }
+        } else {
+            s.indices.copy_from_slice(bytemuck::cast_slice(&m.indices));
+        }
+    });
+    out
+}
+
+/// Writes a GLB of `layout` into `out`, replacing its contents (its memory is reused, so a per-thread buffer costs
+/// no page faults or zeroing after the first tile). Header and JSON are written here; `fill` writes every byte of the BIN
+/// sections in place.
+pub fn encode_into(out: &mut Vec<u8>, l: &Layout, extras: &serde_json::Value, fill: impl FnOnce(Sections)) {
+    let n = l.vertices;
     let small = n <= 65535;
     let (pos_len, nrm_len, uv_len) = (n * 12, n * 12, n * 8);
-    let idx_len = m.indices.len() * if small { 2 } else { 4 };
+    let idx_len = l.indices * if small { 2 } else { 4 };
     let bin_len = pad4(pos_len + nrm_len + uv_len + idx_len);
     let (o_nrm, o_uv, o_idx) = (pos_len, pos_len + nrm_len, pos_len + nrm_len + uv_len);
 
@@ -38,7 +79,7 @@ pub fn encode(m: &Mesh, extras: &serde_json::Value) -> Vec<u8> {
         "asset": { "version": "2.0", "generator": concat!("terrafarm ", env!("CARGO_PKG_VERSION")) },
         "scene": 0,
         "scenes": [{ "nodes": [0] }],
-        "nodes": [{ "mesh": 0, "translation": m.origin, "extras": extras }],
+        "nodes": [{ "mesh": 0, "translation": l.origin, "extras": extras }],
         "meshes": [{ "primitives": [{
             "attributes": { "POSITION": 0, "NORMAL": 1, "TEXCOORD_0": 2 },
             "indices": 3,
@@ -52,36 +93,39 @@ pub fn encode(m: &Mesh, extras: &serde_json::Value) -> Vec<u8> {
             { "buffer": 0, "byteOffset": o_idx, "byteLength": idx_len, "target": ELEMENT_ARRAY_BUFFER }
         ],
         "accessors": [
-            { "bufferView": 0, "componentType": FLOAT, "count": n, "type": "VEC3", "min": m.min, "max": m.max },
+            { "bufferView": 0, "componentType": FLOAT, "count": n, "type": "VEC3", "min": l.min, "max": l.max },
             { "bufferView": 1, "componentType": FLOAT, "count": n, "type": "VEC3" },
             { "bufferView": 2, "componentType": FLOAT, "count": n, "type": "VEC2" },
-            { "bufferView": 3, "componentType": if small { UNSIGNED_SHORT } else { UNSIGNED_INT }, "count": m.indices.len(), "type": "SCALAR" }
+            { "bufferView": 3, "componentType": if small { UNSIGNED_SHORT } else { UNSIGNED_INT }, "count": l.indices, "type": "SCALAR" }
         ]
     });
     let json_bytes = serde_json::to_vec(&doc).expect("glTF JSON serialises");
     let json_len = pad4(json_bytes.len());
     let total = 12 + 8 + json_len + 8 + bin_len;
 
-    // One buffer of the final size, filled front to back.
-    let mut out = Vec::with_capacity(total);
-    for v in [GLTF_MAGIC, 2, total as u32, json_len as u32, CHUNK_JSON] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&json_bytes);
-    out.resize(20 + json_len, b' ');
-    out.extend_from_slice(&(bin_len as u32).to_le_bytes());
-    out.extend_from_slice(&CHUNK_BIN.to_le_bytes());
-    out.extend_from_slice(bytemuck::cast_slice(&m.positions));
-    out.extend_from_slice(bytemuck::cast_slice(&m.normals));
-    out.extend_from_slice(bytemuck::cast_slice(&m.uvs));
-    if small {
-        out.extend(m.indices.iter().flat_map(|&i| (i as u16).to_le_bytes()));
+    // One buffer of the final size: header and JSON in front, the BIN sections filled in place. A reused buffer
+    // is only resized, not cleared: every byte below is overwritten, so its old contents never leak.
+    if out.len() < total {
+        out.resize(total, 0);
     } else {
-        out.extend_from_slice(bytemuck::cast_slice(&m.indices));
+        out.truncate(total);
     }
-    out.resize(total, 0);
-    debug_assert_eq!(out.len(), total);
-    out
+    let bin0 = 20 + json_len + 8;
+    let (head, _) = out.split_at_mut(bin0);
+    for (i, v) in [GLTF_MAGIC, 2, total as u32, json_len as u32, CHUNK_JSON].into_iter().enumerate() {
+        head[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    head[20..20 + json_bytes.len()].copy_from_slice(&json_bytes);
+    head[20 + json_bytes.len()..20 + json_len].fill(b' ');
+    head[20 + json_len..20 + json_len + 4].copy_from_slice(&(bin_len as u32).to_le_bytes());
+    head[20 + json_len + 4..].copy_from_slice(&CHUNK_BIN.to_le_bytes());
+    let bin = &mut out[bin0..];
+    let (pos, rest) = bin.split_at_mut(pos_len);
+    let (nrm, rest) = rest.split_at_mut(nrm_len);
+    let (uv, rest) = rest.split_at_mut(uv_len);
+    let (idx, pad) = rest.split_at_mut(idx_len);
+    pad.fill(0);
+    fill(Sections { positions: pos, normals: nrm, uvs: uv, indices: idx, u16_indices: small });
 }
 
 /// Reads the JSON chunk of a GLB (used by tests and by resume checks).

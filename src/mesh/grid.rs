@@ -99,6 +99,216 @@ pub fn mesh_grid(w: &Window, p: &Params) -> Mesh {
     m
 }
 
+/// Where the fused grid writer puts its output: little-endian bytes laid out as glTF buffer views (positions and
+/// normals as f32×3, UVs as f32×2, indices as u16 or u32). The slices are exactly [`GridPlan`]'s sizes.
+pub struct GridOut<'a> {
+    pub positions: &'a mut [u8],
+    pub normals: &'a mut [u8],
+    pub uvs: &'a mut [u8],
+    pub indices: &'a mut [u8],
+    pub u16_indices: bool,
+}
+
+/// What the fused writer will produce for a tile: counts and the bounds a GLB header needs before any vertex.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridPlan {
+    pub vertices: usize,
+    pub indices: usize,
+    pub origin: [f64; 3],
+    pub min: [f32; 3],
+    pub max: [f32; 3],
+}
+
+/// Which implementation of the row kernels to run. Both give identical bytes (tests/simd.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Scalar,
+    /// AVX where the CPU has it (checked at run time), else scalar.
+    Auto,
+}
+
+/// Plans the fused full-resolution writer (count, then fill). `None` when the window has any no-data sample: holes
+/// go through [`mesh_grid`], which drops triangles.
+pub fn plan(w: &Window, p: &Params) -> Option<GridPlan> {
+    if w.data.iter().any(|h| h.is_nan()) {
+        return None;
+    }
+    let t = w.tile;
+    let vm = VertexMap::new(&t, p);
+    let (nx, ny) = (t.width(), t.height());
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    let rw = w.rect.width();
+    for y in t.y0..t.y1 {
+        let s = (y - w.rect.y0) * rw + (t.x0 - w.rect.x0);
+        for &h in &w.data[s..s + nx] {
+            let v = h * vm.zs + vm.zo;
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    // The same values finish_bounds() folds from the positions mesh_grid() makes.
+    let x_end = vm.position(t.x1 - 1, t.y1 - 1, 0.0);
+    Some(GridPlan {
+        vertices: nx * ny,
+        indices: (nx - 1) * (ny - 1) * 6,
+        origin: vm.origin(),
+        min: [0.0f32.min(x_end[0]), lo, 0.0f32.min(x_end[2])],
+        max: [0.0f32.max(x_end[0]), hi, 0.0f32.max(x_end[2])],
+    })
+}
+
+/// Writes the planned tile straight into `out` (no intermediate Mesh): attribute rows through a small row buffer
+/// that stays in L1, indices as one row template shifted per row. Bytes equal `mesh_grid` + the GLB encoder's.
+pub fn fill(w: &Window, p: &Params, out: GridOut, kernel: Kernel) {
+    let t = w.tile;
+    let vm = VertexMap::new(&t, p);
+    let (nx, ny) = (t.width(), t.height());
+    let rw = w.rect.width();
+    // Column-constant attributes, computed once per tile with the f64 mapping mesh_grid uses.
+    let xs: Vec<f32> = (t.x0..t.x1).map(|x| ((x - vm.x0) as f64 * vm.cx) as f32).collect();
+    let us: Vec<f32> = (t.x0..t.x1).map(|x| (x as f64 * vm.inv_w) as f32).collect();
+    let mut pos_row = vec![[0f32; 3]; nx];
+    let mut nrm_row = vec![[0f32; 3]; nx];
+    let mut uv_row = vec![[0f32; 2]; nx];
+    let avx = kernel == Kernel::Auto && avx_available();
+    let i0 = t.x0 - w.rect.x0;
+    for (j, y) in (t.y0..t.y1).enumerate() {
+        let row = |yy: usize| &w.data[(yy - w.rect.y0) * rw..(yy - w.rect.y0 + 1) * rw];
+        let mid = row(y);
+        let up = (y > w.rect.y0).then(|| row(y - 1));
+        let down = (y + 1 < w.rect.y1).then(|| row(y + 1));
+        let z = ((y - vm.y0) as f64 * vm.cy) as f32;
+        let v = (y as f64 * vm.inv_h) as f32;
+        for k in 0..nx {
+            pos_row[k] = [xs[k], mid[i0 + k] * vm.zs + vm.zo, z];
+            uv_row[k] = [us[k], v];
+        }
+        // Normals: the vector kernel covers the columns with both horizontal neighbours when both vertical
+        // neighbours exist; the rest (raster edges) take the general scalar formula.
+        let (mut k_lo, mut k_hi) = (0, 0);
+        if let (Some(u), Some(d)) = (up, down) {
+            k_lo = usize::from(i0 == 0);
+            k_hi = if i0 + nx == rw { nx - 1 } else { nx };
+            if k_lo < k_hi {
+                let (a, b) = (i0 + k_lo, i0 + k_hi);
+                let args = Central { l: &mid[a - 1..b - 1], r: &mid[a + 1..b + 1], u: &u[a..b], d: &d[a..b], kx: vm.kx, kz: vm.kz };
+                if avx {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: avx_available() confirmed AVX at run time.
+                    unsafe {
+                        central_normals_avx(&args, &mut nrm_row[k_lo..k_hi])
+                    };
+                } else {
+                    central_normals_scalar(&args, &mut nrm_row[k_lo..k_hi]);
+                }
+            } else {
+                (k_lo, k_hi) = (0, 0);
+            }
+        }
+        for k in (0..k_lo).chain(k_hi..nx) {
+            let i = i0 + k;
+            let l = if i > 0 { mid[i - 1] } else { f32::NAN };
+            let r = if i + 1 < rw { mid[i + 1] } else { f32::NAN };
+            let u = up.map_or(f32::NAN, |s| s[i]);
+            let d = down.map_or(f32::NAN, |s| s[i]);
+            nrm_row[k] = normal_from(l, r, u, d, mid[i], vm.kx, vm.kz);
+        }
+        let r3 = j * nx * 12..(j + 1) * nx * 12;
+        out.positions[r3.clone()].copy_from_slice(bytemuck::cast_slice(&pos_row));
+        out.normals[r3].copy_from_slice(bytemuck::cast_slice(&nrm_row));
+        out.uvs[j * nx * 8..(j + 1) * nx * 8].copy_from_slice(bytemuck::cast_slice(&uv_row));
+    }
+    // Row j's indices are row 0's plus j·nx: build the template once, then shift it per row.
+    let per_row = (nx - 1) * 6;
+    let template: Vec<u32> = (0..nx - 1)
+        .flat_map(|i| {
+            let (a, c) = (i as u32, (i + nx) as u32);
+            [a, c, a + 1, a + 1, c, c + 1]
+        })
+        .collect();
+    if out.u16_indices {
+        let tpl: Vec<u16> = template.iter().map(|&i| i as u16).collect();
+        let mut row = vec![0u16; per_row];
+        for (j, dst) in out.indices.chunks_exact_mut(per_row * 2).enumerate().take(ny - 1) {
+            let off = (j * nx) as u16;
+            row.iter_mut().zip(&tpl).for_each(|(o, &s)| *o = s + off);
+            dst.copy_from_slice(bytemuck::cast_slice(&row));
+        }
+    } else {
+        let mut row = vec![0u32; per_row];
+        for (j, dst) in out.indices.chunks_exact_mut(per_row * 4).enumerate().take(ny - 1) {
+            let off = (j * nx) as u32;
+            row.iter_mut().zip(&template).for_each(|(o, &s)| *o = s + off);
+            dst.copy_from_slice(bytemuck::cast_slice(&row));
+        }
+    }
+}
+
+/// Central-difference inputs for a run of columns: left, right, up and down neighbours, aligned by column.
+struct Central<'a> {
+    l: &'a [f32],
+    r: &'a [f32],
+    u: &'a [f32],
+    d: &'a [f32],
+    kx: f32,
+    kz: f32,
+}
+
+/// The scalar twin: exactly `normal_from` with both neighbours present on both axes.
+fn central_normals_scalar(a: &Central, out: &mut [[f32; 3]]) {
+    for k in 0..out.len() {
+        let gx = (a.r[k] - a.l[k]) * 0.5 * a.kx;
+        let gz = (a.d[k] - a.u[k]) * 0.5 * a.kz;
+        let inv = 1.0 / (gx * gx + gz * gz + 1.0).sqrt();
+        out[k] = [-gx * inv, inv, -gz * inv];
+    }
+}
+
+/// True when the AVX row kernels may run on this CPU.
+pub fn avx_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Eight columns at a time, the same IEEE operations in the same order as the scalar twin (no FMA, exact
+/// sqrt and division), so the bytes are identical.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn central_normals_avx(a: &Central, out: &mut [[f32; 3]]) {
+    use std::arch::x86_64::*;
+    let n = out.len();
+    let half = _mm256_set1_ps(0.5);
+    let one = _mm256_set1_ps(1.0);
+    let kx = _mm256_set1_ps(a.kx);
+    let kz = _mm256_set1_ps(a.kz);
+    let sign = _mm256_set1_ps(-0.0);
+    let mut k = 0;
+    let (mut nx, mut ny, mut nz) = ([0f32; 8], [0f32; 8], [0f32; 8]);
+    while k + 8 <= n {
+        // SAFETY: k + 8 <= n and every input slice has length n.
+        let ld = |s: &[f32]| _mm256_loadu_ps(s.as_ptr().add(k));
+        let gx = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(ld(a.r), ld(a.l)), half), kx);
+        let gz = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(ld(a.d), ld(a.u)), half), kz);
+        let s = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(gx, gx), _mm256_mul_ps(gz, gz)), one);
+        let inv = _mm256_div_ps(one, _mm256_sqrt_ps(s));
+        _mm256_storeu_ps(nx.as_mut_ptr(), _mm256_mul_ps(_mm256_xor_ps(gx, sign), inv));
+        _mm256_storeu_ps(ny.as_mut_ptr(), inv);
+        _mm256_storeu_ps(nz.as_mut_ptr(), _mm256_mul_ps(_mm256_xor_ps(gz, sign), inv));
+        for q in 0..8 {
+            out[k + q] = [nx[q], ny[q], nz[q]];
+        }
+        k += 8;
+    }
+    let rest = Central { l: &a.l[k..], r: &a.r[k..], u: &a.u[k..], d: &a.d[k..], kx: a.kx, kz: a.kz };
+    central_normals_scalar(&rest, &mut out[k..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
