@@ -1,6 +1,7 @@
 //! Per-kernel criterion benchmarks with throughput: grid mesh, simplification, GLB and OBJ encoding, decoders.
 //! `cargo bench --bench kernels`. Inputs are deterministic synthetic terrain (one 257² tile, the default tile size).
 
+use terrafarm::mesh::grid::Kernel;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use terrafarm::mesh::simplify::{mesh_simplified, Scratch, SimplifyParams};
 use terrafarm::mesh::{grid::mesh_grid, Params, Window};
@@ -32,6 +33,11 @@ fn kernels(c: &mut Criterion) {
     let mut g = c.benchmark_group("encode");
     g.throughput(Throughput::Bytes(glb_len as u64));
     g.bench_function("glb 257² grid (bytes out)", |b| b.iter(|| black_box(terrafarm::encode::glb::encode(&m, &serde_json::json!({})))));
+    // The fused writer into a reused buffer (what `mesh --format glb` runs), scalar twin and SIMD.
+    let mut buf = Vec::new();
+    for (name, k) in [("grid->glb fused scalar 257² (bytes out)", Kernel::Scalar), ("grid->glb fused simd 257² (bytes out)", Kernel::Auto)] {
+        g.bench_function(name, |b| b.iter(|| black_box(terrafarm::app::grid_glb_into(black_box(&w), &p, &serde_json::json!({}), &mut buf, k))));
+    }
     let obj_len = terrafarm::encode::obj::encode(&m, [1.0, 1.0], "").len();
     g.throughput(Throughput::Bytes(obj_len as u64));
     g.bench_function("obj 257² grid (bytes out)", |b| b.iter(|| black_box(terrafarm::encode::obj::encode(&m, [1.0, 1.0], ""))));
@@ -43,6 +49,8 @@ fn kernels(c: &mut Criterion) {
     g.throughput(Throughput::Elements((N * N) as u64));
     g.bench_function("terrain-rgb (samples)", |b| b.iter(|| decode_terrain_rgb(black_box(&px), 4, &mut out)));
     g.bench_function("terrarium (samples)", |b| b.iter(|| decode_terrarium(black_box(&px), 4, &mut out)));
+    g.bench_function("terrain-rgb scalar twin (samples)", |b| b.iter(|| terrafarm::raster::decode_terrain_rgb_scalar(black_box(&px), 4, &mut out)));
+    g.bench_function("terrarium scalar twin (samples)", |b| b.iter(|| terrafarm::raster::decode_terrarium_scalar(black_box(&px), 4, &mut out)));
     g.finish();
 }
 

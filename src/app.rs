@@ -241,7 +241,7 @@ fn tile_extras(t: TileId, requested: Option<f32>, achieved: f32) -> serde_json::
 /// A full-resolution tile without holes, written straight into GLB bytes (no intermediate mesh): the grid kernel
 /// fills the GLB's buffer views in place. Same bytes as meshing then encoding (tests/simd.rs).
 pub fn grid_glb_into(win: &Window, params: &Params, extras: &serde_json::Value, out: &mut Vec<u8>, kernel: mesh::grid::Kernel) -> Option<mesh::grid::GridPlan> {
-    let plan = mesh::grid::plan(win, params)?;
+    let plan = mesh::grid::plan_with(win, params, kernel)?;
     let layout = encode::glb::Layout { vertices: plan.vertices, indices: plan.indices, origin: plan.origin, min: plan.min, max: plan.max };
     encode::glb::encode_into(out, &layout, extras, |s| {
         let out = mesh::grid::GridOut { positions: s.positions, normals: s.normals, uvs: s.uvs, indices: s.indices, u16_indices: s.u16_indices };
@@ -769,21 +769,34 @@ impl InMemory {
 
     /// Meshes every tile in parallel on the current rayon pool; row-major tile order.
     /// Full-resolution GLB bytes of every tile through the fused grid writer, each thread reusing one output
-    /// buffer; returns the total bytes. Tiles with holes fall back to mesh + encode.
+    /// buffer (as the pipeline does before handing the bytes to the store); returns the total bytes. Tiles with
+    /// holes fall back to mesh + encode.
     pub fn grid_glb_bytes(&self, params: &Params, kernel: mesh::grid::Kernel) -> usize {
         let tiles: Vec<TileId> = self.grid.tiles().collect();
-        let extras = json!({});
+        tiles.par_iter().map_init(<TileScratch>::default, |sc, &t| self.grid_glb_tile(t, params, kernel, sc)).sum()
+    }
+
+    /// As [`Self::grid_glb_bytes`], but every tile gets its own fresh buffer and all are kept: the whole output
+    /// resident in memory at once (first-touch page faults included).
+    pub fn grid_glb_tiles(&self, params: &Params, kernel: mesh::grid::Kernel) -> Vec<Vec<u8>> {
+        let tiles: Vec<TileId> = self.grid.tiles().collect();
         tiles
             .par_iter()
-            .map_init(<TileScratch>::default, |(window, scratch, out), &t| {
-                self.halo.window(&self.grid, t, &self.blocks, window);
-                let win = Window { data: window, rect: self.grid.halo_rect(t), tile: self.grid.tile_rect(t) };
-                match grid_glb_into(&win, params, &extras, out, kernel) {
-                    Some(_) => out.len(),
-                    None => encode::glb::encode(&mesh::mesh_tile(&win, params, &Method::Grid, None, scratch), &extras).len(),
-                }
+            .map_init(<TileScratch>::default, |sc, &t| {
+                self.grid_glb_tile(t, params, kernel, sc);
+                std::mem::take(&mut sc.2)
             })
-            .sum()
+            .collect()
+    }
+
+    fn grid_glb_tile(&self, t: TileId, params: &Params, kernel: mesh::grid::Kernel, (window, scratch, out): &mut TileScratch) -> usize {
+        self.halo.window(&self.grid, t, &self.blocks, window);
+        let win = Window { data: window, rect: self.grid.halo_rect(t), tile: self.grid.tile_rect(t) };
+        let extras = json!({});
+        if grid_glb_into(&win, params, &extras, out, kernel).is_none() {
+            *out = encode::glb::encode(&mesh::mesh_tile(&win, params, &Method::Grid, None, scratch), &extras);
+        }
+        out.len()
     }
 
     pub fn mesh(&self, params: &Params, method: &Method) -> Vec<(TileId, mesh::Mesh)> {

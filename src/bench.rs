@@ -133,6 +133,11 @@ pub fn run(cfg: &BenchConfig, data: &[f32]) -> Result<BenchReport> {
                         anyhow::ensure!(bytes == glb_bytes, "fused GLB bytes {bytes} != mesh+encode {glb_bytes}");
                         rows.push(row(name, s, Some(bytes)));
                     }
+                    let (s, kept) = best(cfg.repeat, || mem.grid_glb_tiles(&params, Kernel::Auto));
+                    let bytes: usize = kept.iter().map(Vec::len).sum();
+                    drop(kept);
+                    anyhow::ensure!(bytes == glb_bytes, "fused GLB bytes {bytes} != mesh+encode {glb_bytes}");
+                    rows.push(row("grid->glb fused, simd, all tiles kept", s, Some(bytes)));
                 }
             }
             Ok(())

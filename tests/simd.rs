@@ -1,6 +1,7 @@
 //! The fused grid→GLB writer and its SIMD row kernel (issue #7): the run-time-dispatched SIMD path, its scalar
 //! twin, and meshing then encoding all give identical GLB bytes, on random windows (inner tiles, raster edges and
-//! corners, odd sizes, u16 and u32 indices, negative z-scale) and on real terrain.
+//! corners, odd sizes, u16 and u32 indices, negative z-scale) and on real terrain; and the SSSE3 terrain-RGB and
+//! Terrarium decoders against their scalar twins.
 
 mod common;
 use proptest::prelude::*;
@@ -89,5 +90,24 @@ fn simd_path_is_exercised_in_ci() {
     eprintln!("AVX row kernels available: {}", avx_available());
     if std::env::var("CI").is_ok_and(|v| v == "true") && cfg!(target_arch = "x86_64") {
         assert!(avx_available(), "CI machine without AVX: the SIMD twin test would be vacuous");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// The SSSE3 terrain-RGB and Terrarium decoders equal their scalar twins bit for bit, for RGB and RGBA and
+    /// lengths that leave a scalar tail.
+    #[test]
+    fn rgb_decoders_match_scalar_twins(px in proptest::collection::vec(any::<u8>(), 0..400), rgba in any::<bool>()) {
+        use terrafarm::raster::{decode_terrain_rgb, decode_terrain_rgb_scalar, decode_terrarium, decode_terrarium_scalar};
+        let ch = if rgba { 4 } else { 3 };
+        let n = px.len() / ch;
+        let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+        decode_terrain_rgb(&px, ch, &mut a);
+        decode_terrain_rgb_scalar(&px, ch, &mut b);
+        prop_assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        decode_terrarium(&px, ch, &mut a);
+        decode_terrarium_scalar(&px, ch, &mut b);
+        prop_assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
     }
 }

@@ -130,31 +130,91 @@ pub enum Kernel {
 /// Plans the fused full-resolution writer (count, then fill). `None` when the window has any no-data sample: holes
 /// go through [`mesh_grid`], which drops triangles.
 pub fn plan(w: &Window, p: &Params) -> Option<GridPlan> {
-    if w.data.iter().any(|h| h.is_nan()) {
-        return None;
-    }
+    plan_with(w, p, Kernel::Auto)
+}
+
+/// [`plan`] with a chosen kernel for the height scan.
+pub fn plan_with(w: &Window, p: &Params, kernel: Kernel) -> Option<GridPlan> {
     let t = w.tile;
     let vm = VertexMap::new(&t, p);
     let (nx, ny) = (t.width(), t.height());
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
     let rw = w.rect.width();
-    for y in t.y0..t.y1 {
-        let s = (y - w.rect.y0) * rw + (t.x0 - w.rect.x0);
-        for &h in &w.data[s..s + nx] {
-            let v = h * vm.zs + vm.zo;
-            lo = lo.min(v);
-            hi = hi.max(v);
-        }
+    let (tx0, tx1) = (t.x0 - w.rect.x0, t.x1 - w.rect.x0);
+    // One pass over the window: any NaN (tile or halo) → None; min/max of the tile's transformed heights.
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for (j, row) in w.data.chunks_exact(rw).enumerate() {
+        let y = w.rect.y0 + j;
+        let part = if (t.y0..t.y1).contains(&y) { Some(&row[tx0..tx1]) } else { None };
+        let r = match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SSE2 is part of the x86-64 baseline: no run-time check needed.
+            Kernel::Auto => unsafe { scan_row_sse2(row, part, vm.zs, vm.zo) },
+            _ => scan_row_scalar(row, part, vm.zs, vm.zo),
+        };
+        let (l, h) = r?;
+        lo = if l < lo { l } else { lo };
+        hi = if h > hi { h } else { hi };
     }
+    let (lo, hi) = (super::canonical_zero(lo), super::canonical_zero(hi));
     // The same values finish_bounds() folds from the positions mesh_grid() makes.
     let x_end = vm.position(t.x1 - 1, t.y1 - 1, 0.0);
     Some(GridPlan {
         vertices: nx * ny,
         indices: (nx - 1) * (ny - 1) * 6,
         origin: vm.origin(),
-        min: [0.0f32.min(x_end[0]), lo, 0.0f32.min(x_end[2])],
-        max: [0.0f32.max(x_end[0]), hi, 0.0f32.max(x_end[2])],
+        min: [0.0f32.min(x_end[0]), lo, 0.0f32.min(x_end[2])].map(super::canonical_zero),
+        max: [0.0f32.max(x_end[0]), hi, 0.0f32.max(x_end[2])].map(super::canonical_zero),
     })
+}
+
+/// `None` when `row` holds a NaN; else min and max of `h·zs + zo` over `part` (±∞ when there is none).
+fn scan_row_scalar(row: &[f32], part: Option<&[f32]>, zs: f32, zo: f32) -> Option<(f32, f32)> {
+    if row.iter().any(|h| h.is_nan()) {
+        return None;
+    }
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &h in part.unwrap_or(&[]) {
+        let v = h * zs + zo;
+        lo = if v < lo { v } else { lo };
+        hi = if v > hi { v } else { hi };
+    }
+    Some((lo, hi))
+}
+
+/// The SSE2 twin of [`scan_row_scalar`]: min/max are order-independent on NaN-free values (±0 are made +0 by
+/// the caller), so the result is identical.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+unsafe fn scan_row_sse2(row: &[f32], part: Option<&[f32]>, zs: f32, zo: f32) -> Option<(f32, f32)> {
+    use std::arch::x86_64::*;
+    let mut nan = _mm_setzero_ps();
+    let mut chunks = row.chunks_exact(4);
+    for c in &mut chunks {
+        let v = _mm_loadu_ps(c.as_ptr());
+        nan = _mm_or_ps(nan, _mm_cmpunord_ps(v, v));
+    }
+    if _mm_movemask_ps(nan) != 0 || chunks.remainder().iter().any(|h| h.is_nan()) {
+        return None;
+    }
+    let part = part.unwrap_or(&[]);
+    let (vzs, vzo) = (_mm_set1_ps(zs), _mm_set1_ps(zo));
+    let (mut lo4, mut hi4) = (_mm_set1_ps(f32::INFINITY), _mm_set1_ps(f32::NEG_INFINITY));
+    let mut chunks = part.chunks_exact(4);
+    for c in &mut chunks {
+        let v = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(c.as_ptr()), vzs), vzo);
+        lo4 = _mm_min_ps(lo4, v);
+        hi4 = _mm_max_ps(hi4, v);
+    }
+    let (mut l, mut h) = ([0f32; 4], [0f32; 4]);
+    _mm_storeu_ps(l.as_mut_ptr(), lo4);
+    _mm_storeu_ps(h.as_mut_ptr(), hi4);
+    let (mut lo, mut hi) = (l.iter().fold(f32::INFINITY, |a, &b| if b < a { b } else { a }), h.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a }));
+    for &x in chunks.remainder() {
+        let v = x * zs + zo;
+        lo = if v < lo { v } else { lo };
+        hi = if v > hi { v } else { hi };
+    }
+    Some((lo, hi))
 }
 
 /// Writes the planned tile straight into `out` (no intermediate Mesh): attribute rows through a small row buffer

@@ -80,8 +80,18 @@ impl Mesh {
             min = [0.0; 3];
             max = [0.0; 3];
         }
-        self.min = min;
-        self.max = max;
+        self.min = min.map(canonical_zero);
+        self.max = max.map(canonical_zero);
+    }
+}
+
+/// −0.0 → +0.0, so accessor bounds do not depend on which of two equal zeros a fold met first.
+#[inline]
+pub(crate) fn canonical_zero(v: f32) -> f32 {
+    if v == 0.0 {
+        0.0
+    } else {
+        v
     }
 }
 

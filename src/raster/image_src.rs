@@ -39,18 +39,78 @@ impl Source for MemorySource {
 }
 
 /// Mapbox terrain-RGB: h = (R·65536 + G·256 + B)·0.1 − 10000, computed as (v − 100000)/10 so the f32 result is
-/// the correctly rounded value. `px` holds `channels` bytes per pixel (3 or 4; alpha ignored).
+/// the correctly rounded value. `px` holds `channels` bytes per pixel (3 or 4; alpha ignored). Runs the SSSE3
+/// kernel where the CPU has it (identical results: exact integer work, exact int→f32, one IEEE division).
 pub fn decode_terrain_rgb(px: &[u8], channels: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("ssse3") && (channels == 3 || channels == 4) {
+        // SAFETY: SSSE3 checked just above.
+        return unsafe { decode_rgb_ssse3(px, channels, out, false) };
+    }
+    decode_terrain_rgb_scalar(px, channels, out)
+}
+
+/// The scalar twin of [`decode_terrain_rgb`].
+pub fn decode_terrain_rgb_scalar(px: &[u8], channels: usize, out: &mut [f32]) {
     for (o, p) in out.iter_mut().zip(px.chunks_exact(channels)) {
         let v = (p[0] as i32) << 16 | (p[1] as i32) << 8 | p[2] as i32;
         *o = (v - 100_000) as f32 / 10.0;
     }
 }
 
-/// Terrarium: h = R·256 + G + B/256 − 32768 (exact in f32).
+/// Terrarium: h = R·256 + G + B/256 − 32768 (exact in f32). SSSE3 kernel where available, identical results.
 pub fn decode_terrarium(px: &[u8], channels: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("ssse3") && (channels == 3 || channels == 4) {
+        // SAFETY: SSSE3 checked just above.
+        return unsafe { decode_rgb_ssse3(px, channels, out, true) };
+    }
+    decode_terrarium_scalar(px, channels, out)
+}
+
+/// The scalar twin of [`decode_terrarium`].
+pub fn decode_terrarium_scalar(px: &[u8], channels: usize, out: &mut [f32]) {
     for (o, p) in out.iter_mut().zip(px.chunks_exact(channels)) {
         *o = ((p[0] as i32) * 256 + p[1] as i32 - 32768) as f32 + p[2] as f32 / 256.0;
+    }
+}
+
+/// Four pixels per step: one 16-byte load, byte shuffles gather R, G, B into 32-bit lanes, then the scalar
+/// formula's operations in the same order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "ssse3")]
+unsafe fn decode_rgb_ssse3(px: &[u8], ch: usize, out: &mut [f32], terrarium: bool) {
+    use std::arch::x86_64::*;
+    let n = out.len().min(px.len() / ch);
+    let lane = |i: usize, bytes: [i8; 4]| -> [i8; 4] { bytes.map(|b| if b < 0 { -128 } else { (i * ch) as i8 + b }) };
+    let mask = |b: [i8; 4]| {
+        let (a, c, d, e) = (lane(0, b), lane(1, b), lane(2, b), lane(3, b));
+        _mm_setr_epi8(a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3], d[0], d[1], d[2], d[3], e[0], e[1], e[2], e[3])
+    };
+    // Little-endian lanes: terrain-RGB wants [B, G, R, 0]; Terrarium wants [G, R, 0, 0] and [B, 0, 0, 0].
+    let m_rgb = mask([2, 1, 0, -1]);
+    let m_rg = mask([1, 0, -1, -1]);
+    let m_b = mask([2, -1, -1, -1]);
+    let (off_rgb, off_t) = (_mm_set1_epi32(100_000), _mm_set1_epi32(32768));
+    let (ten, f256) = (_mm_set1_ps(10.0), _mm_set1_ps(256.0));
+    let mut i = 0;
+    // A 16-byte load at pixel i must stay inside px.
+    while i + 4 <= n && i * ch + 16 <= px.len() {
+        let v = _mm_loadu_si128(px.as_ptr().add(i * ch) as *const __m128i);
+        let h = if terrarium {
+            let rg = _mm_cvtepi32_ps(_mm_sub_epi32(_mm_shuffle_epi8(v, m_rg), off_t));
+            let b = _mm_div_ps(_mm_cvtepi32_ps(_mm_shuffle_epi8(v, m_b)), f256);
+            _mm_add_ps(rg, b)
+        } else {
+            _mm_div_ps(_mm_cvtepi32_ps(_mm_sub_epi32(_mm_shuffle_epi8(v, m_rgb), off_rgb)), ten)
+        };
+        _mm_storeu_ps(out.as_mut_ptr().add(i), h);
+        i += 4;
+    }
+    if terrarium {
+        decode_terrarium_scalar(&px[i * ch..], ch, &mut out[i..]);
+    } else {
+        decode_terrain_rgb_scalar(&px[i * ch..], ch, &mut out[i..]);
     }
 }
 

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::tiling::Rect;
-pub use image_src::{decode_terrain_rgb, decode_terrarium};
+pub use image_src::{decode_terrain_rgb, decode_terrain_rgb_scalar, decode_terrarium, decode_terrarium_scalar};
 pub use raw::{npy_bytes_f32, Dtype, RawSource};
 
 #[derive(Debug, thiserror::Error)]
