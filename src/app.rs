@@ -32,7 +32,7 @@ pub fn run(cli: Cli, comm: &dyn Comm) -> u8 {
     match cli.command {
         Command::Mesh(a) => mesh_command(a, comm),
         Command::Batch(c) => batch_command(&c),
-        Command::Bench(a) => match bench_command(&a) {
+        Command::Bench(a) => match bench_command(&a, comm) {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 error!("{e:#}");
@@ -671,7 +671,7 @@ fn batch_command(c: &BatchCommand) -> u8 {
     }
 }
 
-fn bench_command(a: &BenchArgs) -> Result<()> {
+fn bench_command(a: &BenchArgs, comm: &dyn Comm) -> Result<()> {
     let errors = a
         .max_error
         .split(',')
@@ -708,6 +708,18 @@ fn bench_command(a: &BenchArgs) -> Result<()> {
         }
     };
     let cfg = crate::bench::BenchConfig { width: w, height: h, tile: a.tile_size, errors, threads, repeat: a.repeat, obj: a.obj };
+    if comm.size() > 1 {
+        // Under mpirun: each rank meshes its own tiles with its share of the node's cores (or --threads).
+        let threads = a.threads.as_deref().and_then(|l| l.split(',').next_back()?.trim().parse().ok()).unwrap_or_else(|| comm.cores_per_rank()).max(1);
+        if let Some(r) = crate::bench::run_distributed(comm, &cfg, &data, threads)? {
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", crate::bench::dist_table(&r));
+            }
+        }
+        return Ok(());
+    }
     let report = crate::bench::run(&cfg, &data)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

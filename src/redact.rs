@@ -7,8 +7,8 @@ use std::sync::{Mutex, OnceLock};
 
 const MASK: &str = "REDACTED";
 
-/// Query parameters of a SAS whose value is secret or could be used to rebuild it.
-const SECRET_QUERY: [&str; 2] = ["sig", "sv"];
+/// Query parameters of a SAS whose value is secret (the signature; the other fields are public metadata).
+const SECRET_QUERY: [&str; 1] = ["sig"];
 /// `key=value` pairs of a connection string (or query-like text) whose value is secret.
 const SECRET_PAIRS: [&str; 5] = ["AccountKey", "SharedAccessSignature", "SharedAccessKey", "client_secret", "access_token"];
 

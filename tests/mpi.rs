@@ -165,3 +165,26 @@ fn ranks_write_to_blob_storage_concurrently() {
         }
     }
 }
+
+/// `terrafarm bench` under mpirun (issue #7): each rank meshes its own tiles after a real halo exchange; rank 0
+/// reports every rank, the aggregate per node and the halo share.
+#[test]
+fn bench_under_mpirun_reports_ranks_nodes_and_halo_share() {
+    let o = mpirun(2, &["bench", "--size", "513x513", "--tile-size", "64", "--max-error", "grid", "--repeat", "1", "--threads", "1", "--json"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON report, from rank 0 only");
+    assert_eq!(r["ranks"], 2);
+    let ranks = r["per_rank"].as_array().unwrap();
+    assert_eq!(ranks.len(), 2);
+    let sum = |k: &str| ranks.iter().map(|x| x[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("tiles"), 64);
+    assert_eq!(sum("samples"), 513 * 513, "owned samples partition the raster");
+    assert_eq!(sum("triangles"), 512 * 512 * 2);
+    assert!(ranks.iter().all(|x| x["halo_bytes_sent"].as_u64().unwrap() > 0), "both ranks send halo samples");
+    let nodes = r["per_node"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0]["ranks"], 2);
+    assert!(nodes[0]["samples_per_s"].as_f64().unwrap() > 0.0);
+    let share = r["halo_share"][0][1].as_f64().unwrap();
+    assert!(share > 0.0 && share < 1.0, "halo share {share}");
+}
