@@ -257,6 +257,7 @@ fn dead_storage_fails_cleanly_and_resume_completes_after_restart() {
     let o = child.wait_with_output().unwrap();
     let waited = t0.elapsed();
     let err = stderr(&o);
+    eprintln!("storage stopped → the run failed after {waited:?}");
     assert_eq!(o.status.code(), Some(1), "a run whose storage died must fail:\n{err}");
     assert!(waited < Duration::from_secs(45), "failing took {waited:?}: retries are not bounded");
     assert!(err.contains("scene 'big' failed") && err.contains("upload"), "unclear failure message:\n{err}");
