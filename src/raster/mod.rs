@@ -102,6 +102,9 @@ pub struct ReadOptions {
 /// Random-access bytes of an input: a local file, or a blob the store module opened (ranged GETs).
 pub trait ByteSource: Send + Sync {
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Fills `buf` with the bytes at `offset..offset + buf.len()`.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
     /// Several reads at once; remote sources merge nearby ranges into few requests.
@@ -271,7 +274,7 @@ pub fn open(path: &Path, opts: &ReadOptions) -> Result<Raster, RasterError> {
 /// Opens `src` for windowed reading, deciding the format from `opts.encoding`, the extension of `path` (the name
 /// used in messages: a file path or a URL without its query) and magic bytes.
 pub fn open_source(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<Raster, RasterError> {
-    if src.len() == 0 {
+    if src.is_empty() {
         return Err(RasterError::format(path, "file is empty (0 bytes)"));
     }
     let kind = sniff(path, &read_head(src.as_ref()).map_err(|e| RasterError::io(path, e))?);
