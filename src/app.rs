@@ -707,7 +707,8 @@ fn bench_command(a: &BenchArgs, comm: &dyn Comm) -> Result<()> {
             (w, h, crate::synth::generate(w, h, a.seed, 1200.0))
         }
     };
-    let cfg = crate::bench::BenchConfig { width: w, height: h, tile: a.tile_size, errors, threads, repeat: a.repeat, obj: a.obj };
+    let input_decode_s = a.input.as_ref().map(|_| t.elapsed().as_secs_f64());
+    let cfg = crate::bench::BenchConfig { width: w, height: h, tile: a.tile_size, errors, threads, repeat: a.repeat, obj: a.obj, input_decode_s };
     if comm.size() > 1 {
         // Under mpirun: each rank meshes its own tiles with its share of the node's cores (or --threads).
         let threads = a.threads.as_deref().and_then(|l| l.split(',').next_back()?.trim().parse().ok()).unwrap_or_else(|| comm.cores_per_rank()).max(1);
@@ -799,6 +800,20 @@ impl InMemory {
                 std::mem::take(&mut sc.2)
             })
             .collect()
+    }
+
+    /// Normals only, every hole-free tile (the normal kernel alone); returns how many were computed.
+    pub fn grid_normals(&self, params: &Params, kernel: mesh::grid::Kernel) -> usize {
+        let tiles: Vec<TileId> = self.grid.tiles().collect();
+        tiles
+            .par_iter()
+            .map_init(<(Vec<f32>, Vec<[f32; 3]>)>::default, |(window, out), &t| {
+                self.halo.window(&self.grid, t, &self.blocks, window);
+                let win = Window { data: window, rect: self.grid.halo_rect(t), tile: self.grid.tile_rect(t) };
+                mesh::grid::normals(&win, params, kernel, out);
+                out.len()
+            })
+            .sum()
     }
 
     fn grid_glb_tile(&self, t: TileId, params: &Params, kernel: mesh::grid::Kernel, (window, scratch, out): &mut TileScratch) -> usize {

@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use anyhow::Result;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::app::InMemory;
@@ -25,6 +26,8 @@ pub struct BenchConfig {
     pub threads: Vec<usize>,
     pub repeat: usize,
     pub obj: bool,
+    /// Seconds the `--input` file took to open and decode (one thread, measured once).
+    pub input_decode_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -83,9 +86,54 @@ pub fn run(cfg: &BenchConfig, data: &[f32]) -> Result<BenchReport> {
     let params = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [cfg.width, cfg.height] };
     let mut rows = Vec::new();
     let mut bounds = Vec::new();
+    // Decode: the synthetic heights as terrain-RGB pixels (built once, untimed), decoded by the kernel `mesh` uses.
+    let px: Vec<u8> = data
+        .iter()
+        .flat_map(|&h| {
+            let v = ((h as f64 + 10000.0) * 10.0).round().clamp(0.0, 16_777_215.0) as u32;
+            [(v >> 16) as u8, (v >> 8) as u8, v as u8, 255]
+        })
+        .collect();
+    let mut decoded = vec![0f32; data.len()];
+    let memset_for = |threads: usize, bytes: usize| -> f64 {
+        let mut buf = vec![1u8; bytes];
+        let chunk = bytes.div_ceil(threads).max(1);
+        best(cfg.repeat, || buf.par_chunks_mut(chunk).for_each(|c| c.fill(black_box(0)))).0
+    };
+    if let Some(s) = cfg.input_decode_s {
+        rows.push(StageRow {
+            stage: "decode (--input file, open + decode)".into(),
+            threads: 1,
+            max_error: None,
+            seconds: s,
+            samples_per_s: samples / s,
+            triangles_per_s: 0.0,
+            mb_per_s: None,
+            x_memset: s / memset_for(1, data.len() * 4),
+        });
+    }
     for &threads in &cfg.threads {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
         pool.install(|| -> Result<()> {
+            // Decode rows are reported against a memset of the decoded f32 bytes.
+            let dec_memset = memset_for(threads, decoded.len() * 4);
+            let rows_per = (cfg.width * cfg.height.div_ceil(threads * 8)).max(cfg.width);
+            for (name, f) in [
+                ("decode terrain-rgb (in memory), simd", crate::raster::decode_terrain_rgb as fn(&[u8], usize, &mut [f32])),
+                ("decode terrain-rgb (in memory), scalar", crate::raster::decode_terrain_rgb_scalar),
+            ] {
+                let (s, _) = best(cfg.repeat, || decoded.par_chunks_mut(rows_per).zip(px.par_chunks(rows_per * 4)).for_each(|(o, p)| f(p, 4, o)));
+                rows.push(StageRow {
+                    stage: name.into(),
+                    threads,
+                    max_error: None,
+                    seconds: s,
+                    samples_per_s: samples / s,
+                    triangles_per_s: 0.0,
+                    mb_per_s: Some(decoded.len() as f64 * 4.0 / s / 1e6),
+                    x_memset: s / dec_memset,
+                });
+            }
             let (halo_s, mem) = best(cfg.repeat, || InMemory::new(data, cfg.width, cfg.height, cfg.tile));
             let mem = mem?;
             for &e in &cfg.errors {
@@ -97,7 +145,6 @@ pub fn run(cfg: &BenchConfig, data: &[f32]) -> Result<BenchReport> {
                 let tris: usize = tiles.iter().map(|(_, m)| m.triangles()).sum();
                 let verts: usize = tiles.iter().map(|(_, m)| m.vertices()).sum();
                 let extras = serde_json::json!({});
-                use rayon::prelude::*;
                 let (glb_s, glb_bytes) = best(cfg.repeat, || tiles.par_iter().map(|(_, m)| encode::glb::encode(m, &extras).len()).sum::<usize>());
                 // The bound: memset and memcpy of the GLB's byte count, split over the same threads.
                 let chunk = glb_bytes.div_ceil(threads).max(1);
@@ -119,6 +166,13 @@ pub fn run(cfg: &BenchConfig, data: &[f32]) -> Result<BenchReport> {
                 };
                 rows.push(row("halo", halo_s, None));
                 rows.push(row("mesh", mesh_s, None));
+                if e.is_none() {
+                    for (name, kernel) in [("normals only, scalar", Kernel::Scalar), ("normals only, simd", Kernel::Auto)] {
+                        let (s, n) = best(cfg.repeat, || mem.grid_normals(&params, kernel));
+                        anyhow::ensure!(n == verts, "normals for {n} of {verts} vertices");
+                        rows.push(row(name, s, None));
+                    }
+                }
                 rows.push(row("glb-encode", glb_s, Some(glb_bytes)));
                 if cfg.obj {
                     let (obj_s, obj_bytes) = best(cfg.repeat, || tiles.par_iter().map(|(_, m)| encode::obj::encode(m, params.cell, "").len()).sum::<usize>());
@@ -156,7 +210,7 @@ pub fn table(r: &BenchReport) -> String {
             "{:<40} {:>3} {:>9} {:>9.4} {:>10.1} {:>11.2} {:>9} {:>9.2}\n",
             row.stage,
             row.threads,
-            row.max_error.map_or("grid".to_string(), |e| format!("{e}")),
+            if row.stage.starts_with("decode") { "-".to_string() } else { row.max_error.map_or("grid".to_string(), |e| format!("{e}")) },
             row.seconds,
             row.samples_per_s / 1e6,
             row.triangles_per_s / 1e6,

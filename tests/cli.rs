@@ -264,3 +264,32 @@ fn glb_only_fused_path_matches_mesh_then_encode() {
     };
     assert_eq!(strip(&ta["synth-513/tiles/2_3.json"]), strip(&tb["synth-513/tiles/2_3.json"]));
 }
+
+/// `terrafarm bench --json` (issue #7) reports every stage, for 1 and 2 threads, against a memset measured in the
+/// same run; the fused writer's byte count is checked against mesh + encode inside the bench.
+#[test]
+fn bench_reports_every_stage_against_memset() {
+    let o = run(&["bench", "--size", "129x129", "--tile-size", "32", "--max-error", "grid,2", "--threads", "1,2", "--repeat", "1", "--obj", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    for stage in [
+        "decode terrain-rgb (in memory), simd",
+        "decode terrain-rgb (in memory), scalar",
+        "halo",
+        "mesh",
+        "normals only, simd",
+        "glb-encode",
+        "obj-encode",
+        "grid->glb fused, simd",
+        "grid->glb fused, scalar",
+    ] {
+        for threads in [1, 2] {
+            let row = rows.iter().find(|x| x["stage"] == stage && x["threads"] == threads).unwrap_or_else(|| panic!("no {stage} row for {threads} thread(s)"));
+            assert!(row["seconds"].as_f64().unwrap() > 0.0 && row["x_memset"].as_f64().unwrap() > 0.0, "{row}");
+        }
+    }
+    let b = &r["bounds"][0];
+    assert_eq!(b["triangles"], 128 * 128 * 2);
+    assert!(b["memset_s"].as_f64().unwrap() > 0.0);
+}

@@ -235,44 +235,13 @@ pub fn fill(w: &Window, p: &Params, out: GridOut, kernel: Kernel) {
     for (j, y) in (t.y0..t.y1).enumerate() {
         let row = |yy: usize| &w.data[(yy - w.rect.y0) * rw..(yy - w.rect.y0 + 1) * rw];
         let mid = row(y);
-        let up = (y > w.rect.y0).then(|| row(y - 1));
-        let down = (y + 1 < w.rect.y1).then(|| row(y + 1));
         let z = ((y - vm.y0) as f64 * vm.cy) as f32;
         let v = (y as f64 * vm.inv_h) as f32;
         for k in 0..nx {
             pos_row[k] = [xs[k], mid[i0 + k] * vm.zs + vm.zo, z];
             uv_row[k] = [us[k], v];
         }
-        // Normals: the vector kernel covers the columns with both horizontal neighbours when both vertical
-        // neighbours exist; the rest (raster edges) take the general scalar formula.
-        let (mut k_lo, mut k_hi) = (0, 0);
-        if let (Some(u), Some(d)) = (up, down) {
-            k_lo = usize::from(i0 == 0);
-            k_hi = if i0 + nx == rw { nx - 1 } else { nx };
-            if k_lo < k_hi {
-                let (a, b) = (i0 + k_lo, i0 + k_hi);
-                let args = Central { l: &mid[a - 1..b - 1], r: &mid[a + 1..b + 1], u: &u[a..b], d: &d[a..b], kx: vm.kx, kz: vm.kz };
-                if avx {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: avx_available() confirmed AVX at run time.
-                    unsafe {
-                        central_normals_avx(&args, &mut nrm_row[k_lo..k_hi])
-                    };
-                } else {
-                    central_normals_scalar(&args, &mut nrm_row[k_lo..k_hi]);
-                }
-            } else {
-                (k_lo, k_hi) = (0, 0);
-            }
-        }
-        for k in (0..k_lo).chain(k_hi..nx) {
-            let i = i0 + k;
-            let l = if i > 0 { mid[i - 1] } else { f32::NAN };
-            let r = if i + 1 < rw { mid[i + 1] } else { f32::NAN };
-            let u = up.map_or(f32::NAN, |s| s[i]);
-            let d = down.map_or(f32::NAN, |s| s[i]);
-            nrm_row[k] = normal_from(l, r, u, d, mid[i], vm.kx, vm.kz);
-        }
+        normals_row(w, &vm, y, avx, &mut nrm_row);
         let r3 = j * nx * 12..(j + 1) * nx * 12;
         out.positions[r3.clone()].copy_from_slice(bytemuck::cast_slice(&pos_row));
         out.normals[r3].copy_from_slice(bytemuck::cast_slice(&nrm_row));
@@ -301,6 +270,59 @@ pub fn fill(w: &Window, p: &Params, out: GridOut, kernel: Kernel) {
             row.iter_mut().zip(&template).for_each(|(o, &s)| *o = s + off);
             dst.copy_from_slice(bytemuck::cast_slice(&row));
         }
+    }
+}
+
+/// The normals of tile row `y` into `out` (one per tile column). The vector kernel covers the columns with both
+/// horizontal neighbours when both vertical neighbours exist; the rest (raster edges) take the general formula.
+fn normals_row(w: &Window, vm: &VertexMap, y: usize, avx: bool, out: &mut [[f32; 3]]) {
+    let (t, rw) = (w.tile, w.rect.width());
+    let nx = t.width();
+    let i0 = t.x0 - w.rect.x0;
+    let row = |yy: usize| &w.data[(yy - w.rect.y0) * rw..(yy - w.rect.y0 + 1) * rw];
+    let mid = row(y);
+    let up = (y > w.rect.y0).then(|| row(y - 1));
+    let down = (y + 1 < w.rect.y1).then(|| row(y + 1));
+    let (mut k_lo, mut k_hi) = (0, 0);
+    if let (Some(u), Some(d)) = (up, down) {
+        k_lo = usize::from(i0 == 0);
+        k_hi = if i0 + nx == rw { nx - 1 } else { nx };
+        if k_lo < k_hi {
+            let (a, b) = (i0 + k_lo, i0 + k_hi);
+            let args = Central { l: &mid[a - 1..b - 1], r: &mid[a + 1..b + 1], u: &u[a..b], d: &d[a..b], kx: vm.kx, kz: vm.kz };
+            if avx {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: callers pass avx = true only after avx_available().
+                unsafe {
+                    central_normals_avx(&args, &mut out[k_lo..k_hi])
+                };
+            } else {
+                central_normals_scalar(&args, &mut out[k_lo..k_hi]);
+            }
+        } else {
+            (k_lo, k_hi) = (0, 0);
+        }
+    }
+    for k in (0..k_lo).chain(k_hi..nx) {
+        let i = i0 + k;
+        let l = if i > 0 { mid[i - 1] } else { f32::NAN };
+        let r = if i + 1 < rw { mid[i + 1] } else { f32::NAN };
+        let u = up.map_or(f32::NAN, |s| s[i]);
+        let d = down.map_or(f32::NAN, |s| s[i]);
+        out[k] = normal_from(l, r, u, d, mid[i], vm.kx, vm.kz);
+    }
+}
+
+/// Only the normals of a hole-free tile (row-major, one per sample), for benchmarking the normal kernel on its
+/// own; `fill` computes the same values.
+pub fn normals(w: &Window, p: &Params, kernel: Kernel, out: &mut Vec<[f32; 3]>) {
+    let t = w.tile;
+    let vm = VertexMap::new(&t, p);
+    let nx = t.width();
+    out.resize(nx * t.height(), [0.0; 3]);
+    let avx = kernel == Kernel::Auto && avx_available();
+    for (j, y) in (t.y0..t.y1).enumerate() {
+        normals_row(w, &vm, y, avx, &mut out[j * nx..(j + 1) * nx]);
     }
 }
 
