@@ -267,6 +267,12 @@ pub fn fill(w: &Window, p: &Params, out: GridOut, kernel: Kernel) {
         let mut row = vec![0u32; per_row];
         for (j, dst) in out.indices.chunks_exact_mut(per_row * 4).enumerate().take(ny - 1) {
             let off = (j * nx) as u32;
+            #[cfg(target_arch = "x86_64")]
+            if kernel == Kernel::Auto {
+                // SAFETY: SSE2 is part of the x86-64 baseline; dst holds exactly per_row u32s.
+                unsafe { shift_store_u32_sse2(&template, off, dst) };
+                continue;
+            }
             row.iter_mut().zip(&template).for_each(|(o, &s)| *o = s + off);
             dst.copy_from_slice(bytemuck::cast_slice(&row));
         }
@@ -326,6 +332,25 @@ pub fn normals(w: &Window, p: &Params, kernel: Kernel, out: &mut Vec<[f32; 3]>) 
     }
 }
 
+/// `dst` (little-endian u32 bytes) = `src` + `off`, four at a time straight into the output (no row buffer).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+unsafe fn shift_store_u32_sse2(src: &[u32], off: u32, dst: &mut [u8]) {
+    use std::arch::x86_64::*;
+    debug_assert_eq!(dst.len(), src.len() * 4);
+    let o = _mm_set1_epi32(off as i32);
+    let n = src.len();
+    let mut i = 0;
+    while i + 4 <= n {
+        let v = _mm_add_epi32(_mm_loadu_si128(src.as_ptr().add(i) as *const __m128i), o);
+        _mm_storeu_si128(dst.as_mut_ptr().add(i * 4) as *mut __m128i, v);
+        i += 4;
+    }
+    for k in i..n {
+        dst[k * 4..k * 4 + 4].copy_from_slice(&(src[k] + off).to_le_bytes());
+    }
+}
+
 /// Central-difference inputs for a run of columns: left, right, up and down neighbours, aligned by column.
 struct Central<'a> {
     l: &'a [f32],
@@ -358,6 +383,23 @@ pub fn avx_available() -> bool {
     }
 }
 
+/// Stores four (a, b, c) triples interleaved: a0 b0 c0 a1 | b1 c1 a2 b2 | c2 a3 b3 c3.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+unsafe fn store3(a: std::arch::x86_64::__m128, b: std::arch::x86_64::__m128, c: std::arch::x86_64::__m128, dst: *mut f32) {
+    use std::arch::x86_64::*;
+    let ab_lo = _mm_unpacklo_ps(a, b); // a0 b0 a1 b1
+    let ab_hi = _mm_unpackhi_ps(a, b); // a2 b2 a3 b3
+    let bc_lo = _mm_unpacklo_ps(b, c); // b0 c0 b1 c1
+    let bc_hi = _mm_unpackhi_ps(b, c); // b2 c2 b3 c3
+    let ca_lo = _mm_unpacklo_ps(c, a); // c0 a0 c1 a1
+    let ca_hi = _mm_unpackhi_ps(c, a); // c2 a2 c3 a3
+    _mm_storeu_ps(dst, _mm_shuffle_ps::<0b11_00_01_00>(ab_lo, ca_lo)); // a0 b0 c0 a1
+    _mm_storeu_ps(dst.add(4), _mm_shuffle_ps::<0b01_00_11_10>(bc_lo, ab_hi)); // b1 c1 a2 b2
+    _mm_storeu_ps(dst.add(8), _mm_shuffle_ps::<0b11_10_11_00>(ca_hi, bc_hi)); // c2 a3 b3 c3
+}
+
 /// Eight columns at a time, the same IEEE operations in the same order as the scalar twin (no FMA, exact
 /// sqrt and division), so the bytes are identical.
 #[cfg(target_arch = "x86_64")]
@@ -371,7 +413,6 @@ unsafe fn central_normals_avx(a: &Central, out: &mut [[f32; 3]]) {
     let kz = _mm256_set1_ps(a.kz);
     let sign = _mm256_set1_ps(-0.0);
     let mut k = 0;
-    let (mut nx, mut ny, mut nz) = ([0f32; 8], [0f32; 8], [0f32; 8]);
     while k + 8 <= n {
         // SAFETY: k + 8 <= n and every input slice has length n.
         let ld = |s: &[f32]| _mm256_loadu_ps(s.as_ptr().add(k));
@@ -379,12 +420,12 @@ unsafe fn central_normals_avx(a: &Central, out: &mut [[f32; 3]]) {
         let gz = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(ld(a.d), ld(a.u)), half), kz);
         let s = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(gx, gx), _mm256_mul_ps(gz, gz)), one);
         let inv = _mm256_div_ps(one, _mm256_sqrt_ps(s));
-        _mm256_storeu_ps(nx.as_mut_ptr(), _mm256_mul_ps(_mm256_xor_ps(gx, sign), inv));
-        _mm256_storeu_ps(ny.as_mut_ptr(), inv);
-        _mm256_storeu_ps(nz.as_mut_ptr(), _mm256_mul_ps(_mm256_xor_ps(gz, sign), inv));
-        for q in 0..8 {
-            out[k + q] = [nx[q], ny[q], nz[q]];
-        }
+        let nx = _mm256_mul_ps(_mm256_xor_ps(gx, sign), inv);
+        let nz = _mm256_mul_ps(_mm256_xor_ps(gz, sign), inv);
+        // SAFETY: out[k..k + 8] is 24 contiguous f32s.
+        let dst = out.as_mut_ptr().add(k) as *mut f32;
+        store3(_mm256_castps256_ps128(nx), _mm256_castps256_ps128(inv), _mm256_castps256_ps128(nz), dst);
+        store3(_mm256_extractf128_ps::<1>(nx), _mm256_extractf128_ps::<1>(inv), _mm256_extractf128_ps::<1>(nz), dst.add(12));
         k += 8;
     }
     let rest = Central { l: &a.l[k..], r: &a.r[k..], u: &a.u[k..], d: &a.d[k..], kx: a.kx, kz: a.kz };
