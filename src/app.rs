@@ -243,10 +243,7 @@ fn tile_extras(t: TileId, requested: Option<f32>, achieved: f32) -> serde_json::
 pub fn grid_glb_into(win: &Window, params: &Params, extras: &serde_json::Value, out: &mut Vec<u8>, kernel: mesh::grid::Kernel) -> Option<mesh::grid::GridPlan> {
     let plan = mesh::grid::plan_with(win, params, kernel)?;
     let layout = encode::glb::Layout { vertices: plan.vertices, indices: plan.indices, origin: plan.origin, min: plan.min, max: plan.max };
-    encode::glb::encode_into(out, &layout, extras, |s| {
-        let out = mesh::grid::GridOut { positions: s.positions, normals: s.normals, uvs: s.uvs, indices: s.indices, u16_indices: s.u16_indices };
-        mesh::grid::fill(win, params, out, kernel)
-    });
+    encode::glb::encode_into(out, &layout, extras, |s| mesh::grid::fill(win, params, s, kernel));
     Some(plan)
 }
 

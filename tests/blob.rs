@@ -190,43 +190,61 @@ fn big_args<'a>(input: &'a str, out: &'a str) -> Vec<&'a str> {
     vec!["mesh", input, "--size", "1025x1025", "--tile-size", "64", "-j", "1", "--out", out]
 }
 
+/// A 1025² scene long enough to interrupt: its input, the clean local run's files, and a fresh container.
+struct BigScene {
+    _dir: tempfile::TempDir,
+    input: String,
+    want: std::collections::BTreeMap<String, Vec<u8>>,
+    c: String,
+    out: String,
+    cs: String,
+}
+
+impl BigScene {
+    fn new(az: &Azurite, tag: &str) -> BigScene {
+        let dir = tempfile::tempdir().unwrap();
+        let input = big_input(dir.path());
+        let want = local_tree(&big_args(&input, "")[..8]);
+        let c = az.container(tag);
+        let out = format!("az://{c}/r");
+        BigScene { _dir: dir, input, want, cs: az.connection_string(), c, out }
+    }
+
+    fn env(&self) -> [(&str, &str); 1] {
+        [("AZURE_STORAGE_CONNECTION_STRING", self.cs.as_str())]
+    }
+
+    /// Reruns with --resume: it must succeed, resume some tiles, and leave exactly the clean run's files.
+    fn resume_completes(&self, az: &Azurite) {
+        let mut a = big_args(&self.input, &self.out);
+        a.extend(["--resume", "--json"]);
+        let o = run_tf(&a, &self.env());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(s["scenes"][0]["resumed_tiles"].as_u64().unwrap() > 0, "nothing was resumed: {s}");
+        assert!(az.tree(&self.c, "r") == self.want, "resumed blob scene differs from a clean local run");
+    }
+}
+
 #[test]
 fn sigkill_then_resume_on_blob_matches_a_clean_run() {
     let Some(az) = Azurite::shared() else { return };
-    let d = tempfile::tempdir().unwrap();
-    let input = big_input(d.path());
-    let want = local_tree(&big_args(&input, "")[..8]);
-    let c = az.container("kill");
-    let cs = az.connection_string();
-    let out = format!("az://{c}/r");
-    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
-    let watch = Watcher::new(az.port, &c, "r", &want);
-    let mut child = start_and_wait(&big_args(&input, &out), &env, &az, &c, 40);
+    let sc = BigScene::new(&az, "kill");
+    let watch = Watcher::new(az.port, &sc.c, "r", &sc.want);
+    let mut child = start_and_wait(&big_args(&sc.input, &sc.out), &sc.env(), &az, &sc.c, 40);
     child.kill().ok(); // SIGKILL
     child.wait().unwrap();
-    assert!(!az.list(&c).iter().any(|(n, _)| n.ends_with("manifest.json")), "a killed run must not have committed its manifest");
-    let mut a = big_args(&input, &out);
-    a.extend(["--resume", "--json"]);
-    let o = run_tf(&a, &env);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(s["scenes"][0]["resumed_tiles"].as_u64().unwrap() > 0, "nothing was resumed: {s}");
+    assert!(!az.list(&sc.c).iter().any(|(n, _)| n.ends_with("manifest.json")), "a killed run must not have committed its manifest");
+    sc.resume_completes(&az);
     watch.finish();
-    assert!(az.tree(&c, "r") == want, "resumed blob scene differs from a clean local run");
 }
 
 #[test]
 fn retries_ride_through_an_azurite_restart() {
     let Some(mut az) = Azurite::private() else { return };
-    let d = tempfile::tempdir().unwrap();
-    let input = big_input(d.path());
-    let want = local_tree(&big_args(&input, "")[..8]);
-    let c = az.container("restart");
-    let cs = az.connection_string();
-    let out = format!("az://{c}/r");
-    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
-    let watch = Watcher::new(az.port, &c, "r", &want);
-    let child = start_and_wait(&big_args(&input, &out), &env, &az, &c, 30);
+    let sc = BigScene::new(&az, "restart");
+    let watch = Watcher::new(az.port, &sc.c, "r", &sc.want);
+    let child = start_and_wait(&big_args(&sc.input, &sc.out), &sc.env(), &az, &sc.c, 30);
     az.stop();
     std::thread::sleep(Duration::from_millis(1500));
     az.start();
@@ -235,23 +253,17 @@ fn retries_ride_through_an_azurite_restart() {
     assert!(o.status.success(), "the run should have retried through the outage:\n{err}");
     assert!(err.contains("retry"), "no retry was logged, so the outage did not hit the run:\n{err}");
     watch.finish();
-    assert!(az.tree(&c, "r") == want, "blob scene after retries differs from a clean local run");
+    assert!(az.tree(&sc.c, "r") == sc.want, "blob scene after retries differs from a clean local run");
 }
 
 #[test]
 fn dead_storage_fails_cleanly_and_resume_completes_after_restart() {
     let Some(mut az) = Azurite::private() else { return };
-    let d = tempfile::tempdir().unwrap();
-    let input = big_input(d.path());
-    let want = local_tree(&big_args(&input, "")[..8]);
-    let c = az.container("dead");
-    let cs = az.connection_string();
-    let out = format!("az://{c}/r");
-    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
-    let mut a = big_args(&input, &out);
+    let sc = BigScene::new(&az, "dead");
+    let mut a = big_args(&sc.input, &sc.out);
     a.extend(["--blob-retries", "4", "--blob-retry-timeout", "3"]);
-    let watch = Watcher::new(az.port, &c, "r", &want);
-    let child = start_and_wait(&a, &env, &az, &c, 30);
+    let watch = Watcher::new(az.port, &sc.c, "r", &sc.want);
+    let child = start_and_wait(&a, &sc.env(), &az, &sc.c, 30);
     let t0 = Instant::now();
     az.stop();
     let o = child.wait_with_output().unwrap();
@@ -262,20 +274,14 @@ fn dead_storage_fails_cleanly_and_resume_completes_after_restart() {
     assert!(waited < Duration::from_secs(45), "failing took {waited:?}: retries are not bounded");
     assert!(err.contains("scene 'big' failed") && err.contains("upload"), "unclear failure message:\n{err}");
     az.start();
-    let blobs = az.list(&c);
+    let blobs = az.list(&sc.c);
     assert!(!blobs.iter().any(|(n, _)| n.ends_with("manifest.json")), "a failed run must not commit its manifest");
     for (name, _) in &blobs {
         let rel = name.strip_prefix("r/").unwrap();
-        assert!(az.get(&c, name) == want[rel], "{rel} is visible but not the clean run's bytes");
+        assert!(az.get(&sc.c, name) == sc.want[rel], "{rel} is visible but not the clean run's bytes");
     }
-    let mut a = big_args(&input, &out);
-    a.extend(["--resume", "--json"]);
-    let o = run_tf(&a, &env);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(s["scenes"][0]["resumed_tiles"].as_u64().unwrap() > 0, "nothing was resumed: {s}");
+    sc.resume_completes(&az);
     watch.finish();
-    assert!(az.tree(&c, "r") == want, "resumed blob scene differs from a clean local run");
 }
 
 /// A failing run with a fake key, and one with a fake SAS, at full log verbosity: neither secret may appear.

@@ -228,14 +228,10 @@ pub enum BlobAuth {
     Sas,
 }
 
-fn is_blob(s: &str) -> bool {
-    ["az://", "azure://", "https://", "http://"].iter().any(|p| s.starts_with(p))
-}
-
 /// Environment settings (names and non-secret values) the tasks need to reach blob storage, plus the names of the
 /// variables the nodes will have at run time (for `mpirun -x`).
 fn blob_env(spec: &RenderSpec) -> Result<(Vec<(String, String)>, Vec<String>), BatchError> {
-    let addrs: Vec<&String> = spec.inputs.iter().chain(std::iter::once(&spec.out)).filter(|s| is_blob(s)).collect();
+    let addrs: Vec<&String> = spec.inputs.iter().chain(std::iter::once(&spec.out)).filter(|s| crate::store::is_remote(s)).collect();
     if addrs.is_empty() {
         return Ok((vec![], vec![]));
     }

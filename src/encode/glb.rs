@@ -33,15 +33,8 @@ pub struct Layout {
     pub max: [f32; 3],
 }
 
-/// The BIN chunk's buffer views, as writable byte slices.
-pub struct Sections<'a> {
-    pub positions: &'a mut [u8],
-    pub normals: &'a mut [u8],
-    pub uvs: &'a mut [u8],
-    pub indices: &'a mut [u8],
-    /// Indices are u16 (≤ 65535 vertices) rather than u32.
-    pub u16_indices: bool,
-}
+/// The BIN chunk's buffer views, as writable byte slices: the type the fused grid kernel fills.
+pub use crate::mesh::grid::GridOut as Sections;
 
 /// Encodes one tile as GLB. `extras` lands on the node (tile coordinates, error bound). An empty mesh has no GLB:
 /// callers must not ask for one (glTF accessors need count ≥ 1).

@@ -100,7 +100,8 @@ pub fn mesh_grid(w: &Window, p: &Params) -> Mesh {
 }
 
 /// Where the fused grid writer puts its output: little-endian bytes laid out as glTF buffer views (positions and
-/// normals as f32×3, UVs as f32×2, indices as u16 or u32). The slices are exactly [`GridPlan`]'s sizes.
+/// normals as f32×3, UVs as f32×2, indices as u16 or u32), exactly [`GridPlan`]'s sizes. The GLB encoder hands
+/// out its BIN sections as this type.
 pub struct GridOut<'a> {
     pub positions: &'a mut [u8],
     pub normals: &'a mut [u8],

@@ -39,7 +39,7 @@ pub trait Store: Send + Sync {
 
 /// True when `s` names blob storage rather than a local path.
 pub fn is_remote(s: &str) -> bool {
-    ["az://", "azure://", "abfs://", "https://", "http://"].iter().any(|p| s.starts_with(p))
+    ["az://", "azure://", "https://", "http://"].iter().any(|p| s.starts_with(p))
 }
 
 /// Opens the store named by `--out`: a local folder path, a `file://` URL, or a blob URL (see [`BlobStore`]).
