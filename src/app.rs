@@ -242,8 +242,7 @@ fn tile_extras(t: TileId, requested: Option<f32>, achieved: f32) -> serde_json::
 /// fills the GLB's buffer views in place. Same bytes as meshing then encoding (tests/simd.rs).
 pub fn grid_glb_into(win: &Window, params: &Params, extras: &serde_json::Value, out: &mut Vec<u8>, kernel: mesh::grid::Kernel) -> Option<mesh::grid::GridPlan> {
     let plan = mesh::grid::plan_with(win, params, kernel)?;
-    let layout = encode::glb::Layout { vertices: plan.vertices, indices: plan.indices, origin: plan.origin, min: plan.min, max: plan.max };
-    encode::glb::encode_into(out, &layout, extras, |s| mesh::grid::fill(win, params, s, kernel));
+    encode::glb::encode_into(out, &plan, extras, |s| mesh::grid::fill(win, params, s, kernel));
     Some(plan)
 }
 
@@ -799,14 +798,19 @@ impl InMemory {
             .collect()
     }
 
+    /// Tile `t` with its halo, assembled into `buf`.
+    fn window<'a>(&self, t: TileId, buf: &'a mut Vec<f32>) -> Window<'a> {
+        self.halo.window(&self.grid, t, &self.blocks, buf);
+        Window { data: buf, rect: self.grid.halo_rect(t), tile: self.grid.tile_rect(t) }
+    }
+
     /// Normals only, every hole-free tile (the normal kernel alone); returns how many were computed.
     pub fn grid_normals(&self, params: &Params, kernel: mesh::grid::Kernel) -> usize {
         let tiles: Vec<TileId> = self.grid.tiles().collect();
         tiles
             .par_iter()
             .map_init(<(Vec<f32>, Vec<[f32; 3]>)>::default, |(window, out), &t| {
-                self.halo.window(&self.grid, t, &self.blocks, window);
-                let win = Window { data: window, rect: self.grid.halo_rect(t), tile: self.grid.tile_rect(t) };
+                let win = self.window(t, window);
                 mesh::grid::normals(&win, params, kernel, out);
                 out.len()
             })
@@ -814,8 +818,7 @@ impl InMemory {
     }
 
     fn grid_glb_tile(&self, t: TileId, params: &Params, kernel: mesh::grid::Kernel, (window, scratch, out): &mut TileScratch) -> usize {
-        self.halo.window(&self.grid, t, &self.blocks, window);
-        let win = Window { data: window, rect: self.grid.halo_rect(t), tile: self.grid.tile_rect(t) };
+        let win = self.window(t, window);
         let extras = json!({});
         if grid_glb_into(&win, params, &extras, out, kernel).is_none() {
             *out = encode::glb::encode(&mesh::mesh_tile(&win, params, &Method::Grid, None, scratch), &extras);
@@ -828,8 +831,7 @@ impl InMemory {
         tiles
             .par_iter()
             .map_init(<(Vec<f32>, simplify::Scratch)>::default, |(window, scratch), &t| {
-                self.halo.window(&self.grid, t, &self.blocks, window);
-                let win = Window { data: window, rect: self.grid.halo_rect(t), tile: self.grid.tile_rect(t) };
+                let win = self.window(t, window);
                 (t, mesh::mesh_tile(&win, params, method, None, scratch))
             })
             .collect()

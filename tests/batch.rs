@@ -50,17 +50,35 @@ fn advisor_refuses_harmful_setups_with_exit_2() {
     assert_eq!(p["spot"], true);
 }
 
+/// A simulated Batch node under `dir`: the node's shared folder (holding the terrafarm binary and the sample as
+/// a.png) and a task working folder.
+fn batch_node(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let node_shared = dir.join("shared");
+    let work = dir.join("wd");
+    std::fs::create_dir_all(&node_shared).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_terrafarm"), node_shared.join("terrafarm")).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/data/synth-513.png"), node_shared.join("a.png")).unwrap();
+    (node_shared, work)
+}
+
+/// A task command line as the node's shell runs it, with the Batch variables of a one-host node.
+fn task_command(cmd: &str, node_shared: &Path, work: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg(cmd)
+        .env("AZ_BATCH_NODE_SHARED_DIR", node_shared)
+        .env("AZ_BATCH_TASK_WORKING_DIR", work)
+        .env("AZ_BATCH_HOST_LIST", "127.0.0.1");
+    c
+}
+
 /// The scene task's command line, run as a Batch node would run it (one host, Batch variables set to temp folders),
 /// meshes the scene.
 #[test]
 fn scene_task_command_line_runs_with_simulated_batch_environment() {
     let d = tempfile::tempdir().unwrap();
-    let node_shared = d.path().join("shared");
-    let work = d.path().join("wd");
-    std::fs::create_dir_all(&node_shared).unwrap();
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_terrafarm"), node_shared.join("terrafarm")).unwrap();
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/data/synth-513.png"), node_shared.join("a.png")).unwrap();
+    let (node_shared, work) = batch_node(d.path());
     let docs = d.path().join("docs");
     let o = run(&[
         "batch", "render", "--workload", "scenes", "--env", "dev", "--cores", "2", "--slots", "2", "--input", "$AZ_BATCH_NODE_SHARED_DIR/a.png",
@@ -70,14 +88,7 @@ fn scene_task_command_line_runs_with_simulated_batch_environment() {
     let tasks: serde_json::Value = serde_json::from_slice(&std::fs::read(docs.join("tasks.json")).unwrap()).unwrap();
     let cmd = tasks[0]["commandLine"].as_str().unwrap();
     assert!(cmd.contains("--threads 1"), "cores × requiredSlots / slots = 1: {cmd}");
-    let o = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .env("AZ_BATCH_NODE_SHARED_DIR", &node_shared)
-        .env("AZ_BATCH_TASK_WORKING_DIR", &work)
-        .env("AZ_BATCH_HOST_LIST", "127.0.0.1")
-        .output()
-        .unwrap();
+    let o = task_command(cmd, &node_shared, &work).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(work.join("out/a/manifest.json")).unwrap()).unwrap();
     assert_eq!(m["params"]["max_error"], 5.0);
@@ -93,12 +104,7 @@ fn scene_task_uploads_its_scene_to_blob_storage_with_a_submit_time_sas() {
     let Some(az) = common::azurite::Azurite::shared() else { return };
     let c = az.container("batch");
     let d = tempfile::tempdir().unwrap();
-    let node_shared = d.path().join("shared");
-    let work = d.path().join("wd");
-    std::fs::create_dir_all(&node_shared).unwrap();
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_terrafarm"), node_shared.join("terrafarm")).unwrap();
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/data/synth-513.png"), node_shared.join("a.png")).unwrap();
+    let (node_shared, work) = batch_node(d.path());
     let docs = d.path().join("docs");
     // Path-style address: on Azure this would be az://<container>/dev with --storage-account.
     let out = format!("{}/{c}/dev", az.endpoint());
@@ -111,21 +117,14 @@ fn scene_task_uploads_its_scene_to_blob_storage_with_a_submit_time_sas() {
     let tasks: serde_json::Value = serde_json::from_slice(&std::fs::read(docs.join("tasks.json")).unwrap()).unwrap();
     let all = format!("{job}{tasks}");
     assert!(!all.contains("sig=") && !all.contains("SAS_TOKEN"), "a credential leaked into the documents: {all}");
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c").arg(tasks[0]["commandLine"].as_str().unwrap());
+    let mut cmd = task_command(tasks[0]["commandLine"].as_str().unwrap(), &node_shared, &work);
     for v in ["AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_SAS_TOKEN"] {
         cmd.env_remove(v);
     }
     for e in job["commonEnvironmentSettings"].as_array().unwrap() {
         cmd.env(e["name"].as_str().unwrap(), e["value"].as_str().unwrap());
     }
-    let o = cmd
-        .env("AZURE_STORAGE_SAS_TOKEN", az.account_sas())
-        .env("AZ_BATCH_NODE_SHARED_DIR", &node_shared)
-        .env("AZ_BATCH_TASK_WORKING_DIR", &work)
-        .env("AZ_BATCH_HOST_LIST", "127.0.0.1")
-        .output()
-        .unwrap();
+    let o = cmd.env("AZURE_STORAGE_SAS_TOKEN", az.account_sas()).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let local = d.path().join("local");
     assert!(run(&["mesh", node_shared.join("a.png").to_str().unwrap(), "--out", local.to_str().unwrap()]).status.success());

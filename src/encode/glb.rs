@@ -23,15 +23,9 @@ fn pad4(n: usize) -> usize {
     n.div_ceil(4) * 4
 }
 
-/// What the GLB header needs to know before any vertex is written (count, then fill).
-#[derive(Clone, Copy, Debug)]
-pub struct Layout {
-    pub vertices: usize,
-    pub indices: usize,
-    pub origin: [f64; 3],
-    pub min: [f32; 3],
-    pub max: [f32; 3],
-}
+/// What the GLB header needs to know before any vertex is written (count, then fill): counts, origin and the
+/// POSITION bounds. The fused grid writer plans exactly this.
+pub use crate::mesh::grid::GridPlan as Layout;
 
 /// The BIN chunk's buffer views, as writable byte slices: the type the fused grid kernel fills.
 pub use crate::mesh::grid::GridOut as Sections;

@@ -110,7 +110,8 @@ pub struct GridOut<'a> {
     pub u16_indices: bool,
 }
 
-/// What the fused writer will produce for a tile: counts and the bounds a GLB header needs before any vertex.
+/// What the fused writer will produce for a tile: counts and the bounds a GLB header needs before any vertex (the
+/// GLB encoder's `Layout`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GridPlan {
     pub vertices: usize,
