@@ -1,8 +1,8 @@
 //! Per-kernel criterion benchmarks with throughput: grid mesh, simplification, GLB and OBJ encoding, decoders.
 //! `cargo bench --bench kernels`. Inputs are deterministic synthetic terrain (one 257² tile, the default tile size).
 
-use terrafarm::mesh::grid::Kernel;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use terrafarm::mesh::grid::Kernel;
 use terrafarm::mesh::simplify::{mesh_simplified, Scratch, SimplifyParams};
 use terrafarm::mesh::{grid::mesh_grid, Params, Window};
 use terrafarm::raster::{decode_terrain_rgb, decode_terrarium};
@@ -12,7 +12,7 @@ const N: usize = 257;
 
 fn tile() -> (Vec<f32>, Rect, Params) {
     let data = terrafarm::synth::generate(N, N, 7, 1200.0);
-    (data, Rect::new(0, 0, N, N), Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [N, N] })
+    (data, Rect::new(0, 0, N, N), Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [N, N], tile: N })
 }
 
 fn kernels(c: &mut Criterion) {
@@ -36,7 +36,7 @@ fn kernels(c: &mut Criterion) {
     // The fused writer into a reused buffer (what `mesh --format glb` runs), scalar twin and SIMD.
     let mut buf = Vec::new();
     for (name, k) in [("grid->glb fused scalar 257² (bytes out)", Kernel::Scalar), ("grid->glb fused simd 257² (bytes out)", Kernel::Auto)] {
-        g.bench_function(name, |b| b.iter(|| black_box(terrafarm::app::grid_glb_into(black_box(&w), &p, &serde_json::json!({}), &mut buf, k))));
+        g.bench_function(name, |b| b.iter(|| black_box(terrafarm::pipeline::grid_glb_into(black_box(&w), &p, &serde_json::json!({}), &mut buf, k))));
     }
     let obj_len = terrafarm::encode::obj::encode(&m, [1.0, 1.0], "").len();
     g.throughput(Throughput::Bytes(obj_len as u64));

@@ -7,9 +7,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "terrafarm", version, about = "Height maps → seamless 3D tile meshes (GLB/OBJ) for render farms")]
 pub struct Cli {
-    /// Log filter (error, warn, info, debug, trace); also RUST_LOG.
-    #[arg(long, global = true, default_value = "info")]
-    pub log: String,
+    /// Log filter (error, warn, info, debug, trace); default: RUST_LOG, else info. An explicit --log wins.
+    #[arg(long, global = true)]
+    pub log: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -23,27 +23,59 @@ pub enum Command {
     /// Azure Batch: advise a pool setup, or write pool/job/task JSON for `az batch ... create --json-file`.
     #[command(subcommand)]
     Batch(BatchCommand),
-    /// Measure mesh throughput of this node: pipeline stages in memory, against a memset bound.
+    /// Measure mesh throughput of this node: pipeline stages in memory, against memory and write bounds.
     Bench(BenchArgs),
+    /// Describe inputs: format, layout, georeferencing, cell size, no-data, value range, and what a mesh run of
+    /// them would produce and need.
+    Info(InfoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InfoArgs {
+    /// Inputs, as for `mesh` (local paths or blob addresses).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Encoding, as for `mesh`.
+    #[arg(long, default_value = "auto")]
+    pub encoding: String,
+    /// Raster size of raw inputs: WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH")]
+    pub size: Option<String>,
+    /// Cell size to assume instead of the file's georeferencing (metres, X or X,Y).
+    #[arg(long, value_name = "X[,Y]")]
+    pub cell_size: Option<String>,
+    /// No-data value to assume instead of the file's.
+    #[arg(long, allow_negative_numbers = true, value_name = "VALUE")]
+    pub nodata: Option<f32>,
+    /// Tile size of the mesh run to estimate (cells).
+    #[arg(long, default_value_t = 256, value_name = "CELLS")]
+    pub tile_size: usize,
+    /// Worker threads of the mesh run to estimate (default: this machine's cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print JSON (an array, one object per input) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Synthetic terrain size in samples (ignored with --input).
     #[arg(long, default_value = "4097x4097", value_name = "WxH")]
-    pub size: String,
+    pub synth_size: String,
     /// Seed of the synthetic terrain.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Benchmark this height map instead (any input `mesh` reads; decode time is reported).
+    /// Benchmark this height map instead (any input `mesh` reads, local or a blob address; decode time is
+    /// reported).
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Encoding of --input (as for `mesh`).
     #[arg(long, default_value = "auto")]
     pub encoding: String,
-    /// Raster size of a raw --input.
+    /// Raster size of a raw --input, in samples: WIDTHxHEIGHT (as for `mesh`).
     #[arg(long, value_name = "WxH")]
-    pub input_size: Option<String>,
+    pub size: Option<String>,
     /// Tile size in cells.
     #[arg(long, default_value_t = 256)]
     pub tile_size: usize,
@@ -62,12 +94,15 @@ pub struct BenchArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Skip the end-to-end row (the scene written through `mesh` to a RAM disk, against a plain write).
+    #[arg(long)]
+    pub no_end_to_end: bool,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct MeshArgs {
-    /// Input height maps; each is one scene. Formats: PNG/TIFF (8/16-bit gray, or RGB with --encoding),
-    /// SRTM .hgt, .npy, raw .f32/.i16/.u16 (with --size).
+    /// Input height maps; each is one scene. Formats: GeoTIFF/COG (u8…f64, any common compression), PNG (8/16-bit
+    /// gray, or RGB with --encoding), SRTM .hgt, .npy, raw .f32/.i16/.u16 (with --size).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Output root (scenes go to OUT/<scene>/): a local folder, file://PATH, az://CONTAINER/PREFIX, or
@@ -86,9 +121,10 @@ pub struct MeshArgs {
     /// Raster size for raw inputs, in samples: WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH")]
     pub size: Option<String>,
-    /// Horizontal sample spacing in metres: X or X,Y (X along columns, Y along rows).
-    #[arg(long, default_value = "1", value_name = "X[,Y]")]
-    pub cell_size: String,
+    /// Horizontal sample spacing in metres: X or X,Y (X along columns, Y along rows). Default: from the input's
+    /// georeferencing (GeoTIFF, .hgt name), else 1.
+    #[arg(long, value_name = "X[,Y]")]
+    pub cell_size: Option<String>,
     /// Multiplier from sample value to metres of height.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_name = "FACTOR")]
     pub z_scale: f32,
@@ -179,8 +215,8 @@ pub struct BatchTraits {
     /// Enable node-to-node communication for a scenes pool too.
     #[arg(long)]
     pub inter_node: bool,
-    /// Ask for Spot nodes (yes/no); by default the advisor decides.
-    #[arg(long)]
+    /// Ask for Spot nodes (yes/no, also true/false); by default the advisor decides.
+    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no")]
     pub spot: Option<bool>,
     /// Nodes in the pool (maximum, with --autoscale).
     #[arg(long, default_value_t = 2)]
@@ -235,4 +271,13 @@ pub struct BatchRender {
     /// Client id of the pool's user-assigned managed identity (AZURE_CLIENT_ID on the nodes).
     #[arg(long, value_name = "ID")]
     pub identity_client_id: Option<String>,
+}
+
+/// yes/no (and true/false, on/off, 1/0), as `--spot` documents.
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "on" | "1" => Ok(true),
+        "no" | "n" | "false" | "off" | "0" => Ok(false),
+        _ => Err(format!("'{s}' is not yes or no")),
+    }
 }

@@ -27,6 +27,24 @@ pub fn parse_size(s: &str) -> Result<(usize, usize), ConfigError> {
     }
 }
 
+/// Parses `--cell-size X` or `X,Y` (metres, positive).
+pub fn parse_cell(s: &str) -> Result<[f64; 2], ConfigError> {
+    let cells: Vec<f64> = s
+        .split(',')
+        .map(|s| s.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ConfigError(format!("--cell-size '{s}' is not X or X,Y in metres")))?;
+    let cell = match cells[..] {
+        [x] => [x, x],
+        [x, y] => [x, y],
+        _ => return bad(format!("--cell-size '{s}' is not X or X,Y in metres")),
+    };
+    if !cell.iter().all(|c| c.is_finite() && *c > 0.0) {
+        return bad("--cell-size must be positive and finite");
+    }
+    Ok(cell)
+}
+
 /// Validated settings of one `mesh` run.
 #[derive(Clone, Debug)]
 pub struct MeshConfig {
@@ -35,7 +53,8 @@ pub struct MeshConfig {
     pub tile_size: usize,
     pub formats: Vec<Format>,
     pub read: ReadOptions,
-    pub cell: [f64; 2],
+    /// `--cell-size`, when given (else the input's georeferencing decides).
+    pub cell: Option<[f64; 2]>,
     pub z_scale: f32,
     pub z_offset: f32,
     pub method: Method,
@@ -57,17 +76,18 @@ impl MeshConfig {
         if formats.is_empty() {
             return bad("--format needs at least one of glb, obj");
         }
-        let cells: Vec<f64> = a.cell_size.split(',').map(|s| s.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| ConfigError(format!("--cell-size '{}' is not X or X,Y in metres", a.cell_size)))?;
-        let cell = match cells[..] {
-            [x] => [x, x],
-            [x, y] => [x, y],
-            _ => return bad(format!("--cell-size '{}' is not X or X,Y in metres", a.cell_size)),
-        };
-        if !cell.iter().all(|c| c.is_finite() && *c > 0.0) {
-            return bad("--cell-size must be positive and finite");
-        }
+        let cell = a.cell_size.as_deref().map(parse_cell).transpose()?;
         if !(2..=16384).contains(&a.tile_size) {
             return bad(format!("--tile-size {} is outside 2..=16384 cells", a.tile_size));
+        }
+        if formats.contains(&Format::Glb) && crate::encode::glb::worst_case_bytes(a.tile_size) > crate::encode::glb::MAX_GLB_BYTES {
+            // Refused before anything is allocated: a full-resolution tile this size would not fit one GLB.
+            return bad(format!(
+                "--tile-size {}: a tile's GLB could reach {:.1} GiB, past glTF's 4 GiB limit for one GLB file; the largest tile size that fits is {} (or leave glb out of --format)",
+                a.tile_size,
+                crate::encode::glb::worst_case_bytes(a.tile_size) as f64 / (1u64 << 30) as f64,
+                crate::encode::glb::max_tile_size()
+            ));
         }
         if !a.z_scale.is_finite() || a.z_scale == 0.0 || !a.z_offset.is_finite() {
             return bad("--z-scale must be finite and non-zero, --z-offset finite");
@@ -139,7 +159,10 @@ impl MeshConfig {
         self.scene.clone().unwrap_or_else(|| {
             let s = self.inputs[i].to_string_lossy();
             PathBuf::from(s.split('?').next().unwrap_or_default())
-                .file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("scene{i}"))
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("scene{i}"))
         })
     }
 }

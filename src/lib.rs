@@ -2,7 +2,8 @@
 //!
 //! Data flows one way, and the modules are laid out to show it:
 //! `raster` (read) → `tiling` (tile) → `halo` over `comm` (halo) → `mesh` (mesh) → `encode` (encode) → `store` (store),
-//! orchestrated by `app`. Only `app` knows about all of them; kernels in `mesh` and `encode` do no I/O.
+//! composed as stage functions by `pipeline` (shared by `mesh`, `bench` and the tests); `app` only dispatches
+//! commands. Kernels in `mesh` and `encode` do no I/O; `comm` owns the failure policy.
 
 pub mod app;
 pub mod batch;
@@ -13,8 +14,10 @@ pub mod comm;
 pub mod config;
 pub mod encode;
 pub mod halo;
+pub mod info;
 pub mod manifest;
 pub mod mesh;
+pub mod pipeline;
 pub mod raster;
 pub mod redact;
 pub mod store;

@@ -35,7 +35,13 @@ pub struct TileRecord {
 pub struct InputRecord {
     pub path: String,
     pub bytes: u64,
-    pub sha256: String,
+    /// Content hash of a local input (the resume key's input identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// ETag of a blob input: its identity without reading it whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+
     pub encoding: String,
     /// True when ranks read only their own windows of the input.
     pub windowed: bool,
@@ -71,6 +77,9 @@ pub struct RunRecord {
     pub ranks: usize,
     pub threads_per_rank: usize,
     pub resumed_tiles: usize,
+    /// Bytes read from the input by all ranks in this run (headers, blocks or rows, and the hash of a local file).
+    #[serde(default)]
+    pub bytes_fetched: u64,
     /// Wall seconds of each stage on rank 0 (mesh/encode/write: summed over tiles, so thread-seconds).
     pub timings: Timings,
 }
@@ -95,6 +104,11 @@ pub struct Manifest {
     /// Tile grid columns and rows.
     pub tile_grid: [usize; 2],
     pub params: ParamsRecord,
+    /// The input's georeferencing (CRS, geotransform), when it has one: place tile origins back in the CRS with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub georef: Option<crate::raster::Georef>,
+    /// The cell size used and how it was found.
+    pub cell_size: crate::raster::CellSize,
     pub key: String,
     pub tiles: Vec<TileRecord>,
     pub totals: Totals,

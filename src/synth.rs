@@ -69,6 +69,34 @@ pub fn f32_bytes(heights: &[f32]) -> Vec<u8> {
     heights.iter().flat_map(|h| h.to_le_bytes()).collect()
 }
 
+/// `terrafarm synth`: writes the terrain to the output file (through the local store: atomic). Bad flags are
+/// [`ConfigError`]s (exit code 2).
+pub fn command(a: &crate::cli::SynthArgs) -> anyhow::Result<()> {
+    use crate::config::{parse_size, ConfigError};
+    let (w, h) = parse_size(&a.size)?;
+    if w < 2 || h < 2 {
+        return Err(ConfigError(format!("--size {w}x{h}: need at least 2x2")).into());
+    }
+    if !(a.relief.is_finite() && a.relief > 0.0) {
+        return Err(ConfigError("--relief must be positive".into()).into());
+    }
+    let ext = a.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let dir = a.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = a.output.file_name().and_then(|n| n.to_str()).ok_or_else(|| ConfigError(format!("{}: bad file name", a.output.display())))?;
+    if !matches!(ext.as_str(), "png" | "f32" | "npy") {
+        return Err(ConfigError(format!("{}: output must end in .png, .f32 or .npy", a.output.display())).into());
+    }
+    let heights = generate(w, h, a.seed, a.relief);
+    let bytes = match ext.as_str() {
+        "png" => png_bytes(w, h, &heights)?,
+        "f32" => f32_bytes(&heights),
+        _ => crate::raster::npy_bytes_f32(w, h, &heights),
+    };
+    crate::store::Store::put(&crate::store::LocalStore::new(dir)?, name, &bytes)?;
+    tracing::info!("wrote {} ({w}x{h}, seed {}, {} bytes)", a.output.display(), a.seed, bytes.len());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

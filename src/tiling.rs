@@ -28,12 +28,7 @@ impl Rect {
         self.len() == 0
     }
     pub fn intersect(&self, o: &Rect) -> Option<Rect> {
-        let r = Rect {
-            x0: self.x0.max(o.x0),
-            y0: self.y0.max(o.y0),
-            x1: self.x1.min(o.x1),
-            y1: self.y1.min(o.y1),
-        };
+        let r = Rect { x0: self.x0.max(o.x0), y0: self.y0.max(o.y0), x1: self.x1.min(o.x1), y1: self.y1.min(o.y1) };
         (r.x0 < r.x1 && r.y0 < r.y1).then_some(r)
     }
     pub fn contains(&self, x: usize, y: usize) -> bool {

@@ -65,11 +65,7 @@ fn batch_node(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 /// A task command line as the node's shell runs it, with the Batch variables of a one-host node.
 fn task_command(cmd: &str, node_shared: &Path, work: &Path) -> std::process::Command {
     let mut c = std::process::Command::new("sh");
-    c.arg("-c")
-        .arg(cmd)
-        .env("AZ_BATCH_NODE_SHARED_DIR", node_shared)
-        .env("AZ_BATCH_TASK_WORKING_DIR", work)
-        .env("AZ_BATCH_HOST_LIST", "127.0.0.1");
+    c.arg("-c").arg(cmd).env("AZ_BATCH_NODE_SHARED_DIR", node_shared).env("AZ_BATCH_TASK_WORKING_DIR", work).env("AZ_BATCH_HOST_LIST", "127.0.0.1");
     c
 }
 
@@ -81,8 +77,24 @@ fn scene_task_command_line_runs_with_simulated_batch_environment() {
     let (node_shared, work) = batch_node(d.path());
     let docs = d.path().join("docs");
     let o = run(&[
-        "batch", "render", "--workload", "scenes", "--env", "dev", "--cores", "2", "--slots", "2", "--input", "$AZ_BATCH_NODE_SHARED_DIR/a.png",
-        "--mesh-out", "$AZ_BATCH_TASK_WORKING_DIR/out", "--mesh-arg=--max-error", "--mesh-arg=5", "--out-dir", docs.to_str().unwrap(),
+        "batch",
+        "render",
+        "--workload",
+        "scenes",
+        "--env",
+        "dev",
+        "--cores",
+        "2",
+        "--slots",
+        "2",
+        "--input",
+        "$AZ_BATCH_NODE_SHARED_DIR/a.png",
+        "--mesh-out",
+        "$AZ_BATCH_TASK_WORKING_DIR/out",
+        "--mesh-arg=--max-error",
+        "--mesh-arg=5",
+        "--out-dir",
+        docs.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let tasks: serde_json::Value = serde_json::from_slice(&std::fs::read(docs.join("tasks.json")).unwrap()).unwrap();
@@ -109,8 +121,26 @@ fn scene_task_uploads_its_scene_to_blob_storage_with_a_submit_time_sas() {
     // Path-style address: on Azure this would be az://<container>/dev with --storage-account.
     let out = format!("{}/{c}/dev", az.endpoint());
     let o = run(&[
-        "batch", "render", "--workload", "scenes", "--env", "dev", "--cores", "2", "--slots", "2", "--input", "$AZ_BATCH_NODE_SHARED_DIR/a.png",
-        "--mesh-out", &out, "--blob-auth", "sas", "--storage-account", common::azurite::ACCOUNT, "--out-dir", docs.to_str().unwrap(),
+        "batch",
+        "render",
+        "--workload",
+        "scenes",
+        "--env",
+        "dev",
+        "--cores",
+        "2",
+        "--slots",
+        "2",
+        "--input",
+        "$AZ_BATCH_NODE_SHARED_DIR/a.png",
+        "--mesh-out",
+        &out,
+        "--blob-auth",
+        "sas",
+        "--storage-account",
+        common::azurite::ACCOUNT,
+        "--out-dir",
+        docs.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let job: serde_json::Value = serde_json::from_slice(&std::fs::read(docs.join("job.json")).unwrap()).unwrap();

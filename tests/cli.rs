@@ -265,11 +265,13 @@ fn glb_only_fused_path_matches_mesh_then_encode() {
     assert_eq!(strip(&ta["synth-513/tiles/2_3.json"]), strip(&tb["synth-513/tiles/2_3.json"]));
 }
 
-/// `terrafarm bench --json` (issue #7) reports every stage, for 1 and 2 threads, against a memset measured in the
-/// same run; the fused writer's byte count is checked against mesh + encode inside the bench.
+/// `terrafarm bench --json` (issue #7) reports every stage, for 1 and 2 threads, against a memset, a non-zero fill
+/// and a memcpy measured in the same run (issue #12, item 11), and end to end: the scene written through `mesh`'s
+/// pipeline to a RAM disk against one plain write of the same bytes. The fused writer's byte count is checked
+/// against mesh + encode inside the bench.
 #[test]
 fn bench_reports_every_stage_against_memset() {
-    let o = run(&["bench", "--size", "129x129", "--tile-size", "32", "--max-error", "grid,2", "--threads", "1,2", "--repeat", "1", "--obj", "--json"]);
+    let o = run(&["bench", "--synth-size", "129x129", "--tile-size", "32", "--max-error", "grid,2", "--threads", "1,2", "--repeat", "1", "--obj", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = r["rows"].as_array().unwrap();
@@ -286,10 +288,22 @@ fn bench_reports_every_stage_against_memset() {
     ] {
         for threads in [1, 2] {
             let row = rows.iter().find(|x| x["stage"] == stage && x["threads"] == threads).unwrap_or_else(|| panic!("no {stage} row for {threads} thread(s)"));
-            assert!(row["seconds"].as_f64().unwrap() > 0.0 && row["x_memset"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(row["seconds"].as_f64().unwrap() > 0.0, "{row}");
+            for k in ["x_memset", "x_fill", "x_memcpy"] {
+                assert!(row[k].as_f64().unwrap() > 0.0, "{k}: {row}");
+            }
         }
     }
     let b = &r["bounds"][0];
     assert_eq!(b["triangles"], 128 * 128 * 2);
-    assert!(b["memset_s"].as_f64().unwrap() > 0.0);
+    assert!(b["memset_s"].as_f64().unwrap() > 0.0 && b["fill_s"].as_f64().unwrap() > 0.0 && b["memcpy_s"].as_f64().unwrap() > 0.0);
+    let e2e = r["end_to_end"].as_array().unwrap();
+    assert_eq!(e2e.len(), 4, "one end-to-end row per (threads, max error)");
+    for x in e2e {
+        // 16 tiles: a GLB and a record each, plus the manifest, all counted in the plain write's bytes.
+        assert_eq!(x["files"], 33, "{x}");
+        assert!(x["bytes"].as_u64().unwrap() > 0 && x["write_s"].as_f64().unwrap() > 0.0 && x["x_write"].as_f64().unwrap() > 0.0, "{x}");
+    }
+    let grid = e2e.iter().find(|x| x["max_error"].is_null()).unwrap();
+    assert!(grid["bytes"].as_u64().unwrap() > b["glb_bytes"].as_u64().unwrap(), "the GLBs plus records and manifest: {grid}");
 }

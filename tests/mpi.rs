@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/synth-513.png");
 
@@ -47,7 +46,9 @@ fn outputs_do_not_depend_on_rank_count() {
             args.extend(extra.iter().copied());
             let o = mpirun(n, &args, &[]);
             assert!(o.status.success(), "n={n}: {}", stderr(&o));
-            if n > 1 {
+            // Inputs decoded whole (the PNG) are scattered and exchange their halo; windowed ones (raw) are
+            // streamed, each tile reading its own window.
+            if n > 1 && input.ends_with(".png") {
                 assert!(stderr(&o).contains("halo sent"), "halo exchange not logged");
             }
             assert!(tree(&out) == want, "case {ci}: output with {n} ranks differs from the single-process run");
@@ -70,29 +71,6 @@ fn fuji_golden_tile_with_three_ranks() {
     assert!(golden.contains(&hex), "3-rank fuji tile (1,1) differs from the golden single-process tile");
 }
 
-/// One rank failing (its window unreadable) ends the whole job cleanly and quickly, naming the rank and tile.
-#[test]
-fn a_failing_rank_ends_the_job_quickly() {
-    let d = tempfile::tempdir().unwrap();
-    let out = d.path().join("o");
-    // PNG is decoded by rank 0 alone: its failure must release the three ranks waiting for their samples.
-    let t0 = Instant::now();
-    let o = mpirun(4, &["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--tile-size", "64"], &[("TERRAFARM_TEST_FAIL_READ_RANK", "0")]);
-    let took = t0.elapsed();
-    assert!(!o.status.success());
-    assert!(took < Duration::from_secs(10), "took {took:?}");
-    let err = stderr(&o);
-    assert!(err.contains("rank 0") && err.contains("unreadable"), "{err}");
-    assert!(!out.join("synth-513/manifest.json").exists());
-    // The windowed path: rank 1 fails while the others read their own windows.
-    let raw = d.path().join("w.f32");
-    assert!(run(&["synth", "--size", "300x300", raw.to_str().unwrap()]).status.success());
-    let t0 = Instant::now();
-    let o = mpirun(3, &["mesh", raw.to_str().unwrap(), "--size", "300x300", "--out", out.to_str().unwrap()], &[("TERRAFARM_TEST_FAIL_READ_RANK", "1")]);
-    assert!(!o.status.success() && t0.elapsed() < Duration::from_secs(10));
-    assert!(stderr(&o).contains("rank 1"));
-}
-
 /// Issue #6: the multi-instance task's coordination and application command lines, run as Batch would run them on
 /// one host (AZ_BATCH_HOST_LIST=127.0.0.1, Batch folders as temp dirs), mesh the scene with MPI.
 #[test]
@@ -107,9 +85,24 @@ fn batch_multi_instance_command_lines_run_locally() {
     assert!(run(&["synth", "--size", "300x260", input.to_str().unwrap()]).status.success());
     let docs = d.path().join("docs");
     let o = run(&[
-        "batch", "render", "--workload", "mpi", "--nodes", "1", "--cores", "2", "--input", "$AZ_BATCH_NODE_SHARED_DIR/alps.f32",
-        "--mesh-arg=--size", "--mesh-arg=300x260", "--mesh-arg=--tile-size", "--mesh-arg=64", "--mesh-out", "$AZ_BATCH_TASK_SHARED_DIR/out",
-        "--out-dir", docs.to_str().unwrap(),
+        "batch",
+        "render",
+        "--workload",
+        "mpi",
+        "--nodes",
+        "1",
+        "--cores",
+        "2",
+        "--input",
+        "$AZ_BATCH_NODE_SHARED_DIR/alps.f32",
+        "--mesh-arg=--size",
+        "--mesh-arg=300x260",
+        "--mesh-arg=--tile-size",
+        "--mesh-arg=64",
+        "--mesh-out",
+        "$AZ_BATCH_TASK_SHARED_DIR/out",
+        "--out-dir",
+        docs.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let tasks: serde_json::Value = serde_json::from_slice(&std::fs::read(docs.join("tasks.json")).unwrap()).unwrap();
@@ -151,26 +144,21 @@ fn ranks_write_to_blob_storage_concurrently() {
     let input = format!("az://{c}/in/r.f32");
     let out = format!("az://{c}/out");
     let cs = az.connection_string();
-    let o = mpirun(3, &["mesh", &input, "--size", "301x257", "--tile-size", "64", "--threads", "1", "--out", &out], &[("AZURE_STORAGE_CONNECTION_STRING", &cs)]);
+    let o =
+        mpirun(3, &["mesh", &input, "--size", "301x257", "--tile-size", "64", "--threads", "1", "--out", &out], &[("AZURE_STORAGE_CONNECTION_STRING", &cs)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = az.tree(&c, "out");
     let want = tree(&reference);
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
-    for (k, v) in &want {
-        if k.ends_with("manifest.json") {
-            let (g, w): (serde_json::Value, serde_json::Value) = (serde_json::from_slice(&got[k]).unwrap(), serde_json::from_slice(v).unwrap());
-            assert_eq!((&g["tiles"], &g["input"]["sha256"], &g["key"]), (&w["tiles"], &w["input"]["sha256"], &w["key"]));
-        } else {
-            assert!(&got[k] == v, "{k} differs");
-        }
-    }
+    assert_same_scene_apart_from_input_identity(&got, &want);
+    let m: serde_json::Value = serde_json::from_slice(&got["r/manifest.json"]).unwrap();
+    assert!(m["input"]["etag"].is_string(), "a blob input is identified by its ETag: {}", m["input"]);
 }
 
 /// `terrafarm bench` under mpirun (issue #7): each rank meshes its own tiles after a real halo exchange; rank 0
 /// reports every rank, the aggregate per node and the halo share.
 #[test]
 fn bench_under_mpirun_reports_ranks_nodes_and_halo_share() {
-    let o = mpirun(2, &["bench", "--size", "513x513", "--tile-size", "64", "--max-error", "grid", "--repeat", "1", "--threads", "1", "--json"], &[]);
+    let o = mpirun(2, &["bench", "--synth-size", "513x513", "--tile-size", "64", "--max-error", "grid", "--repeat", "1", "--threads", "1", "--json"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON report, from rank 0 only");
     assert_eq!(r["ranks"], 2);

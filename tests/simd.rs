@@ -5,10 +5,10 @@
 
 mod common;
 use proptest::prelude::*;
-use terrafarm::app::{grid_glb_into, InMemory};
 use terrafarm::encode::glb;
 use terrafarm::mesh::grid::{avx_available, mesh_grid, plan, Kernel};
 use terrafarm::mesh::{Params, Window};
+use terrafarm::pipeline::{grid_glb_into, InMemory};
 use terrafarm::tiling::Rect;
 
 fn both_paths(data: &[f32], rect: Rect, tile: Rect, p: &Params) {
@@ -43,7 +43,7 @@ proptest! {
         let rect = Rect::new(tile.x0.saturating_sub(1), tile.y0.saturating_sub(1), (tile.x1 + 1).min(rw), (tile.y1 + 1).min(rh));
         let raster = terrafarm::synth::generate(rw, rh, seed, 300.0);
         let data: Vec<f32> = (rect.y0..rect.y1).flat_map(|y| raster[y * rw + rect.x0..y * rw + rect.x1].to_vec()).collect();
-        let p = Params { cell: [cx, cy], z_scale: zs, z_offset: 7.5, raster: [rw, rh] };
+        let p = Params { cell: [cx, cy], z_scale: zs, z_offset: 7.5, raster: [rw, rh], tile: rw.max(rh) };
         both_paths(&data, rect, tile, &p);
     }
 }
@@ -53,7 +53,7 @@ fn large_tiles_use_u32_indices_and_agree() {
     let (w, h) = (400, 300);
     let raster = terrafarm::synth::generate(w, h, 9, 1000.0);
     let r = Rect::new(0, 0, w, h);
-    both_paths(&raster, r, Rect::new(0, 0, w, h), &Params { cell: [0.5, 2.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h] });
+    both_paths(&raster, r, Rect::new(0, 0, w, h), &Params { cell: [0.5, 2.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) });
 }
 
 #[test]
@@ -61,7 +61,7 @@ fn holes_are_left_to_the_general_mesher() {
     let mut d = terrafarm::synth::generate(10, 10, 1, 10.0);
     d[0] = f32::NAN; // in the halo only
     let w = Window { data: &d, rect: Rect::new(0, 0, 10, 10), tile: Rect::new(1, 1, 9, 9) };
-    assert!(plan(&w, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [10, 10] }).is_none());
+    assert!(plan(&w, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [10, 10], tile: 10 }).is_none());
 }
 
 #[test]
@@ -72,12 +72,12 @@ fn whole_fuji_raster_fused_equals_classic() {
     let (w, h) = (r.width(), r.height());
     let mut d = vec![0f32; w * h];
     r.read_window(Rect::new(0, 0, w, h), &mut d).unwrap();
-    let params = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h] };
+    let params = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
     // One inner tile with its halo, byte for byte; then every tile of the raster by size.
     let tile = Rect::new(100, 100, 201, 201);
     let rect = Rect::new(99, 99, 202, 202);
     let win: Vec<f32> = (rect.y0..rect.y1).flat_map(|y| d[y * w + rect.x0..y * w + rect.x1].to_vec()).collect();
-    both_paths(&win, rect, tile, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h] });
+    both_paths(&win, rect, tile, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) });
     let mem = InMemory::new(&d, w, h, 100).unwrap();
     let classic: usize = mem.mesh(&params, &terrafarm::mesh::Method::Grid).iter().map(|(_, m)| glb::encode(m, &serde_json::json!({})).len()).sum();
     assert_eq!(mem.grid_glb_bytes(&params, Kernel::Scalar), classic);

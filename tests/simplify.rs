@@ -4,9 +4,9 @@
 mod common;
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap};
-use terrafarm::app::mesh_in_memory;
 use terrafarm::mesh::simplify::SimplifyParams;
-use terrafarm::mesh::{Method, Mesh, Params};
+use terrafarm::mesh::{Mesh, Method, Params};
+use terrafarm::pipeline::memory::mesh_in_memory;
 use terrafarm::tiling::{Grid, TileId};
 
 /// Largest |mesh − sample| over every valid sample covered by the tile's triangles, and whether every valid
@@ -112,7 +112,7 @@ proptest! {
                 *v += ((i as u64).wrapping_mul(seed | 1) >> 50) as f32 * 0.01;
             }
         }
-        let p = Params { cell: [1.0, 1.0], z_scale: zs, z_offset: 5.0, raster: [w, h] };
+        let p = Params { cell: [1.0, 1.0], z_scale: zs, z_offset: 5.0, raster: [w, h], tile: w.max(h) };
         let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None });
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
@@ -130,7 +130,7 @@ proptest! {
             }
         }
         if data.iter().all(|v| v.is_nan()) { return Ok(()); }
-        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h] };
+        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
         let tiles = mesh_in_memory(&data, w, h, tile, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None })).unwrap();
         check(&tiles, &Grid::new(w, h, tile).unwrap(), &data, &p, e)?;
     }
@@ -147,7 +147,7 @@ fn fuji() -> Option<Vec<f32>> {
 #[test]
 fn fuji_error_bound_and_seams_at_several_errors() {
     let Some(data) = fuji() else { return };
-    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [512, 512] };
+    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [512, 512], tile: 512 };
     let grid = Grid::new(512, 512, 100).unwrap();
     let mut last = usize::MAX;
     for e in [0.0f32, 1.0, 5.0, 20.0] {
@@ -171,7 +171,7 @@ fn triangle_budget_is_respected_and_error_reported() {
             data[k] = 100.0;
         }
     }
-    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [129, 129] };
+    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [129, 129], tile: 129 };
     let tiles = mesh_in_memory(&data, 129, 129, 128, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(200) })).unwrap();
     let m = &tiles[0].1;
     assert!(m.triangles() <= 202, "{}", m.triangles());

@@ -135,7 +135,10 @@ pub fn advise(t: &Traits) -> Result<Plan, BatchError> {
             s
         }
         (Workload::Scenes, None) if t.env == Env::Dev => {
-            why.push("Nodes: Spot (targetLowPriorityNodes) — short development tasks tolerate preemption; retries rerun them and --resume keeps finished tiles.".into());
+            why.push(
+                "Nodes: Spot (targetLowPriorityNodes) — short development tasks tolerate preemption; retries rerun them and --resume keeps finished tiles."
+                    .into(),
+            );
             true
         }
         (Workload::Scenes, None) => {
@@ -230,7 +233,9 @@ pub enum BlobAuth {
 
 /// Environment settings (names and non-secret values) the tasks need to reach blob storage, plus the names of the
 /// variables the nodes will have at run time (for `mpirun -x`).
-fn blob_env(spec: &RenderSpec) -> Result<(Vec<(String, String)>, Vec<String>), BatchError> {
+type BlobEnv = (Vec<(String, String)>, Vec<String>);
+
+fn blob_env(spec: &RenderSpec) -> Result<BlobEnv, BatchError> {
     let addrs: Vec<&String> = spec.inputs.iter().chain(std::iter::once(&spec.out)).filter(|s| crate::store::is_remote(s)).collect();
     if addrs.is_empty() {
         return Ok((vec![], vec![]));
@@ -414,24 +419,27 @@ pub fn tasks(p: &Plan, spec: &RenderSpec) -> Result<Vec<Value>, BatchError> {
         Workload::Scenes => {
             blob_env(spec)?;
             spec.inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| {
-                let cmd = match p.os {
-                    Os::Linux => format!("/bin/bash -c '{}'", mesh_line(spec, input, p.threads_per_task)?),
-                    Os::Windows => {
-                        check_word("input", input)?;
-                        format!("cmd /c %AZ_BATCH_NODE_SHARED_DIR%\\terrafarm.exe mesh \"{input}\" --out \"{}\" --threads {} --resume", spec.out, p.threads_per_task)
-                    }
-                };
-                Ok(json!({
-                    "id": format!("scene-{i:05}"),
-                    "commandLine": cmd,
-                    "requiredSlots": p.required_slots,
-                    "constraints": { "maxTaskRetryCount": 3 }
-                }))
-            })
-            .collect()
+                .iter()
+                .enumerate()
+                .map(|(i, input)| {
+                    let cmd = match p.os {
+                        Os::Linux => format!("/bin/bash -c '{}'", mesh_line(spec, input, p.threads_per_task)?),
+                        Os::Windows => {
+                            check_word("input", input)?;
+                            format!(
+                                "cmd /c %AZ_BATCH_NODE_SHARED_DIR%\\terrafarm.exe mesh \"{input}\" --out \"{}\" --threads {} --resume",
+                                spec.out, p.threads_per_task
+                            )
+                        }
+                    };
+                    Ok(json!({
+                        "id": format!("scene-{i:05}"),
+                        "commandLine": cmd,
+                        "requiredSlots": p.required_slots,
+                        "constraints": { "maxTaskRetryCount": 3 }
+                    }))
+                })
+                .collect()
         }
     }
 }
@@ -510,7 +518,17 @@ mod tests {
         t.windows_licenses = true;
         let p = advise(&t).unwrap();
         assert_eq!(p.allocation_mode, AllocationMode::UserSubscription);
-        let spec = RenderSpec { pool_id: "p".into(), job_id: "j".into(), inputs: vec!["a.png".into()], out: "out".into(), mesh_args: vec![], autoscale: false, storage_account: None, blob_auth: BlobAuth::Identity, identity_client_id: None };
+        let spec = RenderSpec {
+            pool_id: "p".into(),
+            job_id: "j".into(),
+            inputs: vec!["a.png".into()],
+            out: "out".into(),
+            mesh_args: vec![],
+            autoscale: false,
+            storage_account: None,
+            blob_auth: BlobAuth::Identity,
+            identity_client_id: None,
+        };
         assert_eq!(pool(&p, &spec).unwrap()["virtualMachineConfiguration"]["licenseType"], "Windows_Server");
     }
 
@@ -543,7 +561,17 @@ mod tests {
     #[test]
     fn shell_metacharacters_are_refused() {
         let p = advise(&traits(Workload::Scenes, Env::Dev)).unwrap();
-        let spec = RenderSpec { pool_id: "p".into(), job_id: "j".into(), inputs: vec!["a'; rm -rf /".into()], out: "out".into(), mesh_args: vec![], autoscale: false, storage_account: None, blob_auth: BlobAuth::Identity, identity_client_id: None };
+        let spec = RenderSpec {
+            pool_id: "p".into(),
+            job_id: "j".into(),
+            inputs: vec!["a'; rm -rf /".into()],
+            out: "out".into(),
+            mesh_args: vec![],
+            autoscale: false,
+            storage_account: None,
+            blob_auth: BlobAuth::Identity,
+            identity_client_id: None,
+        };
         assert!(tasks(&p, &spec).is_err());
     }
 }

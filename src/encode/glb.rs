@@ -30,6 +30,32 @@ pub use crate::mesh::grid::GridPlan as Layout;
 /// The BIN chunk's buffer views, as writable byte slices: the type the fused grid kernel fills.
 pub use crate::mesh::grid::GridOut as Sections;
 
+/// GLB lengths are u32 (§4.4.3): a file, and so its BIN chunk, must stay below 4 GiB.
+pub const MAX_GLB_BYTES: u64 = u32::MAX as u64;
+
+/// The most bytes a tile of `tile` cells a side can take as GLB: the full grid (what a tile with no simplification
+/// possible gives) plus skirts on all four sides, and room for the JSON chunk.
+pub fn worst_case_bytes(tile: usize) -> u64 {
+    let t = tile as u64;
+    let vertices = (t + 1) * (t + 1) + 4 * (t + 1);
+    let indices = 6 * t * t + 6 * 4 * t;
+    vertices * 32 + indices * 4 + 64 * 1024
+}
+
+/// The largest tile size (cells) whose GLB fits [`MAX_GLB_BYTES`] in every case.
+pub fn max_tile_size() -> usize {
+    let (mut lo, mut hi) = (1usize, 1 << 20);
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if worst_case_bytes(mid) <= MAX_GLB_BYTES {
+            lo = mid
+        } else {
+            hi = mid
+        }
+    }
+    lo
+}
+
 /// Encodes one tile as GLB. `extras` lands on the node (tile coordinates, error bound). An empty mesh has no GLB:
 /// callers must not ask for one (glTF accessors need count ≥ 1).
 pub fn encode(m: &Mesh, extras: &serde_json::Value) -> Vec<u8> {
@@ -133,7 +159,7 @@ mod tests {
     fn tiny() -> Mesh {
         let data = [0.0f32, 1.0, 2.0, 3.0];
         let r = Rect::new(0, 0, 2, 2);
-        mesh_grid(&Window { data: &data, rect: r, tile: r }, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [2, 2] })
+        mesh_grid(&Window { data: &data, rect: r, tile: r }, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [2, 2], tile: 2 })
     }
 
     #[test]
@@ -170,7 +196,7 @@ mod tests {
         let (w, h) = (300, 300);
         let data = vec![0f32; w * h];
         let r = Rect::new(0, 0, w, h);
-        let m = mesh_grid(&Window { data: &data, rect: r, tile: r }, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h] });
+        let m = mesh_grid(&Window { data: &data, rect: r, tile: r }, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) });
         let doc = json_chunk(&encode(&m, &json!({}))).unwrap();
         assert_eq!(doc["accessors"][3]["componentType"], UNSIGNED_INT);
     }

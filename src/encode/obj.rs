@@ -72,7 +72,7 @@ mod tests {
     fn golden_text_of_a_two_triangle_tile() {
         let data = [0.0f32, 1.0, 2.0, 3.5];
         let r = Rect::new(0, 0, 2, 2);
-        let m = mesh_grid(&Window { data: &data, rect: r, tile: r }, &Params { cell: [2.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [2, 2] });
+        let m = mesh_grid(&Window { data: &data, rect: r, tile: r }, &Params { cell: [2.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [2, 2], tile: 2 });
         let s = String::from_utf8(encode(&m, [2.0, 1.0], "tile 0 0")).unwrap();
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(lines[0], "# tile 0 0");

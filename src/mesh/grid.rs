@@ -12,7 +12,7 @@ fn fill_row(w: &Window, vm: &VertexMap, y: usize, pos: &mut [[f32; 3]], nrm: &mu
     let mid = row(y);
     let up = (y > w.rect.y0).then(|| row(y - 1));
     let down = (y + 1 < w.rect.y1).then(|| row(y + 1));
-    let z = ((y - vm.y0) as f64 * vm.cy) as f32;
+    let z = vm.local_z(y);
     let v = (y as f64 * vm.inv_h) as f32;
     for (k, x) in (w.tile.x0..w.tile.x1).enumerate() {
         let i = x - w.rect.x0;
@@ -21,7 +21,7 @@ fn fill_row(w: &Window, vm: &VertexMap, y: usize, pos: &mut [[f32; 3]], nrm: &mu
         let r = if i + 1 < rw { mid[i + 1] } else { f32::NAN };
         let u = up.map_or(f32::NAN, |s| s[i]);
         let d = down.map_or(f32::NAN, |s| s[i]);
-        pos[k] = [((x - vm.x0) as f64 * vm.cx) as f32, c * vm.zs + vm.zo, z];
+        pos[k] = [vm.local_x(x), c * vm.zs + vm.zo, z];
         nrm[k] = normal_from(l, r, u, d, c, vm.kx, vm.kz);
         uv[k] = [(x as f64 * vm.inv_w) as f32, v];
         grid[k] = [x as u32, y as u32];
@@ -210,7 +210,8 @@ unsafe fn scan_row_sse2(row: &[f32], part: Option<&[f32]>, zs: f32, zo: f32) -> 
     let (mut l, mut h) = ([0f32; 4], [0f32; 4]);
     _mm_storeu_ps(l.as_mut_ptr(), lo4);
     _mm_storeu_ps(h.as_mut_ptr(), hi4);
-    let (mut lo, mut hi) = (l.iter().fold(f32::INFINITY, |a, &b| if b < a { b } else { a }), h.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a }));
+    let (mut lo, mut hi) =
+        (l.iter().fold(f32::INFINITY, |a, &b| if b < a { b } else { a }), h.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a }));
     for &x in chunks.remainder() {
         let v = x * zs + zo;
         lo = if v < lo { v } else { lo };
@@ -227,7 +228,7 @@ pub fn fill(w: &Window, p: &Params, out: GridOut, kernel: Kernel) {
     let (nx, ny) = (t.width(), t.height());
     let rw = w.rect.width();
     // Column-constant attributes, computed once per tile with the f64 mapping mesh_grid uses.
-    let xs: Vec<f32> = (t.x0..t.x1).map(|x| ((x - vm.x0) as f64 * vm.cx) as f32).collect();
+    let xs: Vec<f32> = (t.x0..t.x1).map(|x| vm.local_x(x)).collect();
     let us: Vec<f32> = (t.x0..t.x1).map(|x| (x as f64 * vm.inv_w) as f32).collect();
     let mut pos_row = vec![[0f32; 3]; nx];
     let mut nrm_row = vec![[0f32; 3]; nx];
@@ -237,7 +238,7 @@ pub fn fill(w: &Window, p: &Params, out: GridOut, kernel: Kernel) {
     for (j, y) in (t.y0..t.y1).enumerate() {
         let row = |yy: usize| &w.data[(yy - w.rect.y0) * rw..(yy - w.rect.y0 + 1) * rw];
         let mid = row(y);
-        let z = ((y - vm.y0) as f64 * vm.cy) as f32;
+        let z = vm.local_z(y);
         let v = (y as f64 * vm.inv_h) as f32;
         for k in 0..nx {
             pos_row[k] = [xs[k], mid[i0 + k] * vm.zs + vm.zo, z];
@@ -365,11 +366,11 @@ struct Central<'a> {
 
 /// The scalar twin: exactly `normal_from` with both neighbours present on both axes.
 fn central_normals_scalar(a: &Central, out: &mut [[f32; 3]]) {
-    for k in 0..out.len() {
+    for (k, o) in out.iter_mut().enumerate() {
         let gx = (a.r[k] - a.l[k]) * 0.5 * a.kx;
         let gz = (a.d[k] - a.u[k]) * 0.5 * a.kz;
         let inv = 1.0 / (gx * gx + gz * gz + 1.0).sqrt();
-        out[k] = [-gx * inv, inv, -gz * inv];
+        *o = [-gx * inv, inv, -gz * inv];
     }
 }
 
@@ -440,7 +441,7 @@ mod tests {
     use crate::tiling::Rect;
 
     fn params(w: usize, h: usize) -> Params {
-        Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h] }
+        Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) }
     }
 
     #[test]

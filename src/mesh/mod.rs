@@ -6,7 +6,6 @@
 pub mod grid;
 pub mod simplify;
 
-
 use crate::tiling::Rect;
 
 /// Heights around one tile: `data` is row-major over `rect` (the tile's samples plus the halo ring where the raster
@@ -39,6 +38,21 @@ pub struct Params {
     pub z_offset: f32,
     /// Whole raster size in samples (for UVs over the scene).
     pub raster: [usize; 2],
+    /// The scene's tile size in cells (the largest tile extent): sets the quantum that world X/Z are snapped to,
+    /// so tile-local f32 offsets are exact and neighbouring tiles meet bit for bit at any cell size.
+    pub tile: usize,
+}
+
+impl Params {
+    /// The quantum (a power of two, metres) world X and Z are snapped to along each axis: the finest one at which
+    /// every offset within a tile of `tile` cells is an integer multiple below 2^24, hence exact in f32. Dyadic cell
+    /// sizes (1, 0.5, 2 m) are multiples of it, so their coordinates are unchanged by snapping.
+    pub fn quantum(&self) -> [f64; 2] {
+        self.cell.map(|c| {
+            let extent = (self.tile.max(1) as f64) * c;
+            2f64.powi((extent / ((1u32 << 24) - 2) as f64).log2().ceil() as i32)
+        })
+    }
 }
 
 /// Output buffers of one tile. Positions are tile-local (add `origin` for world coordinates) to keep f32 precision.
@@ -124,9 +138,7 @@ pub fn add_skirts(m: &mut Mesh, tile: &Rect, depth: f32) {
         return;
     }
     let (x0, y0, x1, y1) = (tile.x0 as u32, tile.y0 as u32, tile.x1 as u32 - 1, tile.y1 as u32 - 1);
-    let on_same_side = |a: [u32; 2], b: [u32; 2]| {
-        (a[0] == b[0] && (a[0] == x0 || a[0] == x1)) || (a[1] == b[1] && (a[1] == y0 || a[1] == y1))
-    };
+    let on_same_side = |a: [u32; 2], b: [u32; 2]| (a[0] == b[0] && (a[0] == x0 || a[0] == x1)) || (a[1] == b[1] && (a[1] == y0 || a[1] == y1));
     let mut edges: std::collections::HashMap<(u32, u32), u32> = std::collections::HashMap::new();
     for t in m.indices.chunks_exact(3) {
         for k in 0..3 {
@@ -165,10 +177,13 @@ pub fn add_skirts(m: &mut Mesh, tile: &Rect, depth: f32) {
 /// Per-tile constants for turning a global sample into vertex attributes.
 #[derive(Clone, Copy)]
 pub(crate) struct VertexMap {
-    x0: usize,
-    y0: usize,
     cx: f64,
     cy: f64,
+    /// Snapping quanta along X and Z, and the tile origin's snapped world X and Z.
+    qx: f64,
+    qz: f64,
+    ox: f64,
+    oz: f64,
     zs: f32,
     zo: f32,
     /// z_scale / cell, for one-sided and (halved) central differences.
@@ -180,11 +195,14 @@ pub(crate) struct VertexMap {
 
 impl VertexMap {
     pub(crate) fn new(tile: &Rect, p: &Params) -> VertexMap {
+        let [qx, qz] = p.quantum();
         VertexMap {
-            x0: tile.x0,
-            y0: tile.y0,
             cx: p.cell[0],
             cy: p.cell[1],
+            qx,
+            qz,
+            ox: snap(tile.x0 as f64 * p.cell[0], qx),
+            oz: snap(tile.y0 as f64 * p.cell[1], qz),
             zs: p.z_scale,
             zo: p.z_offset,
             kx: (p.z_scale as f64 / p.cell[0]) as f32,
@@ -194,13 +212,27 @@ impl VertexMap {
         }
     }
 
+    /// The tile's origin in world metres: the snapped world position of its first sample.
     pub(crate) fn origin(&self) -> [f64; 3] {
-        [self.x0 as f64 * self.cx, 0.0, self.y0 as f64 * self.cy]
+        [self.ox, 0.0, self.oz]
+    }
+
+    /// Tile-local X of global column `x`: snapped world X minus the snapped origin, exact in f32 (so origin + local
+    /// is the same number in every tile that holds the sample).
+    #[inline]
+    pub(crate) fn local_x(&self, x: usize) -> f32 {
+        (snap(x as f64 * self.cx, self.qx) - self.ox) as f32
+    }
+
+    /// Tile-local Z of global row `y` (see [`Self::local_x`]).
+    #[inline]
+    pub(crate) fn local_z(&self, y: usize) -> f32 {
+        (snap(y as f64 * self.cy, self.qz) - self.oz) as f32
     }
 
     #[inline]
     pub(crate) fn position(&self, x: usize, y: usize, h: f32) -> [f32; 3] {
-        [((x - self.x0) as f64 * self.cx) as f32, h * self.zs + self.zo, ((y - self.y0) as f64 * self.cy) as f32]
+        [self.local_x(x), h * self.zs + self.zo, self.local_z(y)]
     }
 
     #[inline]
@@ -218,6 +250,12 @@ impl VertexMap {
         let d = w.at(x, y + 1);
         normal_from(l, r, u, d, c, self.kx, self.kz)
     }
+}
+
+/// `v` rounded to the nearest multiple of the power of two `q` (exact: scaling by a power of two is exact).
+#[inline]
+fn snap(v: f64, q: f64) -> f64 {
+    (v / q).round() * q
 }
 
 /// The one normal formula, shared by every kernel and its SIMD twin.
@@ -263,7 +301,7 @@ mod skirt_tests {
     fn skirts_hang_below_every_border_edge_facing_out() {
         let data = [1.0f32; 16];
         let r = Rect::new(0, 0, 4, 4);
-        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [4, 4] };
+        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [4, 4], tile: 4 };
         let mut m = grid::mesh_grid(&Window { data: &data, rect: r, tile: r }, &p);
         let before = m.triangles();
         add_skirts(&mut m, &r, 5.0);

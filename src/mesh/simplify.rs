@@ -9,8 +9,12 @@
 //! sample inserted, and the triangulation is kept Delaunay by edge flips, until every sample is within `max_error`.
 //! Border samples are never interior candidates: the 1-D pass already bounds their error by `max_error`.
 //!
-//! Tiles with no-data samples keep every interior sample (the no-data pattern decides the holes, as in the full
-//! grid) and drop triangles touching no-data; their border lines keep every no-data sample and its neighbours.
+//! Voids: every interior no-data sample, and every valid interior sample next to one (its 8-neighbours), is made
+//! a vertex before the greedy refinement. With every no-data sample a vertex, no triangle can contain one, so
+//! the triangles left after dropping those that touch no-data cover valid samples only, and the refinement
+//! bounds the error of every valid sample they cover; the rim keeps each hole within one sample of the grid's. The
+//! border lines keep every no-data sample and its neighbours in the 1-D pass. The rest of the tile is simplified as
+//! if it had no void.
 //!
 //! Pure: a height window and parameters in, buffers out; scratch is per thread and reused.
 
@@ -47,8 +51,10 @@ pub struct Scratch {
     pending: Vec<u32>,
     /// Whether a triangle is already in `pending` (a flip can rewrite a fresh triangle; scan it once).
     queued: Vec<bool>,
-    /// Per tile sample: is it a vertex already (needed when every interior sample must become one).
+    /// Per tile sample: is it a vertex already.
     is_vertex: Vec<bool>,
+    /// Per tile sample: must become a vertex before refinement (an interior void sample or its valid rim).
+    forced: Vec<bool>,
     legalize_stack: Vec<(u32, u32)>,
     /// The tile's heights, contiguous (taken out while a tile is meshed, then put back for reuse).
     tile_heights: Vec<f32>,
@@ -59,8 +65,8 @@ struct Tile<'a> {
     h: &'a [f32],
     nx: usize,
     ny: usize,
-    /// Insert every interior sample (tile has no-data).
-    all: bool,
+    /// The tile has no-data samples (some samples are `forced`).
+    voids: bool,
 }
 
 impl Tile<'_> {
@@ -90,8 +96,13 @@ fn in_circle(a: [i32; 2], b: [i32; 2], c: [i32; 2], d: [i32; 2]) -> bool {
 }
 
 /// 1-D refinement of one border line: indices (into `line`) of the samples to keep, sorted, ends included.
-/// Keeps every no-data sample and its neighbours; valid runs between them are refined to within `limit`.
-pub(crate) fn border_keep(line: &[f32], limit: f64, out: &mut Vec<usize>) {
+/// Keeps every no-data sample and its neighbours; valid runs between them are refined to within `limit`, worst
+/// span first, inserting at most `budget` samples beyond those (ties broken by position). Refining until every
+/// span is within `limit` gives the same set in any order, so without a budget this is plain top-down refinement;
+/// with one, both tiles sharing the line still pick the same samples, since the choice depends on the line alone.
+pub(crate) fn border_keep(line: &[f32], limit: f64, budget: Option<usize>, out: &mut Vec<usize>) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
     out.clear();
     let n = line.len();
     let mut keep = vec![false; n];
@@ -108,32 +119,37 @@ pub(crate) fn border_keep(line: &[f32], limit: f64, out: &mut Vec<usize>) {
             }
         }
     }
-    // Refine each span between kept samples whose inside is all valid; `stack` holds spans to examine.
-    let mut stack: Vec<(usize, usize)> = Vec::new();
+    // The worst sample strictly inside span (a, b), as (error bits, Reverse(index)): f64 bits of a non-negative
+    // error order like the error itself.
+    let worst = |a: usize, b: usize| -> Option<(u64, Reverse<usize>, usize, usize)> {
+        let (ha, hb) = (line[a] as f64, line[b] as f64);
+        let mut w = (0.0f64, 0usize);
+        for (i, &hv) in line.iter().enumerate().take(b).skip(a + 1) {
+            let t = (i - a) as f64 / (b - a) as f64;
+            let e = (ha + (hb - ha) * t - hv as f64).abs();
+            if e > w.0 {
+                w = (e, i);
+            }
+        }
+        (w.0 > limit).then_some((w.0.to_bits(), Reverse(w.1), a, b))
+    };
+    let mut heap = BinaryHeap::new();
     let mut a = 0;
     for b in 1..n {
         if keep[b] {
             if b > a + 1 && !line[a].is_nan() && !line[b].is_nan() {
-                stack.push((a, b));
+                heap.extend(worst(a, b));
             }
             a = b;
         }
     }
-    while let Some((a, b)) = stack.pop() {
-        let (ha, hb) = (line[a] as f64, line[b] as f64);
-        let mut worst = (0.0f64, 0usize);
-        for (i, &hv) in line.iter().enumerate().take(b).skip(a + 1) {
-            let t = (i - a) as f64 / (b - a) as f64;
-            let e = (ha + (hb - ha) * t - hv as f64).abs();
-            if e > worst.0 {
-                worst = (e, i);
-            }
-        }
-        if worst.0 > limit {
-            keep[worst.1] = true;
-            stack.push((a, worst.1));
-            stack.push((worst.1, b));
-        }
+    let mut left = budget.unwrap_or(usize::MAX);
+    while left > 0 {
+        let Some((_, Reverse(i), a, b)) = heap.pop() else { break };
+        keep[i] = true;
+        left -= 1;
+        heap.extend(worst(a, i));
+        heap.extend(worst(i, b));
     }
     out.extend((0..n).filter(|&i| keep[i]));
 }
@@ -169,6 +185,7 @@ impl Scratch {
         self.queued.clear();
         self.is_vertex.clear();
         self.is_vertex.resize(samples, false);
+        self.forced.clear();
     }
 
     fn add_vertex(&mut self, t: &Tile, p: [i32; 2]) -> u32 {
@@ -202,8 +219,8 @@ impl Scratch {
         };
         let e = 3 * t as usize;
         self.tris[e..e + 3].copy_from_slice(&v);
-        for k in 0..3 {
-            self.link(e as u32 + k as u32, opp[k]);
+        for (k, &o) in opp.iter().enumerate() {
+            self.link(e as u32 + k as u32, o);
         }
         if !self.queued[t as usize] {
             self.queued[t as usize] = true;
@@ -291,6 +308,7 @@ impl Scratch {
         let sign = area.signum();
         let inv = 1.0 / area as f64;
         let nan_tri = ha.is_nan() || hb.is_nan() || hc.is_nan();
+        let voids = tile.voids;
         // Interior samples only: the tile border is handled by the 1-D pass.
         let x0 = a[0].min(b[0]).min(c[0]).max(1);
         let x1 = a[0].max(b[0]).max(c[0]).min(tile.nx as i32 - 2);
@@ -318,6 +336,7 @@ impl Scratch {
             }
             let row = &tile.h[y as usize * tile.nx..(y as usize + 1) * tile.nx];
             let vrow = &self.is_vertex[y as usize * tile.nx..(y as usize + 1) * tile.nx];
+            let frow = if voids { &self.forced[y as usize * tile.nx..(y as usize + 1) * tile.nx] } else { &[][..] };
             // The triangle's plane is linear along the row: evaluate it once at the span start, then step.
             let inv = inv * sign as f64;
             let (w0, w1, w2) = ((w[0] + d[0] * lo) as f64, (w[1] + d[1] * lo) as f64, (w[2] + d[2] * lo) as f64);
@@ -327,8 +346,17 @@ impl Scratch {
             for (k, (&hv, &is_v)) in row[xa..=xb].iter().zip(&vrow[xa..=xb]).enumerate() {
                 if !is_v {
                     let h = hv as f64;
-                    // Every interior sample becomes a vertex in no-data tiles; no-data ones first.
-                    let e = if tile.all && (nan_tri || h.is_nan()) { f64::MAX } else { (z - h).abs() };
+                    // Void tiles: forced samples first; a triangle with a no-data corner will be dropped, so its
+                    // other samples are no candidates (their error is undefined).
+                    let e = if !voids {
+                        (z - h).abs()
+                    } else if frow[xa + k] {
+                        f64::MAX
+                    } else if nan_tri {
+                        -1.0
+                    } else {
+                        (z - h).abs()
+                    };
                     if e > best {
                         best = e;
                         at = [(xa + k) as i32, y];
@@ -467,13 +495,35 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     }
     let nodata = h.iter().filter(|v| v.is_nan()).count();
     let limit = (sp.max_error as f64 / (p.z_scale as f64).abs()).max(0.0);
-    let tile = Tile { h: &h, nx, ny, all: nodata > 0 };
+    let tile = Tile { h: &h, nx, ny, voids: nodata > 0 };
     s.reset(nx * ny);
+    if tile.voids {
+        // Interior void samples and their valid interior 8-neighbours.
+        s.forced.resize(nx * ny, false);
+        for y in 1..ny.saturating_sub(1) {
+            for x in 1..nx.saturating_sub(1) {
+                if !h[y * nx + x].is_nan() {
+                    continue;
+                }
+                for yy in y - 1..=y + 1 {
+                    for xx in x - 1..=x + 1 {
+                        if yy > 0 && yy + 1 < ny && xx > 0 && xx + 1 < nx {
+                            s.forced[yy * nx + xx] = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     // 1. Border lines, each walked in increasing coordinate so both tiles sharing it agree.
     let (xm, ym) = (nx as i32 - 1, ny as i32 - 1);
     let mut keep = Vec::new();
     let mut border_err = 0.0f64;
+    // A triangle budget is a hard cap: two corner triangles, one more per border vertex, two per interior vertex.
+    // Each side may add a quarter of what is left after the corners, so the border alone never passes the cap
+    // (and both tiles of a side derive the same budget from the same parameter).
+    let border_budget = sp.max_triangles.map(|m| m.saturating_sub(2) / 4);
     let mut sides: [Vec<i32>; 4] = Default::default(); // top, bottom (x positions), left, right (y positions)
     for (side, line) in [
         (0usize, (0..nx).map(|x| h[x]).collect::<Vec<f32>>()),
@@ -481,7 +531,7 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
         (2, (0..ny).map(|y| h[y * nx]).collect()),
         (3, (0..ny).map(|y| h[y * nx + nx - 1]).collect()),
     ] {
-        border_keep(&line, limit, &mut keep);
+        border_keep(&line, limit, border_budget, &mut keep);
         border_err = border_err.max(border_error(&line, &keep));
         sides[side] = keep.iter().map(|&i| i as i32).collect();
     }
@@ -528,13 +578,14 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     s.pending = (0..(s.tris.len() / 3) as u32).collect();
     s.queued.iter_mut().for_each(|q| *q = true);
     s.flush(&tile);
-    let stop = if tile.all { -0.5 } else { limit };
-    loop {
-        let Some(&top) = s.heap.first() else { break };
+    let stop = limit;
+    while let Some(&top) = s.heap.first() {
         if s.err[top as usize] <= stop {
             break;
         }
-        if sp.max_triangles.is_some_and(|m| s.tris.len() / 3 >= m) {
+        // Each insertion adds two triangles (a split triangle, or two split across an edge). Void samples and
+        // their rim are inserted whatever the budget: without them a hole would be covered.
+        if s.err[top as usize] < f64::MAX && sp.max_triangles.is_some_and(|m| s.tris.len() / 3 + 2 > m) {
             break;
         }
         let p = s.cand[top as usize];
@@ -566,7 +617,7 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
         }
     }
     m.indices = kept.iter().map(|&v| remap[v as usize]).collect();
-    let err = if tile.all { border_err } else { border_err.max(interior_err) };
+    let err = border_err.max(interior_err);
     m.max_error = (err * (p.z_scale as f64).abs()) as f32;
     m.finish_bounds();
     s.tile_heights = h;
@@ -581,17 +632,17 @@ mod tests {
     #[test]
     fn border_refinement_is_exact_on_lines_and_keeps_nodata_rims() {
         let mut k = Vec::new();
-        border_keep(&[0.0, 1.0, 2.0, 3.0, 4.0], 0.0, &mut k);
+        border_keep(&[0.0, 1.0, 2.0, 3.0, 4.0], 0.0, None, &mut k);
         assert_eq!(k, [0, 4]);
-        border_keep(&[0.0, 1.0, 5.0, 3.0, 4.0], 0.5, &mut k);
+        border_keep(&[0.0, 1.0, 5.0, 3.0, 4.0], 0.5, None, &mut k);
         assert!(k.contains(&2));
-        border_keep(&[0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0], 1.0, &mut k);
+        border_keep(&[0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0], 1.0, None, &mut k);
         assert_eq!(k, [0, 1, 2, 3, 5]);
     }
 
     fn run(data: &[f32], w: usize, h: usize, e: f32) -> Mesh {
         let r = Rect::new(0, 0, w, h);
-        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h] };
+        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
         mesh_simplified(&Window { data, rect: r, tile: r }, &p, &SimplifyParams { max_error: e, max_triangles: None }, &mut Scratch::default())
     }
 

@@ -36,6 +36,9 @@ impl Source for MemorySource {
     fn encoding(&self) -> Encoding {
         self.encoding
     }
+    fn info(&self) -> super::SourceInfo {
+        super::SourceInfo { format: "image (decoded whole)".into(), sample_type: self.encoding.to_string(), ..Default::default() }
+    }
 }
 
 /// Mapbox terrain-RGB: h = (R·65536 + G·256 + B)·0.1 − 10000, computed as (v − 100000)/10 so the f32 result is

@@ -1,7 +1,9 @@
-//! Input readers: bytes on disk → height windows (f32, NaN = no data). Formats that allow it (raw, SRTM `.hgt`,
-//! `.npy`) are read window by window with positioned reads, so a rank touches only the samples it owns; PNG and
-//! TIFF are decoded whole once. No meshing, no tiling policy here.
+//! Input readers: bytes on disk → height windows (f32, NaN = no data), and the georeferencing facts of an input.
+//! Formats that allow it (GeoTIFF, raw, SRTM `.hgt`, `.npy`) are read window by window, so a rank touches only the
+//! samples its tiles need; PNG (and RGB-encoded TIFF) is decoded whole once. No meshing, no tiling policy here.
 
+pub mod georef;
+mod geotiff;
 mod image_src;
 mod raw;
 
@@ -11,6 +13,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::tiling::Rect;
+pub use georef::{CellSize, Georef};
+pub use geotiff::GeoTiffSource;
 pub use image_src::{decode_terrain_rgb, decode_terrain_rgb_scalar, decode_terrarium, decode_terrarium_scalar};
 pub use raw::{npy_bytes_f32, Dtype, RawSource};
 
@@ -51,9 +55,11 @@ pub enum Encoding {
     Hgt,
     /// NumPy `.npy`, 2-D, C order.
     Npy,
+    /// GeoTIFF / COG samples (u8…f64), band 1.
+    GeoTiff,
 }
 
-pub const ENCODING_CHOICES: &str = "auto, gray, terrain-rgb, terrarium, raw-f32, raw-i16, raw-u16, hgt, npy";
+pub const ENCODING_CHOICES: &str = "auto, gray, terrain-rgb, terrarium, raw-f32, raw-i16, raw-u16, hgt, npy, geotiff";
 
 impl FromStr for Encoding {
     type Err = String;
@@ -68,6 +74,7 @@ impl FromStr for Encoding {
             "raw-u16" => Encoding::Raw(Dtype::U16),
             "hgt" => Encoding::Hgt,
             "npy" => Encoding::Npy,
+            "geotiff" | "tiff" => Encoding::GeoTiff,
             _ => return Err(format!("unknown encoding '{s}' (choose one of: {ENCODING_CHOICES})")),
         })
     }
@@ -83,6 +90,7 @@ impl fmt::Display for Encoding {
             Encoding::Raw(d) => write!(f, "raw-{}", d.name()),
             Encoding::Hgt => f.write_str("hgt"),
             Encoding::Npy => f.write_str("npy"),
+            Encoding::GeoTiff => f.write_str("geotiff"),
         }
     }
 }
@@ -107,6 +115,15 @@ pub trait ByteSource: Send + Sync {
     }
     /// Fills `buf` with the bytes at `offset..offset + buf.len()`.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
+    /// An identity of the content that changes whenever the bytes do, cheaper than hashing them (a blob's ETag);
+    /// `None` where the bytes must be hashed.
+    fn identity(&self) -> Option<String> {
+        None
+    }
+    /// Bytes read so far, where the source counts them.
+    fn fetched(&self) -> u64 {
+        0
+    }
     /// Several reads at once; remote sources merge nearby ranges into few requests.
     fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> std::io::Result<()> {
         reqs.iter_mut().try_for_each(|(off, buf)| self.read_at(*off, buf))
@@ -173,9 +190,35 @@ pub trait Source: Send + Sync {
     fn windowed(&self) -> bool;
     /// The encoding actually used (after `auto` was resolved).
     fn encoding(&self) -> Encoding;
+    /// Georeferencing the file itself states, if any.
+    fn georef(&self) -> Option<Georef> {
+        None
+    }
+    /// The no-data value the file itself states (GDAL_NODATA), if any.
+    fn nodata(&self) -> Option<f64> {
+        None
+    }
+    /// What `terrafarm info` reports about the file's layout.
+    fn info(&self) -> SourceInfo;
 }
 
-/// An opened input: a source plus the caller's no-data value.
+/// Layout facts of an input, for `terrafarm info`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SourceInfo {
+    pub format: String,
+    pub sample_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Block layout (strips or tiles) of formats read block by block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bigtiff: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub little_endian: Option<bool>,
+}
+
+/// An opened input: a source plus the no-data value in force (`--nodata`, else the file's own).
 pub struct Raster {
     source: Box<dyn Source>,
     nodata: Option<f32>,
@@ -194,6 +237,16 @@ impl Raster {
     }
     pub fn encoding(&self) -> Encoding {
         self.source.encoding()
+    }
+    pub fn georef(&self) -> Option<Georef> {
+        self.source.georef()
+    }
+    /// The no-data value in force, in input units.
+    pub fn nodata(&self) -> Option<f32> {
+        self.nodata
+    }
+    pub fn info(&self) -> SourceInfo {
+        self.source.info()
     }
     pub fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
         debug_assert_eq!(out.len(), rect.len());
@@ -226,14 +279,19 @@ pub(crate) fn check_samples(path: &Path, w: u64, h: u64, max: u64) -> Result<(),
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Image,
+    Tiff,
     Npy,
     Hgt,
     Raw(Option<Dtype>),
 }
 
 fn sniff(path: &Path, head: &[u8]) -> Option<Kind> {
-    if head.starts_with(b"\x89PNG\r\n\x1a\n") || head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Some(Kind::Image);
+    }
+    // Classic TIFF (42) and BigTIFF (43), either byte order.
+    if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") || head.starts_with(b"II+\0") || head.starts_with(b"MM\0+") {
+        return Some(Kind::Tiff);
     }
     if head.starts_with(b"\x93NUMPY") {
         return Some(Kind::Npy);
@@ -253,9 +311,9 @@ fn sniff(path: &Path, head: &[u8]) -> Option<Kind> {
 /// encoding and the first bytes only, so ranks can agree on who decodes before anyone does.
 pub fn decodes_whole(path: &Path, src: &dyn ByteSource, opts: &ReadOptions) -> bool {
     match opts.encoding {
-        Encoding::Raw(_) | Encoding::Hgt | Encoding::Npy => false,
-        Encoding::Gray | Encoding::TerrainRgb | Encoding::Terrarium => true,
-        Encoding::Auto => sniff(path, &read_head(src).unwrap_or_default()) == Some(Kind::Image),
+        Encoding::Raw(_) | Encoding::Hgt | Encoding::Npy | Encoding::GeoTiff => false,
+        Encoding::TerrainRgb | Encoding::Terrarium => true,
+        Encoding::Gray | Encoding::Auto => sniff(path, &read_head(src).unwrap_or_default()) == Some(Kind::Image),
     }
 }
 
@@ -278,15 +336,15 @@ pub fn open_source(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) ->
         return Err(RasterError::format(path, "file is empty (0 bytes)"));
     }
     let kind = sniff(path, &read_head(src.as_ref()).map_err(|e| RasterError::io(path, e))?);
-    let ext_is_image = matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
-        Some("png") | Some("tif") | Some("tiff")
-    );
+    let ext_is_image = matches!(path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("png") | Some("tif") | Some("tiff"));
     let source: Box<dyn Source> = match (opts.encoding, kind) {
         (Encoding::Raw(d), _) => Box::new(RawSource::raw(path, src, d, opts)?),
         (Encoding::Hgt, _) | (Encoding::Auto, Some(Kind::Hgt)) => Box::new(RawSource::hgt(path, src, opts)?),
         (Encoding::Npy, _) | (Encoding::Auto, Some(Kind::Npy)) => Box::new(RawSource::npy(path, src, opts)?),
         (Encoding::Auto, Some(Kind::Raw(Some(d)))) => Box::new(RawSource::raw(path, src, d, opts)?),
+        (Encoding::Auto | Encoding::Gray | Encoding::GeoTiff, Some(Kind::Tiff)) => Box::new(GeoTiffSource::open(path, src, opts)?),
+        (Encoding::GeoTiff, _) => return Err(RasterError::format(path, "not a TIFF (no TIFF signature)")),
+        (enc @ (Encoding::TerrainRgb | Encoding::Terrarium), Some(Kind::Tiff)) => Box::new(image_src::decode(path, &read_all(path, src.as_ref())?, enc, opts)?),
         (Encoding::Auto, Some(Kind::Raw(None))) => {
             return Err(RasterError::format(path, "headerless raw file: say its sample type with --encoding raw-f32|raw-i16|raw-u16 and its --size WxH"))
         }
@@ -298,11 +356,14 @@ pub fn open_source(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) ->
         (Encoding::Auto, None) => {
             return Err(RasterError::format(
                 path,
-                format!("cannot tell the format: supported are .png .tif .tiff .hgt .npy .f32 .i16 .u16 (.raw/.bin with --encoding); encodings: {ENCODING_CHOICES}"),
+                format!(
+                    "cannot tell the format: supported are .png .tif .tiff .hgt .npy .f32 .i16 .u16 (.raw/.bin with --encoding); encodings: {ENCODING_CHOICES}"
+                ),
             ))
         }
     };
-    Ok(Raster { source, nodata: opts.nodata, path: path.to_path_buf() })
+    let nodata = opts.nodata.or_else(|| source.nodata().map(|v| v as f32));
+    Ok(Raster { source, nodata, path: path.to_path_buf() })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{check_samples, ByteSource, Encoding, RasterError, ReadOptions, Source};
+use super::{check_samples, ByteSource, Encoding, Georef, RasterError, ReadOptions, Source, SourceInfo};
 use crate::tiling::Rect;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -50,6 +50,8 @@ pub struct RawSource {
     /// A sample value that means "void" in the format itself (SRTM's −32768).
     void: Option<f32>,
     encoding: Encoding,
+    /// What the file's name tells (SRTM `.hgt`).
+    georef: Option<Georef>,
 }
 
 fn decode_row(bytes: &[u8], dtype: Dtype, big: bool, out: &mut [f32]) {
@@ -84,11 +86,8 @@ impl Source for RawSource {
         // One request list for the whole window: a local file does one positioned read per row, a blob merges the
         // rows into a few ranged GETs.
         let mut bytes = vec![0u8; rect.height() * row_bytes];
-        let mut reqs: Vec<(u64, &mut [u8])> = bytes
-            .chunks_exact_mut(row_bytes)
-            .zip(rect.y0..rect.y1)
-            .map(|(buf, y)| (self.offset + ((y * self.width + rect.x0) * bs) as u64, buf))
-            .collect();
+        let mut reqs: Vec<(u64, &mut [u8])> =
+            bytes.chunks_exact_mut(row_bytes).zip(rect.y0..rect.y1).map(|(buf, y)| (self.offset + ((y * self.width + rect.x0) * bs) as u64, buf)).collect();
         self.file.read_many(&mut reqs).map_err(|e| RasterError::io(&self.path, e))?;
         for (i, row) in bytes.chunks_exact(row_bytes).enumerate() {
             let o = &mut out[i * rect.width()..(i + 1) * rect.width()];
@@ -105,6 +104,24 @@ impl Source for RawSource {
     fn encoding(&self) -> Encoding {
         self.encoding
     }
+    fn georef(&self) -> Option<Georef> {
+        self.georef.clone()
+    }
+    fn info(&self) -> SourceInfo {
+        let format = match self.encoding {
+            Encoding::Hgt => "SRTM .hgt",
+            Encoding::Npy => ".npy",
+            _ => "raw samples",
+        };
+        SourceInfo {
+            format: format.into(),
+            sample_type: self.dtype.name().into(),
+            compression: Some("none".into()),
+            blocks: Some(format!("rows of {} samples, data at byte {}", self.width, self.offset)),
+            bigtiff: None,
+            little_endian: Some(!self.big_endian),
+        }
+    }
 }
 
 impl RawSource {
@@ -117,12 +134,20 @@ impl RawSource {
         let len = file.len();
         let want = (w as u64) * (h as u64) * dtype.size() as u64;
         if len != want {
-            return Err(RasterError::format(
-                path,
-                format!("file has {len} bytes but --size {w}x{h} of {} needs {want}", dtype.name()),
-            ));
+            return Err(RasterError::format(path, format!("file has {len} bytes but --size {w}x{h} of {} needs {want}", dtype.name())));
         }
-        Ok(RawSource { file, path: path.to_path_buf(), width: w, height: h, dtype, big_endian: false, offset: 0, void: None, encoding: Encoding::Raw(dtype) })
+        Ok(RawSource {
+            file,
+            path: path.to_path_buf(),
+            width: w,
+            height: h,
+            dtype,
+            big_endian: false,
+            offset: 0,
+            void: None,
+            encoding: Encoding::Raw(dtype),
+            georef: None,
+        })
     }
 
     /// SRTM `.hgt`: square, big-endian i16, size from the file length (1201² = SRTM3, 3601² = SRTM1).
@@ -135,7 +160,18 @@ impl RawSource {
         };
         check_samples(path, side, side, opts.max_samples)?;
         let side = side as usize;
-        Ok(RawSource { file, path: path.to_path_buf(), width: side, height: side, dtype: Dtype::I16, big_endian: true, offset: 0, void: Some(-32768.0), encoding: Encoding::Hgt })
+        Ok(RawSource {
+            file,
+            path: path.to_path_buf(),
+            width: side,
+            height: side,
+            dtype: Dtype::I16,
+            big_endian: true,
+            offset: 0,
+            void: Some(-32768.0),
+            encoding: Encoding::Hgt,
+            georef: path.file_name().and_then(|n| n.to_str()).and_then(|n| super::georef::hgt_georef(n, side)),
+        })
     }
 
     /// NumPy `.npy` (format 1.0–3.0): 2-D, C order, u1/i2/u2/i4/f4/f8 of either byte order.
@@ -160,21 +196,15 @@ impl RawSource {
         }
         let mut hb = vec![0u8; hlen as usize];
         file.read_at(start, &mut hb).map_err(|e| RasterError::io(path, e))?;
-        let header = String::from_utf8_lossy(&hb);
-        let field = |key: &str| -> Option<&str> {
-            let i = header.find(&format!("'{key}'"))?;
-            let rest = &header[i + key.len() + 2..];
-            Some(rest[rest.find(':')? + 1..].trim_start())
-        };
-        let descr = field("descr").and_then(|s| s.strip_prefix('\'')).and_then(|s| s.split('\'').next()).ok_or_else(|| bad("no 'descr'"))?;
-        if field("fortran_order").is_some_and(|s| s.starts_with("True")) {
+        let header = std::str::from_utf8(&hb).map_err(|_| bad("header is not ASCII"))?;
+        let NpyHeader { descr, fortran_order, shape } = parse_npy_header(header).map_err(|m| bad(&m))?;
+        if fortran_order {
             return Err(bad("Fortran-order arrays are not supported (save with np.ascontiguousarray)"));
         }
-        let shape = field("shape").and_then(|s| s.strip_prefix('(')).and_then(|s| s.split(')').next()).ok_or_else(|| bad("no 'shape'"))?;
-        let dims: Vec<u64> = shape.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_, _>>().map_err(|_| bad("bad 'shape'"))?;
-        let [h, w] = dims[..] else {
-            return Err(bad(&format!("array has shape ({shape}); a height map must be 2-D")));
+        let [h, w] = shape[..] else {
+            return Err(bad(&format!("array has shape {shape:?}; a height map must be 2-D")));
         };
+        let descr = descr.as_str();
         let (order, code) = descr.split_at(1);
         let big_endian = match order {
             ">" => true,
@@ -196,7 +226,123 @@ impl RawSource {
         if len < want {
             return Err(bad(&format!("truncated: {len} bytes, shape ({h}, {w}) of {descr} needs {want}")));
         }
-        Ok(RawSource { file, path: path.to_path_buf(), width: w as usize, height: h as usize, dtype, big_endian, offset, void: None, encoding: Encoding::Npy })
+        Ok(RawSource {
+            file,
+            path: path.to_path_buf(),
+            width: w as usize,
+            height: h as usize,
+            dtype,
+            big_endian,
+            offset,
+            void: None,
+            encoding: Encoding::Npy,
+            georef: None,
+        })
+    }
+}
+
+/// The three fields of a `.npy` header.
+#[derive(Debug, PartialEq)]
+struct NpyHeader {
+    descr: String,
+    fortran_order: bool,
+    shape: Vec<u64>,
+}
+
+/// Parses a `.npy` header exactly as NumPy's format spec writes it: a Python dict literal with exactly the keys
+/// 'descr' (a string), 'fortran_order' (True or False) and 'shape' (a tuple of integers), any order, optional
+/// trailing comma, whitespace, and the newline/space padding. Anything else is refused, as NumPy refuses it.
+fn parse_npy_header(h: &str) -> Result<NpyHeader, String> {
+    let b = h.as_bytes();
+    let mut i = 0;
+    let ws = |i: &mut usize| {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t' || b[*i] == b'\n') {
+            *i += 1;
+        }
+    };
+    let expect = |i: &mut usize, c: u8| -> Result<(), String> {
+        ws(i);
+        if b.get(*i) == Some(&c) {
+            *i += 1;
+            Ok(())
+        } else {
+            Err(format!("header: expected '{}' at byte {}", c as char, *i))
+        }
+    };
+    let string = |i: &mut usize| -> Result<String, String> {
+        ws(i);
+        let q = *b.get(*i).ok_or("header: unexpected end")?;
+        if q != b'\'' && q != b'"' {
+            return Err(format!("header: expected a string at byte {}", *i));
+        }
+        let end = h[*i + 1..].find(q as char).ok_or("header: unterminated string")? + *i + 1;
+        let s = h[*i + 1..end].to_string();
+        *i = end + 1;
+        Ok(s)
+    };
+    expect(&mut i, b'{')?;
+    let (mut descr, mut fortran, mut shape) = (None, None, None);
+    loop {
+        ws(&mut i);
+        if b.get(i) == Some(&b'}') {
+            i += 1;
+            break;
+        }
+        let key = string(&mut i)?;
+        expect(&mut i, b':')?;
+        ws(&mut i);
+        match key.as_str() {
+            "descr" if descr.is_none() => descr = Some(string(&mut i)?),
+            "fortran_order" if fortran.is_none() => {
+                fortran = Some(if h[i..].starts_with("True") {
+                    i += 4;
+                    true
+                } else if h[i..].starts_with("False") {
+                    i += 5;
+                    false
+                } else {
+                    return Err(format!("header: 'fortran_order' must be True or False, at byte {i}"));
+                })
+            }
+            "shape" if shape.is_none() => {
+                expect(&mut i, b'(')?;
+                let mut dims = Vec::new();
+                loop {
+                    ws(&mut i);
+                    if b.get(i) == Some(&b')') {
+                        i += 1;
+                        break;
+                    }
+                    let start = i;
+                    while i < b.len() && b[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    dims.push(h[start..i].parse::<u64>().map_err(|_| format!("header: bad 'shape' entry at byte {start}"))?);
+                    ws(&mut i);
+                    match b.get(i) {
+                        Some(b',') => i += 1,
+                        Some(b')') => {}
+                        _ => return Err(format!("header: bad 'shape' at byte {i}")),
+                    }
+                }
+                shape = Some(dims);
+            }
+            k => return Err(format!("header: unexpected or repeated key '{k}'")),
+        }
+        ws(&mut i);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => {}
+            _ => return Err(format!("header: expected ',' or '}}' at byte {i}")),
+        }
+    }
+    ws(&mut i);
+    if i != b.len() {
+        return Err(format!("header: unexpected text after the dict at byte {i}"));
+    }
+    match (descr, fortran, shape) {
+        (Some(descr), Some(fortran_order), Some(shape)) => Ok(NpyHeader { descr, fortran_order, shape }),
+        _ => Err("header: needs 'descr', 'fortran_order' and 'shape'".into()),
     }
 }
 
@@ -216,4 +362,28 @@ pub fn npy_bytes_f32(width: usize, height: usize, data: &[f32]) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_headers_are_exact_literals_only() {
+        let ok = parse_npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }          \n").unwrap();
+        assert_eq!(ok, NpyHeader { descr: "<f4".into(), fortran_order: false, shape: vec![3, 4] });
+        assert_eq!(parse_npy_header("{'shape':(5,),'fortran_order':True,'descr':'|u1'}").unwrap().shape, vec![5]);
+        // Issue #11, item 8: NumPy refuses each of these, so do we.
+        for bad in [
+            "{'descr': '<f4', 'fortran_order': FalsX, 'shape': (3, 4), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), 'extra': 1}",
+            "{'descr': '<f4', 'fortran_order': False}",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, -4), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': [3, 4], }",
+            "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)}",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)} junk",
+        ] {
+            assert!(parse_npy_header(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -151,10 +151,8 @@ fn connect(url: &str, opts: &BlobOptions) -> Result<(MicrosoftAzure, String, Str
     let via;
     if let Some(cs) = env("AZURE_STORAGE_CONNECTION_STRING") {
         register_secret(&cs);
-        let kv: Vec<(String, String)> = cs
-            .split(';')
-            .filter_map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
-            .collect();
+        let kv: Vec<(String, String)> =
+            cs.split(';').filter_map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))).collect();
         let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         let dev = get("usedevelopmentstorage").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let cs_account = if dev { Some(DEV_ACCOUNT.to_string()) } else { get("accountname") };
@@ -340,6 +338,8 @@ struct BlobInput {
     store: Arc<MicrosoftAzure>,
     path: ObjPath,
     len: u64,
+    /// The blob's ETag: changes whenever its content does, so it identifies the input without reading it whole.
+    etag: Option<String>,
 }
 
 fn io_err(e: object_store::Error) -> std::io::Error {
@@ -349,6 +349,9 @@ fn io_err(e: object_store::Error) -> std::io::Error {
 impl ByteSource for BlobInput {
     fn len(&self) -> u64 {
         self.len
+    }
+    fn identity(&self) -> Option<String> {
+        self.etag.as_ref().map(|e| format!("etag:{}:{}", e.trim_matches('"'), self.len))
     }
     fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
         self.read_many(&mut [(off, buf)])
@@ -380,7 +383,7 @@ pub fn open_input(url: &str, opts: &BlobOptions) -> Result<(Arc<dyn ByteSource>,
     }
     let path = ObjPath::from(name);
     let meta = runtime()?.block_on(store.head(&path)).map_err(|e| remote(&format!("open input {shown}"), e))?;
-    Ok((Arc::new(BlobInput { store: Arc::new(store), path, len: meta.size }), url_for_display(url)))
+    Ok((Arc::new(BlobInput { store: Arc::new(store), path, len: meta.size, etag: meta.e_tag }), url_for_display(url)))
 }
 
 #[cfg(test)]

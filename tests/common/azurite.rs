@@ -148,13 +148,14 @@ impl Azurite {
         }
         let xml = String::from_utf8(body).unwrap();
         Some(
-        xml.split("<Blob>")
-            .skip(1)
-            .map(|b| {
-                let field = |tag: &str| b.split(&format!("<{tag}>")).nth(1).and_then(|s| s.split(&format!("</{tag}>")).next()).unwrap_or("").to_string();
-                (field("Name"), field("Content-Length").parse().unwrap())
-            })
-            .collect())
+            xml.split("<Blob>")
+                .skip(1)
+                .map(|b| {
+                    let field = |tag: &str| b.split(&format!("<{tag}>")).nth(1).and_then(|s| s.split(&format!("</{tag}>")).next()).unwrap_or("").to_string();
+                    (field("Name"), field("Content-Length").parse().unwrap())
+                })
+                .collect(),
+        )
     }
 
     pub fn get(&self, container: &str, name: &str) -> Vec<u8> {

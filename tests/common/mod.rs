@@ -54,9 +54,7 @@ fn copy_glbs(from: &Path, to: &Path) {
 /// The shared real-terrain folder (`../shared/data` beside the repository, or `TERRAFARM_SHARED_DATA`).
 /// Under CI (`CI=true`) a missing file fails the test loudly; elsewhere the test is skipped with a note.
 pub fn shared(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("TERRAFARM_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let dir = std::env::var_os("TERRAFARM_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
     let p = dir.join(name);
     if p.exists() {
         return Some(p);
@@ -152,4 +150,33 @@ pub fn crc32(data: &[u8]) -> u32 {
         }
     }
     !c
+}
+
+/// A tile record (or a list of them) without its resume key: what stays equal when only the input's identity
+/// differs (a blob input is identified by its ETag, a local file by its SHA-256).
+pub fn without_keys(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(without_keys).collect()),
+        serde_json::Value::Object(o) => serde_json::Value::Object(o.iter().filter(|(k, _)| k.as_str() != "key").map(|(k, v)| (k.clone(), v.clone())).collect()),
+        v => v.clone(),
+    }
+}
+
+/// Compares two scene trees file by file: tile files byte for byte, tile records and the manifest's tile list
+/// without their resume keys (for runs whose inputs differ only in how they are identified).
+pub fn assert_same_scene_apart_from_input_identity(got: &std::collections::BTreeMap<String, Vec<u8>>, want: &std::collections::BTreeMap<String, Vec<u8>>) {
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (k, v) in want {
+        if k.ends_with(".json") {
+            let (g, w): (serde_json::Value, serde_json::Value) = (serde_json::from_slice(&got[k]).unwrap(), serde_json::from_slice(v).unwrap());
+            if k.ends_with("manifest.json") {
+                assert_eq!(without_keys(&g["tiles"]), without_keys(&w["tiles"]), "{k}");
+                assert_eq!(g["params"], w["params"], "{k}");
+            } else {
+                assert_eq!(without_keys(&g), without_keys(&w), "{k}");
+            }
+        } else {
+            assert!(&got[k] == v, "{k} differs");
+        }
+    }
 }

@@ -1,0 +1,194 @@
+//! `terrafarm info`: what an input is (format, sample type, compression, block layout, georeferencing, cell size
+//! and how it was derived, no-data, a value range sampled from a few windows) and what meshing it would take (tile
+//! grid, output bytes per format at full resolution, peak memory). Reads headers and a few windows only; writes
+//! nothing.
+
+use anyhow::{anyhow, Result};
+use serde::Serialize;
+
+use crate::cli::InfoArgs;
+use crate::config::{parse_cell, parse_size, ConfigError};
+use crate::raster::{self, CellSize, Georef, ReadOptions, SourceInfo};
+use crate::tiling::{Grid, Rect};
+
+#[derive(Serialize)]
+struct EstimatedBytes {
+    glb: u64,
+    obj: u64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    input: String,
+    bytes: u64,
+    #[serde(flatten)]
+    source: SourceInfo,
+    encoding: String,
+    width: usize,
+    height: usize,
+    georef: Option<Georef>,
+    cell_size: CellSize,
+    nodata: Option<f32>,
+    /// Min and max of the valid samples in the windows read (`windows_sampled` of them).
+    value_range: Option<[f32; 2]>,
+    windows_sampled: usize,
+    tile_size: usize,
+    tile_grid: [usize; 2],
+    /// Full-resolution output (simplification makes it smaller).
+    estimated_bytes: EstimatedBytes,
+    /// Whether `mesh` streams tile windows from the input (memory bounded by the tiles in flight) or decodes the
+    /// whole raster first.
+    streamed: bool,
+    estimated_peak_memory_bytes: u64,
+}
+
+/// Up to 16 windows spread over the raster, each at most 256² samples.
+fn sample_windows(w: usize, h: usize) -> Vec<Rect> {
+    let n = 4usize;
+    let (ww, wh) = (w.min(256), h.min(256));
+    let mut out = Vec::new();
+    for j in 0..n {
+        for i in 0..n {
+            let x0 = (w - ww) * i / (n - 1);
+            let y0 = (h - wh) * j / (n - 1);
+            let r = Rect::new(x0, y0, x0 + ww, y0 + wh);
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Report> {
+    let opts = ReadOptions {
+        encoding: a.encoding.parse().map_err(ConfigError)?,
+        size: a.size.as_deref().map(parse_size).transpose()?,
+        max_samples: 1 << 40,
+        nodata: a.nodata,
+    };
+    let cell = a.cell_size.as_deref().map(parse_cell).transpose()?;
+    let inp = crate::pipeline::open_input(input, &crate::store::BlobOptions::default())?;
+    let r = raster::open_source(&inp.shown, inp.source.clone(), &opts)?;
+    let (w, h) = (r.width(), r.height());
+    let georef = r.georef();
+    let cell_size = crate::pipeline::cell_size(cell, georef.as_ref(), w, h, &inp.shown)?;
+    let windows = sample_windows(w, h);
+    let mut range: Option<[f32; 2]> = None;
+    let mut buf = Vec::new();
+    for rect in &windows {
+        buf.clear();
+        buf.resize(rect.len(), 0.0);
+        r.read_window(*rect, &mut buf)?;
+        for &v in buf.iter().filter(|v| v.is_finite()) {
+            range = Some(range.map_or([v, v], |[lo, hi]| [lo.min(v), hi.max(v)]));
+        }
+    }
+    if !(2..=16384).contains(&a.tile_size) {
+        return Err(ConfigError(format!("--tile-size {} is outside 2..=16384 cells", a.tile_size)).into());
+    }
+    let grid = Grid::new(w, h, a.tile_size).ok_or_else(|| anyhow!("{}: raster too small to mesh", inp.shown.display()))?;
+    let (mut glb, mut obj) = (0u64, 0u64);
+    for t in grid.tiles() {
+        let tr = grid.tile_rect(t);
+        let (v, tris) = (tr.len() as u64, 2 * (tr.width() as u64 - 1) * (tr.height() as u64 - 1));
+        let index = if v <= 65535 { 2 } else { 4 };
+        glb += v * 32 + tris * 3 * index + 1500;
+        // OBJ text: about 110 bytes per vertex (v, vn, vt lines) and 35 per face line, measured on terrafarm's output.
+        obj += v * 110 + tris * 35;
+    }
+    let streamed = r.windowed();
+    let tile_window = (a.tile_size as u64 + 3).pow(2);
+    // Per thread in flight: the window (f32), the mesh (positions, normals, UVs, grid coordinates, indices: about
+    // 48 bytes a vertex) and the GLB bytes (about 56 a vertex); plus the GeoTIFF block cache, plus what is decoded
+    // whole.
+    let per_thread = tile_window * (4 + 48 + 56);
+    let whole = if streamed { 0 } else { (w * h) as u64 * 4 * 2 };
+    let cache = if r.encoding() == raster::Encoding::GeoTiff { ((w * h) as u64).clamp(8 << 20, 64 << 20) } else { 0 };
+    Ok(Report {
+        input: inp.shown.display().to_string(),
+        bytes: inp.source.len(),
+        source: r.info(),
+        encoding: r.encoding().to_string(),
+        width: w,
+        height: h,
+        georef,
+        cell_size,
+        nodata: r.nodata(),
+        value_range: range,
+        windows_sampled: windows.len(),
+        tile_size: a.tile_size,
+        tile_grid: [grid.cols, grid.rows],
+        estimated_bytes: EstimatedBytes { glb, obj },
+        streamed,
+        estimated_peak_memory_bytes: per_thread * threads as u64 + whole + cache + (16 << 20),
+    })
+}
+
+fn text(r: &Report) -> String {
+    let mut s = format!("{}: {} ({} bytes)\n", r.input, r.source.format, r.bytes);
+    s += &format!("  size: {} x {} samples of {}, encoding {}\n", r.width, r.height, r.source.sample_type, r.encoding);
+    if let Some(c) = &r.source.compression {
+        s += &format!("  compression: {c}\n");
+    }
+    if let Some(b) = &r.source.blocks {
+        s += &format!("  layout: {b}{}\n", if r.source.bigtiff == Some(true) { ", BigTIFF" } else { "" });
+    }
+    match &r.georef {
+        Some(g) => {
+            s += &format!(
+                "  CRS: {} ({:?}, {}), geotransform {:?}\n",
+                g.epsg.map_or("unknown".into(), |e| format!("EPSG:{e}")),
+                g.model,
+                g.units,
+                g.geotransform
+            )
+        }
+        None => s += "  CRS: none\n",
+    }
+    s += &format!("  cell size: {} m x {} m ({})\n", r.cell_size.metres[0], r.cell_size.metres[1], r.cell_size.derived_from);
+    s += &format!("  no-data: {}\n", r.nodata.map_or("none".into(), |v| v.to_string()));
+    match r.value_range {
+        Some([lo, hi]) => s += &format!("  values: {lo} .. {hi} (in {} sampled windows)\n", r.windows_sampled),
+        None => s += &format!("  values: no valid sample in {} sampled windows\n", r.windows_sampled),
+    }
+    s += &format!(
+        "  mesh with --tile-size {}: {} x {} tiles; full resolution about {:.1} MB of GLB, {:.1} MB of OBJ; {} peak memory about {:.0} MB\n",
+        r.tile_size,
+        r.tile_grid[0],
+        r.tile_grid[1],
+        r.estimated_bytes.glb as f64 / 1e6,
+        r.estimated_bytes.obj as f64 / 1e6,
+        if r.streamed { "tiles streamed from the input," } else { "decoded whole," },
+        r.estimated_peak_memory_bytes as f64 / 1e6
+    );
+    s
+}
+
+/// `terrafarm info INPUT...`: one report per input; a failing input does not stop the others (exit 1 at the end).
+pub fn command(a: &InfoArgs) -> Result<()> {
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let mut reports = Vec::new();
+    let mut failed = 0;
+    for input in &a.inputs {
+        match describe(a, input, threads) {
+            Ok(r) => reports.push(r),
+            Err(e) if e.chain().any(|c| c.downcast_ref::<ConfigError>().is_some()) => return Err(e),
+            Err(e) => {
+                failed += 1;
+                tracing::error!("{}", crate::redact::redact(&format!("{e:#}")));
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        for r in &reports {
+            print!("{}", text(r));
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} input(s) could not be read", a.inputs.len());
+    }
+    Ok(())
+}

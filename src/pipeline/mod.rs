@@ -1,0 +1,704 @@
+//! The pipeline as stages: open → agree on input facts → plan and resume → read blocks → halo → mesh/encode/store
+//! tiles → commit the manifest. Each stage is a function with typed inputs and outputs and one timed span; `mesh`
+//! composes them per scene, `bench` and the tests drive the same functions (in memory: [`memory::InMemory`]).
+//!
+//! Every stage that can fail before a collective goes through [`crate::comm::agree`], so all ranks fail together;
+//! nothing here names MPI. Must not decode bytes (raster does), mesh (mesh does) or write (the store does).
+
+pub mod memory;
+pub mod tile;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tracing::{error, info, warn};
+
+use crate::comm::{self, agree, Comm};
+use crate::config::MeshConfig;
+use crate::halo::{self, Blocks, Halo};
+use crate::manifest::{InputRecord, Manifest, ParamsRecord, RunRecord, TileRecord, Timings, Totals};
+use crate::mesh::{Method, Params};
+use crate::raster::{self, ByteSource, CellSize, Georef, Raster, ReadOptions};
+use crate::store::{self, BlobOptions, Store};
+use crate::tiling::{self, Grid, TileId};
+
+pub use memory::InMemory;
+pub use tile::grid_glb_into;
+
+/// Bumped whenever the bytes terrafarm writes for the same input and parameters change (a kernel, an encoder, the
+/// coordinate mapping), so `--resume` never reuses tiles written by a binary that wrote different bytes.
+/// 2: world X/Z snapped to a power-of-two quantum (exact seams at any cell size).
+pub const OUTPUT_FORMAT_VERSION: u32 = 2;
+
+/// Resume checks in flight at once (one GET and a HEAD per file each, on blob storage).
+const RESUME_CHECKS_IN_FLIGHT: usize = 16;
+
+/// What one scene produced, for the end-of-run summary.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SceneSummary {
+    pub scene: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub tiles: usize,
+    pub resumed_tiles: usize,
+    pub vertices: usize,
+    pub triangles: usize,
+    pub bytes: u64,
+    /// Bytes of the input read by all ranks, and the input's size.
+    pub bytes_fetched: u64,
+    pub input_bytes: u64,
+    pub seconds: f64,
+    pub timings: Timings,
+}
+
+impl SceneSummary {
+    fn failed(scene: &str, msg: String, seconds: f64) -> SceneSummary {
+        SceneSummary {
+            scene: scene.to_string(),
+            ok: false,
+            error: Some(msg),
+            tiles: 0,
+            resumed_tiles: 0,
+            vertices: 0,
+            triangles: 0,
+            bytes: 0,
+            bytes_fetched: 0,
+            input_bytes: 0,
+            seconds,
+            timings: Timings::default(),
+        }
+    }
+}
+
+/// An input's bytes (a local file, or a blob through the store) and the name to show for it (never a SAS).
+pub struct Input {
+    pub source: Arc<dyn ByteSource>,
+    pub shown: PathBuf,
+}
+
+/// Opens `input`: a local path, or a blob address through the store. Every byte read from it is counted.
+pub fn open_input(input: &Path, blob: &BlobOptions) -> Result<Input> {
+    let s = input.to_string_lossy();
+    let (source, shown): (Arc<dyn ByteSource>, PathBuf) = if store::is_remote(&s) {
+        let (source, shown) = store::open_input(&s, blob)?;
+        (source, PathBuf::from(shown))
+    } else {
+        (Arc::new(raster::FileSource::open(input)?), input.to_path_buf())
+    };
+    Ok(Input { source: Arc::new(Counted { inner: source, bytes: AtomicU64::new(0) }), shown })
+}
+
+/// A byte source that counts what it reads (reported as the input's bytes fetched).
+pub struct Counted {
+    inner: Arc<dyn ByteSource>,
+    bytes: AtomicU64,
+}
+
+impl ByteSource for Counted {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.inner.read_at(off, buf)
+    }
+    fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> std::io::Result<()> {
+        self.bytes.fetch_add(reqs.iter().map(|r| r.1.len() as u64).sum(), Ordering::Relaxed);
+        self.inner.read_many(reqs)
+    }
+    fn identity(&self) -> Option<String> {
+        self.inner.identity()
+    }
+    fn fetched(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// Stage 1 (collective): the opened input. Formats decoded whole (PNG/TIFF) are decoded once, by rank 0, and
+/// scattered; windowed formats are opened by every rank, each reading only its own tiles' samples.
+pub struct Opened {
+    pub shown: PathBuf,
+    /// `None` on ranks that wait for rank 0's scatter.
+    pub raster: Option<Raster>,
+    pub source: Option<Arc<dyn ByteSource>>,
+    pub scatter: bool,
+}
+
+pub fn open(comm: &dyn Comm, input: Result<Input>, read: &ReadOptions, shown_if_failed: &Path) -> Result<Opened> {
+    let shown = input.as_ref().map_or_else(|_| PathBuf::from(crate::redact::url_for_display(&shown_if_failed.to_string_lossy())), |i| i.shown.clone());
+    let scatter = comm.size() > 1 && input.as_ref().is_ok_and(|i| raster::decodes_whole(&i.shown, i.source.as_ref(), read));
+    let opened = (|| -> Result<Option<(Raster, Arc<dyn ByteSource>)>> {
+        let Input { source, shown } = input?;
+        if scatter && comm.rank() != 0 {
+            return Ok(None);
+        }
+        Ok(Some((raster::open_source(&shown, source.clone(), read)?, source)))
+    })();
+    let (raster, source) = agree(comm, opened)?.unzip();
+    Ok(Opened { shown, raster, source, scatter })
+}
+
+/// Stage 2 (collective): what rank 0 learns about the input and every rank needs.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct InputFacts {
+    pub width: usize,
+    pub height: usize,
+    /// The input's identity in the resume key: `sha256:<hex>` of a local file, `etag:<etag>:<bytes>` of a blob.
+    pub content_id: String,
+    pub bytes: u64,
+    pub encoding: String,
+    pub windowed: bool,
+    pub georef: Option<Georef>,
+    /// The cell size this run uses: `--cell-size`, else from the georeferencing, else 1 m.
+    pub cell: CellSize,
+}
+
+/// The cell size of a `w × h` raster: `--cell-size` when given, else what its georeferencing implies, else 1 m.
+pub fn cell_size(asked: Option<[f64; 2]>, georef: Option<&Georef>, w: usize, h: usize, shown: &Path) -> Result<CellSize> {
+    Ok(match (asked, georef) {
+        (Some(m), _) => CellSize { metres: m, derived_from: "--cell-size".into(), at_latitude: None },
+        (None, Some(g)) => g.cell_size(w, h).map_err(|m| anyhow!("{}: {m}", shown.display()))?,
+        (None, None) => {
+            CellSize { metres: [1.0, 1.0], derived_from: "default 1 m (the input has no georeferencing; pass --cell-size)".into(), at_latitude: None }
+        }
+    })
+}
+
+pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>) -> Result<InputFacts> {
+    let facts = (|| -> Result<Option<Vec<u8>>> {
+        let Some((r, src)) = o.raster.as_ref().zip(o.source.as_ref()).filter(|_| comm.rank() == 0) else { return Ok(None) };
+        let content_id = match src.identity() {
+            Some(id) => id,
+            None => format!("sha256:{}", sha256_source(&o.shown, src.as_ref())?),
+        };
+        let georef = r.georef();
+        let cell = cell_size(cell, georef.as_ref(), r.width(), r.height(), &o.shown)?;
+        let f = InputFacts {
+            width: r.width(),
+            height: r.height(),
+            content_id,
+            bytes: src.len(),
+            encoding: r.encoding().to_string(),
+            windowed: r.windowed(),
+            georef,
+            cell,
+        };
+        Ok(Some(serde_json::to_vec(&f)?))
+    })();
+    let facts = agree(comm, facts)?;
+    let bytes = comm::or_abort(comm, comm.broadcast_bytes(facts), "broadcast of the input facts")?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+fn sha256_source(name: &Path, src: &dyn ByteSource) -> Result<String> {
+    let mut h = Sha256::new();
+    let n = src.len();
+    let mut buf = vec![0u8; (8 << 20).min(n as usize)];
+    let mut off = 0u64;
+    while off < n {
+        let k = buf.len().min((n - off) as usize);
+        src.read_at(off, &mut buf[..k]).with_context(|| format!("{}", name.display()))?;
+        h.update(&buf[..k]);
+        off += k as u64;
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The parameters of a run that change output bytes, as recorded in the manifest (with the cell size in force).
+pub fn params_record(cfg: &MeshConfig, cell: [f64; 2]) -> ParamsRecord {
+    ParamsRecord {
+        cell_size: cell,
+        tile_size: cfg.tile_size,
+        z_scale: cfg.z_scale,
+        z_offset: cfg.z_offset,
+        nodata: cfg.read.nodata,
+        max_error: requested_error(&cfg.method),
+        max_triangles: match cfg.method {
+            Method::Simplify(sp) => sp.max_triangles,
+            Method::Grid => None,
+        },
+        skirts: cfg.skirts,
+        formats: cfg.formats.clone(),
+    }
+}
+
+/// One key over everything that affects a tile's bytes: the output format version, the input's hash, how its
+/// bytes were decoded (encoding) and its size in samples, and every parameter. A tile record is reused by
+/// `--resume` only when its key is this one.
+pub fn output_key(version: u32, facts: &InputFacts, params: &ParamsRecord) -> Result<String> {
+    let doc = json!({
+        "format_version": version,
+        "input": facts.content_id,
+        "encoding": facts.encoding,
+        "raster": [facts.width, facts.height],
+        "params": params,
+    });
+    Ok(hex(&Sha256::digest(serde_json::to_vec(&doc)?)))
+}
+
+pub(crate) fn requested_error(m: &Method) -> Option<f32> {
+    match m {
+        Method::Grid => None,
+        Method::Simplify(sp) => Some(sp.max_error),
+    }
+}
+
+/// Stage 3: the tile grid, which rank owns which tile, and the world mapping.
+pub struct Plan {
+    pub grid: Grid,
+    pub owners: Vec<usize>,
+    /// This rank's tiles.
+    pub mine: Vec<TileId>,
+    pub params: Params,
+}
+
+pub fn plan(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, shown: &Path) -> Result<Plan> {
+    let grid = Grid::new(facts.width, facts.height, cfg.tile_size).ok_or_else(|| anyhow!("{}: raster too small to mesh", shown.display()))?;
+    let owners = tiling::assign_owners(&grid, comm.size());
+    let mine = grid.tiles().filter(|t| owners[grid.index(*t)] == comm.rank()).collect();
+    let params = Params { cell: facts.cell.metres, z_scale: cfg.z_scale, z_offset: cfg.z_offset, raster: [grid.width, grid.height], tile: grid.tile };
+    Ok(Plan { grid, owners, mine, params })
+}
+
+pub fn tile_key(scene: &str, t: TileId) -> String {
+    format!("{scene}/tiles/{}_{}", t.col, t.row)
+}
+
+/// A tile finished by an earlier run with the same key, whose files are all still there at their recorded sizes.
+fn resumable(store: &dyn Store, scene: &str, t: TileId, key: &str) -> Option<TileRecord> {
+    let bytes = store.get(&format!("{}.json", tile_key(scene, t))).ok()??;
+    let rec: TileRecord = serde_json::from_slice(&bytes).ok()?;
+    let complete = rec.key == key
+        && (rec.col, rec.row) == (t.col, t.row)
+        && rec.files.iter().all(|f| store.size(&format!("{scene}/{}", f.name)).ok().flatten() == Some(f.bytes));
+    complete.then_some(rec)
+}
+
+/// Which of `tiles` an earlier run finished with the same key (their records) and which are still to do. The
+/// checks run in parallel, at most [`RESUME_CHECKS_IN_FLIGHT`] at once: on blob storage each is a few round trips.
+pub fn resume_check(store: &dyn Store, scene: &str, tiles: &[TileId], key: &str) -> Result<(Vec<TileRecord>, Vec<TileId>)> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(RESUME_CHECKS_IN_FLIGHT.min(tiles.len()).max(1)).build()?;
+    let found: Vec<Option<TileRecord>> = pool.install(|| tiles.par_iter().map(|&t| resumable(store, scene, t, key)).collect());
+    let mut done = Vec::new();
+    let mut todo = Vec::new();
+    for (&t, rec) in tiles.iter().zip(found) {
+        match rec {
+            Some(r) => done.push(r),
+            None => todo.push(t),
+        }
+    }
+    Ok((done, todo))
+}
+
+/// Stage 3b (collective): rank 0 retracts the scene's manifest (the scene's "done" marker) until this run has
+/// finished and sweeps the temporaries a killed run left; then each rank finds which of its tiles are done.
+pub fn retract_and_resume(comm: &dyn Comm, store: &dyn Store, scene: &str, plan: &Plan, key: &str, resume: bool) -> Result<(Vec<TileRecord>, Vec<TileId>)> {
+    let retracted = (|| -> Result<()> {
+        if comm.rank() == 0 {
+            store.delete(&format!("{scene}/manifest.json"))?;
+            let swept = store.remove_partials(scene)?;
+            if swept > 0 {
+                warn!("scene '{scene}': removed {swept} partial file(s) left by an interrupted run");
+            }
+        }
+        Ok(())
+    })();
+    agree(comm, retracted)?;
+    if resume {
+        resume_check(store, scene, &plan.mine, key)
+    } else {
+        Ok((Vec::new(), plan.mine.clone()))
+    }
+}
+
+/// Samples that cannot be meshed become holes: non-finite samples (±inf as well as NaN), and samples whose
+/// height after `z_scale`/`z_offset` is not finite in f32 (what the kernels compute).
+pub fn sanitize(block: &mut [f32], z_scale: f32, z_offset: f32) {
+    for v in block {
+        if !(*v * z_scale + z_offset).is_finite() {
+            *v = f32::NAN;
+        }
+    }
+}
+
+/// Stage 4 (collective): the samples this rank's tiles own, read window by window where the format allows,
+/// else scattered from rank 0's whole decode in one all-to-all. Holes are NaN ([`sanitize`]).
+pub fn read(comm: &dyn Comm, o: &Opened, plan: &Plan, z: (f32, f32)) -> Result<Blocks> {
+    let (grid, me) = (&plan.grid, comm.rank());
+    let read_block = |t: TileId| -> Result<(usize, Vec<f32>)> {
+        let r = grid.owned_rect(t);
+        let mut b = vec![0f32; r.len()];
+        let raster = o.raster.as_ref().ok_or_else(|| anyhow!("rank {me} has no reader"))?;
+        raster.read_window(r, &mut b).with_context(|| format!("rank {me}, tile ({}, {})", t.col, t.row))?;
+        sanitize(&mut b, z.0, z.1);
+        Ok((grid.index(t), b))
+    };
+    let blocks: Blocks = if !o.scatter {
+        agree(comm, plan.mine.par_iter().map(|&t| read_block(t)).collect())?
+    } else {
+        // Rank 0 decoded the whole raster: it keeps its tiles and sends every other rank its tiles' samples, in
+        // tile-index order, through one all-to-all (after every rank knows the decode went well).
+        let decoded = (|| -> Result<(Blocks, Vec<Vec<f32>>)> {
+            let mut per_rank: Vec<Vec<f32>> = vec![Vec::new(); comm.size()];
+            let mut own = Blocks::new();
+            if me == 0 {
+                for t in grid.tiles() {
+                    let (i, b) = read_block(t)?;
+                    match plan.owners[i] {
+                        0 => drop(own.insert(i, b)),
+                        r => per_rank[r].extend_from_slice(&b),
+                    }
+                }
+            }
+            Ok((own, per_rank))
+        })();
+        let (own, per_rank) = agree(comm, decoded)?;
+        let counts: Vec<usize> = per_rank.iter().map(Vec::len).collect();
+        let (recv, _) = comm::or_abort(comm, comm.all_to_all_v(&per_rank.concat(), &counts), "scatter of the decoded raster")?;
+        if me == 0 {
+            own
+        } else {
+            let mut at = 0;
+            plan.mine
+                .iter()
+                .map(|&t| {
+                    let n = grid.owned_rect(t).len();
+                    at += n;
+                    (grid.index(t), recv[at - n..at].to_vec())
+                })
+                .collect()
+        }
+    };
+    let valid: usize = blocks.values().map(|b| b.iter().filter(|h| !h.is_nan()).count()).sum();
+    if comm::or_abort(comm, comm.all_ok(valid == 0), "agreement on valid samples")? {
+        bail!("{}: no valid height samples (every sample is NaN, infinite or --nodata)", o.shown.display());
+    }
+    Ok(blocks)
+}
+
+/// Stage 5 (collective): one all-to-all brings every border sample our tiles need from other ranks.
+pub fn exchange_halo(comm: &dyn Comm, plan: &Plan, blocks: &Blocks) -> Result<Halo> {
+    let halo = comm::or_abort(comm, halo::exchange(&plan.grid, &plan.owners, comm, blocks), "halo exchange")?;
+    if comm.size() > 1 {
+        info!("rank {}: halo sent {} B, received {} B", comm.rank(), halo.bytes_sent, halo.bytes_received);
+    }
+    Ok(halo)
+}
+
+#[derive(Default, Clone, Copy)]
+pub struct StageTimes {
+    /// Reading tile windows straight from the input (streamed inputs).
+    pub read: Duration,
+    pub mesh: Duration,
+    pub encode: Duration,
+    pub write: Duration,
+}
+
+/// Stage 6 (collective at its end): mesh → encode → store for each tile to do, tile-parallel on the current rayon
+/// pool. After the first failure (storage gone, retries exhausted) the remaining tiles are not attempted: each
+/// would only wait out its own retries before failing the same way. Agreed on, so every rank learns of a failure.
+pub fn tiles(comm: &dyn Comm, cx: &tile::SceneCtx, todo: &[TileId]) -> Result<(Vec<TileRecord>, StageTimes)> {
+    let me = comm.rank();
+    let bar = (me == 0 && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(todo.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} {bar:40} {pos}/{len} tiles {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b.set_prefix(cx.scene.to_string());
+        b
+    });
+    let failed = AtomicBool::new(false);
+    let results: Vec<Option<Result<(TileRecord, StageTimes)>>> = todo
+        .par_iter()
+        .map_init(Default::default, |scratch, &t| {
+            if failed.load(Ordering::Relaxed) {
+                return None;
+            }
+            let r = tile::process_tile(cx, t, scratch).with_context(|| format!("rank {me}, tile ({}, {})", t.col, t.row));
+            if r.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            Some(r)
+        })
+        .collect();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let done = (|| -> Result<(Vec<TileRecord>, StageTimes)> {
+        let mut recs = Vec::with_capacity(results.len());
+        let mut times = StageTimes::default();
+        let skipped = results.iter().filter(|r| r.is_none()).count();
+        for r in results.into_iter().flatten() {
+            let (rec, st) = r.map_err(|e| if skipped > 0 { e.context(format!("{skipped} more tile(s) not attempted")) } else { e })?;
+            times.read += st.read;
+            times.mesh += st.mesh;
+            times.encode += st.encode;
+            times.write += st.write;
+            recs.push(rec);
+        }
+        Ok((recs, times))
+    })();
+    agree(comm, done)
+}
+
+/// What the commit stage records about the run besides the tiles.
+pub struct CommitInfo<'a> {
+    pub scene: &'a str,
+    pub input: InputRecord,
+    pub params: ParamsRecord,
+    pub georef: Option<Georef>,
+    pub cell_size: CellSize,
+    pub key: &'a str,
+    pub run: RunRecord,
+}
+
+/// One rank's part of the commit: its tile records and the input bytes it read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RankPart {
+    tiles: Vec<TileRecord>,
+    bytes_fetched: u64,
+}
+
+/// Stage 7 (collective): rank 0 gathers every rank's tile records (and input bytes read) and writes the manifest
+/// last. Returns the manifest on rank 0, `None` elsewhere.
+pub fn commit(comm: &dyn Comm, store: &dyn Store, grid: &Grid, recs: Vec<TileRecord>, bytes_fetched: u64, mut info: CommitInfo) -> Result<Option<Manifest>> {
+    let part = serde_json::to_vec(&RankPart { tiles: recs, bytes_fetched })?;
+    let gathered = comm::or_abort(comm, comm.gather_bytes(&part), "gather of the tile records")?;
+    let Some(parts) = gathered else { return Ok(None) };
+    let mut tiles: Vec<TileRecord> = Vec::with_capacity(grid.count());
+    for p in parts {
+        let part: RankPart = serde_json::from_slice(&p)?;
+        tiles.extend(part.tiles);
+        info.run.bytes_fetched += part.bytes_fetched;
+    }
+    tiles.sort_by_key(|r| (r.row, r.col));
+    let totals = Totals::of(&tiles);
+    let manifest = Manifest {
+        terrafarm: env!("CARGO_PKG_VERSION").to_string(),
+        scene: info.scene.to_string(),
+        input: info.input,
+        raster: [grid.width, grid.height],
+        tile_grid: [grid.cols, grid.rows],
+        params: info.params,
+        georef: info.georef,
+        cell_size: info.cell_size,
+        key: info.key.to_string(),
+        tiles,
+        totals,
+        run: info.run,
+    };
+    store.put(&format!("{}/manifest.json", info.scene), &serde_json::to_vec_pretty(&manifest)?)?;
+    Ok(Some(manifest))
+}
+
+/// Fails the scene on every rank when no tile holds a valid sample (checked after the tiles when they read their
+/// own windows): a scene without heights has nothing to commit. The records of its empty tiles (they have no files)
+/// are removed again, so a failed scene leaves nothing behind.
+fn agree_some_valid(comm: &dyn Comm, store: &dyn Store, scene: &str, grid: &Grid, recs: &[TileRecord], shown: &Path) -> Result<()> {
+    let valid = recs.iter().any(|r| grid.tile_rect(TileId { col: r.col, row: r.row }).len() > r.nodata_samples);
+    if comm::or_abort(comm, comm.all_ok(!valid), "agreement on valid samples")? {
+        for r in recs {
+            store.delete(&format!("{}.json", tile_key(scene, TileId { col: r.col, row: r.row })))?;
+        }
+        bail!("{}: no valid height samples (every sample is NaN, infinite or --nodata)", shown.display());
+    }
+    Ok(())
+}
+
+/// One scene through every stage. Inputs read window by window (GeoTIFF, raw, `.hgt`, `.npy`) are streamed: each
+/// tile reads its own window with the halo ring straight from the input when it is meshed, so memory holds the
+/// tiles in flight, not the raster, and ranks exchange nothing. Inputs decoded whole (PNG) go through the read and
+/// halo stages: owned blocks, scattered from rank 0 under MPI, and one all-to-all for the halo.
+pub fn mesh_scene(
+    cfg: &MeshConfig,
+    input: Result<Input>,
+    asked: &Path,
+    scene: &str,
+    comm: &dyn Comm,
+    store: &dyn Store,
+    threads: usize,
+) -> Result<SceneSummary> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+
+    let t = Instant::now();
+    let opened = open(comm, input, &cfg.read, asked)?;
+    let facts = agree_facts(comm, &opened, cfg.cell)?;
+    let plan = plan(comm, &facts, cfg, &opened.shown)?;
+    let params_rec = params_record(cfg, facts.cell.metres);
+    let key = output_key(OUTPUT_FORMAT_VERSION, &facts, &params_rec)?;
+    let (done, todo) = retract_and_resume(comm, store, scene, &plan, &key, cfg.resume)?;
+    let resumed = done.len();
+    let streamed = !opened.scatter && opened.raster.as_ref().is_some_and(|r| r.windowed());
+    let z = (cfg.z_scale, cfg.z_offset);
+    let (blocks, halo) = if streamed {
+        (Blocks::new(), None)
+    } else {
+        let blocks = read(comm, &opened, &plan, z)?;
+        timings.read_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let halo = exchange_halo(comm, &plan, &blocks)?;
+        timings.halo_s = t.elapsed().as_secs_f64();
+        (blocks, Some(halo))
+    };
+    let windows = match (&halo, &opened.raster) {
+        (Some(halo), _) => tile::Windows::Exchanged { blocks: &blocks, halo },
+        (None, Some(raster)) => tile::Windows::Direct { raster, z },
+        (None, None) => bail!("rank {} has no reader for a streamed input", comm.rank()),
+    };
+    let cx = tile::SceneCtx {
+        scene,
+        grid: plan.grid,
+        params: plan.params,
+        method: cfg.method,
+        skirts: cfg.skirts,
+        formats: &cfg.formats,
+        key: &key,
+        windows,
+        store,
+    };
+    let (mut recs, st) = tiles(comm, &cx, &todo)?;
+    timings.mesh_s = st.mesh.as_secs_f64();
+    timings.encode_s = st.encode.as_secs_f64();
+    timings.write_s = st.write.as_secs_f64();
+    timings.read_s += st.read.as_secs_f64();
+    recs.extend(done);
+    if streamed {
+        agree_some_valid(comm, store, scene, &plan.grid, &recs, &opened.shown)?;
+    }
+    let fetched = opened.source.as_ref().map_or(0, |s| s.fetched());
+    let shown = opened.shown.clone();
+    drop(opened);
+
+    timings.total_s = started.elapsed().as_secs_f64();
+    let (sha256, etag) = match facts.content_id.split_once(':') {
+        Some(("sha256", h)) => (Some(h.to_string()), None),
+        _ => (None, facts.content_id.strip_prefix("etag:").map(str::to_string)),
+    };
+    let info = CommitInfo {
+        scene,
+        input: InputRecord { path: shown.display().to_string(), bytes: facts.bytes, sha256, etag, encoding: facts.encoding.clone(), windowed: facts.windowed },
+        params: params_rec,
+        georef: facts.georef.clone(),
+        cell_size: facts.cell.clone(),
+        key: &key,
+        run: RunRecord { ranks: comm.size(), threads_per_rank: threads, resumed_tiles: resumed, bytes_fetched: 0, timings: timings.clone() },
+    };
+    let manifest = commit(comm, store, &plan.grid, recs, fetched, info)?;
+    let mut summary = SceneSummary {
+        scene: scene.to_string(),
+        ok: true,
+        error: None,
+        tiles: plan.mine.len(),
+        resumed_tiles: resumed,
+        vertices: 0,
+        triangles: 0,
+        bytes: 0,
+        bytes_fetched: fetched,
+        input_bytes: facts.bytes,
+        seconds: timings.total_s,
+        timings: timings.clone(),
+    };
+    if let Some(m) = manifest {
+        let totals = &m.totals;
+        summary.tiles = totals.tiles;
+        summary.vertices = totals.vertices;
+        summary.triangles = totals.triangles;
+        summary.bytes = totals.bytes;
+        summary.bytes_fetched = m.run.bytes_fetched;
+        info!(
+            "scene '{scene}': {} tiles ({resumed} resumed), {} triangles, {:.1} MB in {:.2} s → {}; input {:.1} of {:.1} MB read",
+            totals.tiles,
+            totals.triangles,
+            totals.bytes as f64 / 1e6,
+            timings.total_s,
+            store.describe(),
+            m.run.bytes_fetched as f64 / 1e6,
+            m.input.bytes as f64 / 1e6
+        );
+    }
+    Ok(summary)
+}
+
+/// Every scene of a `mesh` run; a failing scene does not stop the others. Returns the per-scene summaries.
+pub fn mesh_scenes(cfg: &MeshConfig, names: &[String], comm: &dyn Comm, store: &dyn Store, threads: usize) -> Vec<SceneSummary> {
+    cfg.inputs
+        .iter()
+        .zip(names)
+        .map(|(input, scene)| {
+            let t0 = Instant::now();
+            match mesh_scene(cfg, open_input(input, &cfg.blob), input, scene, comm, store, threads) {
+                Ok(s) => s,
+                Err(e) => {
+                    let msg = crate::redact::redact(&format!("{e:#}"));
+                    error!("scene '{scene}' failed: {msg}");
+                    SceneSummary::failed(scene, msg, t0.elapsed().as_secs_f64())
+                }
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(enc: &str, w: usize, h: usize) -> InputFacts {
+        InputFacts {
+            width: w,
+            height: h,
+            content_id: "sha256:ab".into(),
+            bytes: 10,
+            encoding: enc.into(),
+            windowed: true,
+            georef: None,
+            cell: CellSize { metres: [1.0, 1.0], derived_from: "--cell-size".into(), at_latitude: None },
+        }
+    }
+
+    #[test]
+    fn output_key_covers_encoding_size_and_version() {
+        // Issue #12, item 2: each of these used to give the same key.
+        let p = ParamsRecord {
+            cell_size: [1.0, 1.0],
+            tile_size: 256,
+            z_scale: 1.0,
+            z_offset: 0.0,
+            nodata: None,
+            max_error: None,
+            max_triangles: None,
+            skirts: None,
+            formats: vec![crate::encode::Format::Glb],
+        };
+        let k = |v, f: &InputFacts| output_key(v, f, &p).unwrap();
+        let base = k(2, &facts("terrain-rgb", 512, 256));
+        assert_ne!(base, k(2, &facts("terrarium", 512, 256)));
+        assert_ne!(base, k(2, &facts("terrain-rgb", 256, 512)));
+        assert_ne!(base, k(1, &facts("terrain-rgb", 512, 256)));
+        assert_eq!(base, k(2, &facts("terrain-rgb", 512, 256)));
+    }
+
+    #[test]
+    fn non_finite_and_overflowing_samples_become_holes() {
+        let mut b = [1.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 3.0e38, -2.0];
+        sanitize(&mut b, 10.0, 0.0);
+        assert_eq!(b[0], 1.0);
+        assert_eq!(b[5], -2.0);
+        assert!(b[1..5].iter().all(|v| v.is_nan()), "{b:?}");
+    }
+}

@@ -1,0 +1,149 @@
+//! One tile through mesh → encode → store: the work each rayon worker does per tile, shared by `mesh` and
+//! (through [`super::InMemory`]) by `bench` and the tests. Kernels and encoders stay pure; the store writes.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::StageTimes;
+use crate::encode::{self, Format};
+use crate::halo::{Blocks, Halo};
+use crate::manifest::{FileRecord, TileRecord};
+use crate::mesh::{self, simplify, Method, Params, Window};
+use crate::raster::Raster;
+use crate::store::Store;
+use crate::tiling::{Grid, TileId};
+
+/// Everything a tile worker needs, shared read-only across threads.
+pub struct SceneCtx<'a> {
+    pub scene: &'a str,
+    pub grid: Grid,
+    pub params: Params,
+    pub method: Method,
+    pub skirts: Option<f32>,
+    pub formats: &'a [Format],
+    pub key: &'a str,
+    pub windows: Windows<'a>,
+    pub store: &'a dyn Store,
+}
+
+/// Where a tile's window (its samples and the halo ring) comes from.
+pub enum Windows<'a> {
+    /// Owned blocks read (or scattered) up front, and the halo received from other ranks.
+    Exchanged { blocks: &'a Blocks, halo: &'a Halo },
+    /// Straight from a windowed input when the tile is meshed, holes marked as in the read stage.
+    Direct { raster: &'a Raster, z: (f32, f32) },
+}
+
+impl Windows<'_> {
+    /// Fills `buf` with tile `t`'s halo window, row-major over `grid.halo_rect(t)`.
+    pub fn fill(&self, grid: &Grid, t: TileId, buf: &mut Vec<f32>) -> Result<()> {
+        match self {
+            Windows::Exchanged { blocks, halo } => halo.window(grid, t, blocks, buf),
+            Windows::Direct { raster, z } => {
+                let r = grid.halo_rect(t);
+                buf.clear();
+                buf.resize(r.len(), 0.0);
+                raster.read_window(r, buf)?;
+                super::sanitize(buf, z.0, z.1);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-thread buffers reused from tile to tile: the halo window, the simplifier's scratch, and the GLB bytes.
+pub type TileScratch = (Vec<f32>, simplify::Scratch, Vec<u8>);
+
+fn tile_extras(t: TileId, requested: Option<f32>, achieved: f32) -> serde_json::Value {
+    json!({ "terrafarm": { "tile": [t.col, t.row], "max_error_requested": requested, "max_error": achieved } })
+}
+
+/// A full-resolution tile without holes, written straight into GLB bytes (no intermediate mesh): the grid kernel
+/// fills the GLB's buffer views in place. Same bytes as meshing then encoding (tests/simd.rs).
+pub fn grid_glb_into(win: &Window, params: &Params, extras: &serde_json::Value, out: &mut Vec<u8>, kernel: mesh::grid::Kernel) -> Option<mesh::grid::GridPlan> {
+    let plan = mesh::grid::plan_with(win, params, kernel)?;
+    encode::glb::encode_into(out, &plan, extras, |s| mesh::grid::fill(win, params, s, kernel));
+    Some(plan)
+}
+
+pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Result<(TileRecord, StageTimes)> {
+    let mut times = StageTimes::default();
+    let t0 = Instant::now();
+    cx.windows.fill(&cx.grid, t, &mut scratch.0)?;
+    times.read = t0.elapsed();
+    let win = Window { data: &scratch.0, rect: cx.grid.halo_rect(t), tile: cx.grid.tile_rect(t) };
+    let base = super::tile_key(cx.scene, t);
+    let bounds = |origin: [f64; 3], min: [f32; 3], max: [f32; 3]| {
+        [0, 1].map(|k| {
+            let b = if k == 0 { min } else { max };
+            [origin[0] + b[0] as f64, origin[1] + b[1] as f64, origin[2] + b[2] as f64]
+        })
+    };
+
+    // GLB only, full resolution: mesh and encode in one pass into the reused buffer.
+    if matches!(cx.method, Method::Grid) && cx.skirts.is_none() && cx.formats == [Format::Glb] {
+        let t0 = Instant::now();
+        if let Some(plan) = grid_glb_into(&win, &cx.params, &tile_extras(t, None, 0.0), &mut scratch.2, mesh::grid::Kernel::Auto) {
+            times.encode = t0.elapsed();
+            let name = format!("tiles/{}_{}.glb", t.col, t.row);
+            let t2 = Instant::now();
+            cx.store.put(&format!("{}/{name}", cx.scene), &scratch.2)?;
+            times.write = t2.elapsed();
+            let rec = TileRecord {
+                col: t.col,
+                row: t.row,
+                files: vec![FileRecord { format: Format::Glb, name, bytes: scratch.2.len() as u64 }],
+                vertices: plan.vertices,
+                triangles: plan.indices / 3,
+                nodata_samples: 0,
+                bounds: bounds(plan.origin, plan.min, plan.max),
+                max_error_requested: None,
+                max_error: 0.0,
+                key: cx.key.to_string(),
+            };
+            let t3 = Instant::now();
+            cx.store.put(&format!("{base}.json"), &serde_json::to_vec(&rec)?)?;
+            times.write += t3.elapsed();
+            return Ok((rec, times));
+        }
+    }
+
+    let t0 = Instant::now();
+    let m = mesh::mesh_tile(&win, &cx.params, &cx.method, cx.skirts, &mut scratch.1);
+    times.mesh = t0.elapsed();
+
+    let mut rec = TileRecord {
+        col: t.col,
+        row: t.row,
+        files: Vec::new(),
+        vertices: m.vertices(),
+        triangles: m.triangles(),
+        nodata_samples: m.nodata_samples,
+        bounds: bounds(m.origin, m.min, m.max),
+        max_error_requested: super::requested_error(&cx.method),
+        max_error: m.max_error,
+        key: cx.key.to_string(),
+    };
+    if m.triangles() > 0 {
+        for &f in cx.formats {
+            let t1 = Instant::now();
+            let bytes = match f {
+                Format::Glb => encode::glb::encode(&m, &tile_extras(t, super::requested_error(&cx.method), m.max_error)),
+                Format::Obj => encode::obj::encode(&m, cx.params.cell, &format!("terrafarm {} tile {} {}", env!("CARGO_PKG_VERSION"), t.col, t.row)),
+            };
+            times.encode += t1.elapsed();
+            let t2 = Instant::now();
+            let name = format!("tiles/{}_{}.{}", t.col, t.row, f.ext());
+            cx.store.put(&format!("{}/{name}", cx.scene), &bytes)?;
+            times.write += t2.elapsed();
+            rec.files.push(FileRecord { format: f, name, bytes: bytes.len() as u64 });
+        }
+    }
+    // The tile's record goes last: it is the marker that the tile is complete.
+    let t3 = Instant::now();
+    cx.store.put(&format!("{base}.json"), &serde_json::to_vec(&rec)?)?;
+    times.write += t3.elapsed();
+    Ok((rec, times))
+}

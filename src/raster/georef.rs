@@ -1,0 +1,268 @@
+//! Georeferencing facts of an input and the ground cell size they imply: from GeoTIFF tags (ModelPixelScale +
+//! ModelTiepoint or ModelTransformation, and the GeoKey directory, GeoTIFF 1.1 §7) or from an SRTM `.hgt` file
+//! name. Pure arithmetic: no reading, no meshing.
+//!
+//! Cell sizes in ground metres: projected linear units converted to metres (metre, foot, US survey foot);
+//! geographic degrees through the WGS84 ellipsoid's radii of curvature at the raster's centre latitude (prime
+//! vertical east–west, meridian north–south); Web Mercator scaled by its scale factor 1/cos φ at the centre.
+
+use serde::{Deserialize, Serialize};
+
+/// WGS84 semi-major axis (m) and first eccentricity squared.
+const WGS84_A: f64 = 6_378_137.0;
+const WGS84_E2: f64 = 0.006_694_379_990_141_317;
+
+/// What kind of coordinates the raster's geotransform is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    Projected,
+    Geographic,
+}
+
+/// Georeferencing of a raster, as recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Georef {
+    /// EPSG code of the CRS, where the file names one.
+    pub epsg: Option<u32>,
+    pub model: Model,
+    /// Linear unit of a projected CRS (metre, foot, us-survey-foot), or "degree".
+    pub units: String,
+    /// Metres per unit (projected CRS).
+    pub unit_metres: f64,
+    /// GDAL-style affine transform of the corner of the first sample: x = g0 + col·g1 + row·g2, y = g3 + col·g4 +
+    /// row·g5 (pixel-is-area convention; a pixel-is-point file is shifted by half a cell).
+    pub geotransform: [f64; 6],
+    /// "area" or "point", as the file says.
+    pub raster_type: String,
+}
+
+/// The cell size a run uses and how it was found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellSize {
+    /// Metres along columns (east) and rows (south).
+    pub metres: [f64; 2],
+    pub derived_from: String,
+    /// Latitude (degrees) the scale was taken at, for geographic and Web Mercator rasters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_latitude: Option<f64>,
+}
+
+/// Radii of curvature of the WGS84 ellipsoid at latitude `phi` (radians): prime vertical N, meridian M.
+pub fn radii(phi: f64) -> (f64, f64) {
+    let s = 1.0 - WGS84_E2 * phi.sin().powi(2);
+    (WGS84_A / s.sqrt(), WGS84_A * (1.0 - WGS84_E2) / (s * s.sqrt()))
+}
+
+/// Ground metres of a geographic cell of `dlon` × `dlat` degrees centred at latitude `lat` (degrees).
+pub fn degrees_to_metres(dlon: f64, dlat: f64, lat: f64) -> [f64; 2] {
+    let phi = lat.to_radians();
+    let (n, m) = radii(phi);
+    [n * phi.cos() * dlon.abs().to_radians(), m * dlat.abs().to_radians()]
+}
+
+impl Georef {
+    /// Ground cell size of a `width × height` raster with this georeferencing.
+    pub fn cell_size(&self, width: usize, height: usize) -> Result<CellSize, String> {
+        let g = &self.geotransform;
+        let (sx, sy) = (g[1].abs(), g[5].abs());
+        if !(sx > 0.0 && sy > 0.0 && sx.is_finite() && sy.is_finite()) {
+            return Err(format!("the file's pixel size {sx} × {sy} is not usable; pass --cell-size"));
+        }
+        let centre_y = g[3] + g[5] * height as f64 / 2.0 + g[4] * width as f64 / 2.0;
+        match self.model {
+            Model::Geographic => {
+                if !(-90.0..=90.0).contains(&centre_y) {
+                    return Err(format!("centre latitude {centre_y} is outside ±90°; pass --cell-size"));
+                }
+                Ok(CellSize {
+                    metres: degrees_to_metres(sx, sy, centre_y),
+                    derived_from: format!(
+                        "geographic CRS{}: {sx}° × {sy}° through the WGS84 radii of curvature at the centre latitude",
+                        self.epsg.map(|e| format!(" EPSG:{e}")).unwrap_or_default()
+                    ),
+                    at_latitude: Some(centre_y),
+                })
+            }
+            Model::Projected if matches!(self.epsg, Some(3857) | Some(900913) | Some(3785)) => {
+                let lat = (centre_y / WGS84_A).sinh().atan().to_degrees();
+                let k = 1.0 / lat.to_radians().cos();
+                Ok(CellSize {
+                    metres: [sx / k, sy / k],
+                    derived_from: format!(
+                        "Web Mercator (EPSG:{}): {sx} × {sy} m divided by the scale factor {k:.6} at the centre latitude",
+                        self.epsg.unwrap_or(3857)
+                    ),
+                    at_latitude: Some(lat),
+                })
+            }
+            Model::Projected => Ok(CellSize {
+                metres: [sx * self.unit_metres, sy * self.unit_metres],
+                derived_from: format!("projected CRS{}: {sx} × {sy} {} per cell", self.epsg.map(|e| format!(" EPSG:{e}")).unwrap_or_default(), self.units),
+                at_latitude: None,
+            }),
+        }
+    }
+}
+
+/// Metres per unit of an EPSG linear unit code (GeoTIFF ProjLinearUnitsGeoKey).
+fn linear_unit(code: u16) -> Option<(&'static str, f64)> {
+    match code {
+        9001 => Some(("metre", 1.0)),
+        9002 => Some(("foot", 0.3048)),
+        9003 => Some(("us-survey-foot", 1200.0 / 3937.0)),
+        9036 => Some(("kilometre", 1000.0)),
+        _ => None,
+    }
+}
+
+/// The GeoTIFF tags a reader found, raw.
+#[derive(Clone, Debug, Default)]
+pub struct GeoTags {
+    pub pixel_scale: Option<Vec<f64>>,
+    pub tiepoint: Option<Vec<f64>>,
+    pub transformation: Option<Vec<f64>>,
+    pub key_directory: Option<Vec<u16>>,
+    pub double_params: Option<Vec<f64>>,
+}
+
+/// GeoKey ids used here (GeoTIFF 1.1, §7.5).
+const GT_MODEL_TYPE: u16 = 1024;
+const GT_RASTER_TYPE: u16 = 1025;
+const GEOGRAPHIC_TYPE: u16 = 2048;
+const PROJECTED_CS_TYPE: u16 = 3072;
+const PROJ_LINEAR_UNITS: u16 = 3076;
+
+impl GeoTags {
+    /// The georeferencing these tags describe; `Ok(None)` when the file has none; an error for what terrafarm
+    /// does not support (rotated or sheared transforms, unknown linear units, geocentric models).
+    pub fn georef(&self) -> Result<Option<Georef>, String> {
+        let keys = self.keys();
+        let key = |id: u16| keys.iter().find(|k| k.0 == id).map(|k| k.1);
+        let raster_type = if key(GT_RASTER_TYPE) == Some(2) { "point" } else { "area" };
+        let mut gt = if let Some(m) = &self.transformation {
+            if m.len() < 16 {
+                return Err("ModelTransformationTag has fewer than 16 values".into());
+            }
+            if m[1] != 0.0 || m[4] != 0.0 {
+                return Err(
+                    "the raster is rotated or sheared (ModelTransformationTag has off-diagonal terms); warp it to a north-up grid first (gdalwarp)".into()
+                );
+            }
+            [m[3], m[0], m[1], m[7], m[4], m[5]]
+        } else if let (Some(s), Some(t)) = (&self.pixel_scale, &self.tiepoint) {
+            if s.len() < 2 || t.len() < 6 {
+                return Err("ModelPixelScaleTag or ModelTiepointTag is too short".into());
+            }
+            if t.len() > 6 {
+                return Err("the file has several tie points (a warped or ground-control-point raster); warp it to a regular grid first (gdalwarp)".into());
+            }
+            [t[3] - t[0] * s[0], s[0], 0.0, t[4] + t[1] * s[1], 0.0, -s[1]]
+        } else {
+            return Ok(None);
+        };
+        if raster_type == "point" {
+            // The tie point is a sample's centre: the corner is half a cell up and left.
+            gt[0] -= gt[1] / 2.0;
+            gt[3] -= gt[5] / 2.0;
+        }
+        let model = match key(GT_MODEL_TYPE) {
+            Some(1) => Model::Projected,
+            Some(2) => Model::Geographic,
+            Some(3) => return Err("geocentric (ECEF) rasters are not supported".into()),
+            // No model type: a projected CRS code implies projected, a geographic one geographic.
+            _ if key(PROJECTED_CS_TYPE).is_some() => Model::Projected,
+            _ if key(GEOGRAPHIC_TYPE).is_some() => Model::Geographic,
+            _ => return Ok(None),
+        };
+        let (epsg, units, unit_metres) = match model {
+            Model::Geographic => (key(GEOGRAPHIC_TYPE).filter(|&c| c != 32767).map(u32::from), "degree".to_string(), 1.0),
+            Model::Projected => {
+                let epsg = key(PROJECTED_CS_TYPE).filter(|&c| c != 32767).map(u32::from);
+                let (name, m) = match key(PROJ_LINEAR_UNITS) {
+                    Some(code) => linear_unit(code).ok_or_else(|| format!("projected linear unit EPSG:{code} is not one terrafarm knows; pass --cell-size"))?,
+                    None => ("metre", 1.0),
+                };
+                (epsg, name.to_string(), m)
+            }
+        };
+        Ok(Some(Georef { epsg, model, units, unit_metres, geotransform: gt, raster_type: raster_type.into() }))
+    }
+
+    /// (key id, inline SHORT value) pairs of the GeoKey directory; keys stored elsewhere get their location tag.
+    fn keys(&self) -> Vec<(u16, u16)> {
+        let Some(d) = &self.key_directory else { return Vec::new() };
+        if d.len() < 4 {
+            return Vec::new();
+        }
+        let n = d[3] as usize;
+        d[4..].chunks_exact(4).take(n).filter(|e| e[1] == 0).map(|e| (e[0], e[3])).collect()
+    }
+}
+
+/// Georeferencing of an SRTM `.hgt` tile from its name (`N35E138.hgt`: the south-west corner) and side length
+/// (1201 samples: 3 arc-seconds; 3601: 1 arc-second). Samples are points on whole arc-seconds.
+pub fn hgt_georef(file_name: &str, side: usize) -> Option<Georef> {
+    let stem = file_name.split('.').next()?.to_ascii_uppercase();
+    let b = stem.as_bytes();
+    if b.len() != 7 || !matches!(b[0], b'N' | b'S') || !matches!(b[3], b'E' | b'W') {
+        return None;
+    }
+    let lat: f64 = stem[1..3].parse().ok()?;
+    let lon: f64 = stem[4..7].parse().ok()?;
+    let lat = if b[0] == b'S' { -lat } else { lat };
+    let lon = if b[3] == b'W' { -lon } else { lon };
+    let step = 1.0 / (side - 1) as f64;
+    // Pixel-is-point: sample (0, 0) is at (lon, lat + 1); the corner of its cell is half a step beyond.
+    Some(Georef {
+        epsg: Some(4326),
+        model: Model::Geographic,
+        units: "degree".into(),
+        unit_metres: 1.0,
+        geotransform: [lon - step / 2.0, step, 0.0, lat + 1.0 + step / 2.0, 0.0, -step],
+        raster_type: "point".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_arcsecond_at_the_equator_and_at_60_degrees() {
+        // Equator: N = a, M = a(1 − e²); 1″ east ≈ 30.92 m, north ≈ 30.72 m.
+        let [e, n] = degrees_to_metres(1.0 / 3600.0, 1.0 / 3600.0, 0.0);
+        assert!((e - 30.922).abs() < 1e-3 && (n - 30.715).abs() < 1e-3, "{e} {n}");
+        let [e, _] = degrees_to_metres(1.0 / 3600.0, 1.0 / 3600.0, 60.0);
+        assert!((e - 15.5).abs() < 0.05, "{e}");
+    }
+
+    #[test]
+    fn hgt_names() {
+        let g = hgt_georef("N35E138.hgt", 3601).unwrap();
+        let c = g.cell_size(3601, 3601).unwrap();
+        assert!((c.at_latitude.unwrap() - 35.5).abs() < 1e-9);
+        assert!((c.metres[0] - 25.2).abs() < 0.1 && (c.metres[1] - 30.8).abs() < 0.1, "{:?}", c.metres);
+        assert_eq!(hgt_georef("S12W077.hgt", 1201).unwrap().geotransform[0], -77.0 - 1.0 / 2400.0);
+        assert!(hgt_georef("dem.hgt", 1201).is_none());
+    }
+
+    #[test]
+    fn rotated_transforms_are_refused_and_feet_converted() {
+        let mut m = vec![0.0; 16];
+        m[0] = 2.0;
+        m[1] = 0.5;
+        m[5] = -2.0;
+        let t = GeoTags { transformation: Some(m), key_directory: Some(vec![1, 1, 0, 1, 1024, 0, 1, 1]), ..Default::default() };
+        assert!(t.georef().unwrap_err().contains("rotated"));
+        let t = GeoTags {
+            pixel_scale: Some(vec![10.0, 10.0, 0.0]),
+            tiepoint: Some(vec![0.0, 0.0, 0.0, 1000.0, 2000.0, 0.0]),
+            key_directory: Some(vec![1, 1, 0, 3, 1024, 0, 1, 1, 3072, 0, 1, 2227, 3076, 0, 1, 9003]),
+            ..Default::default()
+        };
+        let g = t.georef().unwrap().unwrap();
+        assert_eq!(g.epsg, Some(2227));
+        assert!((g.cell_size(10, 10).unwrap().metres[0] - 3.048006).abs() < 1e-6);
+    }
+}

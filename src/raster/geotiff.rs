@@ -1,0 +1,406 @@
+//! GeoTIFF / Cloud-Optimized GeoTIFF reader on the `tiff` crate: windows are decoded block by block (strips or
+//! internal tiles), never the whole file. A window's blocks are fetched with one `read_many` (ranged GETs, nearby
+//! ranges merged, on blob storage), decoded by `tiff` (none, LZW, Deflate, PackBits, ZSTD; horizontal and
+//! floating-point predictors; BigTIFF; either byte order) and kept in a bounded cache of decoded blocks, so
+//! neighbouring windows do not decode a block twice. Band 1 of a multi-band file; overviews are ignored.
+//!
+//! `tiff` parses the IFD through [`SparseReader`], which serves the blocks fetched for the current window from
+//! memory and anything else (the header, the IFD and its tag values) from the source in 64 KiB pages.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tiff::decoder::{Decoder, DecodingResult, Limits};
+use tiff::tags::Tag;
+
+use super::georef::{GeoTags, Georef};
+use super::{check_samples, ByteSource, Encoding, RasterError, ReadOptions, Source, SourceInfo};
+use crate::tiling::Rect;
+
+const PAGE: u64 = 64 * 1024;
+
+/// 64 KiB pages of the file by page number, shared by every decoder of one file.
+type Pages = Arc<Mutex<HashMap<u64, Arc<Vec<u8>>>>>;
+
+/// Decoded band-1 blocks, by block index.
+type Decoded = Vec<(u32, Arc<Vec<f32>>)>;
+
+/// A `Read + Seek` over a byte source: prefetched block bytes first, else 64 KiB pages read on demand and shared
+/// by every decoder of the file (the IFD is parsed once per decoder, read once).
+struct SparseReader {
+    src: Arc<dyn ByteSource>,
+    len: u64,
+    pos: u64,
+    blocks: HashMap<u64, Arc<Vec<u8>>>,
+    pages: Pages,
+}
+
+impl SparseReader {
+    fn page(&self, n: u64) -> std::io::Result<Arc<Vec<u8>>> {
+        if let Some(p) = self.pages.lock().map_err(|_| std::io::Error::other("page cache poisoned"))?.get(&n) {
+            return Ok(p.clone());
+        }
+        let start = n * PAGE;
+        let mut buf = vec![0u8; PAGE.min(self.len - start) as usize];
+        self.src.read_at(start, &mut buf)?;
+        let p = Arc::new(buf);
+        self.pages.lock().map_err(|_| std::io::Error::other("page cache poisoned"))?.insert(n, p.clone());
+        Ok(p)
+    }
+}
+
+impl Read for SparseReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.len || out.is_empty() {
+            return Ok(0);
+        }
+        // A prefetched block holding the position?
+        if let Some((&start, b)) = self.blocks.iter().find(|(&s, b)| s <= self.pos && self.pos < s + b.len() as u64) {
+            let at = (self.pos - start) as usize;
+            let n = out.len().min(b.len() - at);
+            out[..n].copy_from_slice(&b[at..at + n]);
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        let p = self.page(self.pos / PAGE)?;
+        let at = (self.pos % PAGE) as usize;
+        let n = out.len().min(p.len() - at);
+        out[..n].copy_from_slice(&p[at..at + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SparseReader {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let p = match to {
+            SeekFrom::Start(p) => p as i128,
+            SeekFrom::End(d) => self.len as i128 + d as i128,
+            SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if p < 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start of the file"));
+        }
+        self.pos = p as u64;
+        Ok(self.pos)
+    }
+}
+
+/// Decoded band-1 blocks, least recently used dropped first, within a byte budget.
+struct BlockCache {
+    budget: usize,
+    used: usize,
+    tick: u64,
+    blocks: HashMap<u32, (Arc<Vec<f32>>, u64)>,
+}
+
+impl BlockCache {
+    fn get(&mut self, i: u32) -> Option<Arc<Vec<f32>>> {
+        self.tick += 1;
+        let t = self.tick;
+        self.blocks.get_mut(&i).map(|e| {
+            e.1 = t;
+            e.0.clone()
+        })
+    }
+    fn put(&mut self, i: u32, b: Arc<Vec<f32>>) {
+        self.tick += 1;
+        self.used += b.len() * 4;
+        if let Some(old) = self.blocks.insert(i, (b, self.tick)) {
+            self.used -= old.0.len() * 4;
+        }
+        while self.used > self.budget && self.blocks.len() > 1 {
+            let Some((&k, _)) = self.blocks.iter().min_by_key(|(_, e)| e.1) else { break };
+            if let Some(old) = self.blocks.remove(&k) {
+                self.used -= old.0.len() * 4;
+            }
+        }
+    }
+}
+
+/// Compression codes (TIFF 6.0 §3, Adobe and GDAL registrations) with the names we report.
+fn compression_name(c: u16) -> Result<&'static str, String> {
+    Ok(match c {
+        1 => "none",
+        5 => "lzw",
+        8 | 32946 => "deflate",
+        32773 => "packbits",
+        50000 => "zstd",
+        6 | 7 => return Err("JPEG-compressed samples are lossy and not supported for heights; re-encode with -co COMPRESS=DEFLATE".into()),
+        34887 => return Err("LERC compression is not supported; re-encode with -co COMPRESS=DEFLATE (or ZSTD)".into()),
+        50001 => return Err("WebP compression is not supported for heights; re-encode with -co COMPRESS=DEFLATE".into()),
+        34712 => return Err("JPEG 2000 compression is not supported; re-encode with -co COMPRESS=DEFLATE".into()),
+        34925 => return Err("LZMA compression is not supported; re-encode with -co COMPRESS=DEFLATE or ZSTD".into()),
+        c => return Err(format!("TIFF compression {c} is not supported (supported: none, LZW, Deflate, PackBits, ZSTD)")),
+    })
+}
+
+pub struct GeoTiffSource {
+    path: PathBuf,
+    src: Arc<dyn ByteSource>,
+    width: usize,
+    height: usize,
+    block_w: usize,
+    block_h: usize,
+    blocks_across: usize,
+    offsets: Vec<u64>,
+    counts: Vec<u64>,
+    /// Samples per pixel and whether they are stored interleaved (chunky) or as separate planes.
+    spp: usize,
+    planar: bool,
+    info: SourceInfo,
+    georef: Option<Georef>,
+    nodata: Option<f64>,
+    pages: Pages,
+    decoders: Mutex<Vec<Decoder<SparseReader>>>,
+    cache: Mutex<BlockCache>,
+}
+
+fn tiff_err(path: &Path, e: impl std::fmt::Display) -> RasterError {
+    RasterError::format(path, format!("TIFF: {e}"))
+}
+
+impl GeoTiffSource {
+    pub fn open(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<GeoTiffSource, RasterError> {
+        let pages = Arc::new(Mutex::new(HashMap::new()));
+        let mut d = Self::decoder(path, &src, &pages)?;
+        let (w, h) = d.dimensions().map_err(|e| tiff_err(path, e))?;
+        check_samples(path, w as u64, h as u64, opts.max_samples)?;
+        let tag_u = |d: &mut Decoder<SparseReader>, t: Tag| d.find_tag_unsigned::<u64>(t).map_err(|e| tiff_err(path, e));
+        let compression = compression_name(tag_u(&mut d, Tag::Compression)?.unwrap_or(1) as u16).map_err(|m| RasterError::format(path, m))?;
+        let predictor = match tag_u(&mut d, Tag::Predictor)?.unwrap_or(1) {
+            1 => "none",
+            2 => "horizontal",
+            3 => "floating-point",
+            p => return Err(RasterError::format(path, format!("TIFF predictor {p} is not supported"))),
+        };
+        let spp = tag_u(&mut d, Tag::SamplesPerPixel)?.unwrap_or(1).max(1) as usize;
+        let planar = tag_u(&mut d, Tag::PlanarConfiguration)?.unwrap_or(1) == 2;
+        let bits = d.find_tag_unsigned_vec::<u16>(Tag::BitsPerSample).map_err(|e| tiff_err(path, e))?.unwrap_or_else(|| vec![1]);
+        let format = d.find_tag_unsigned_vec::<u16>(Tag::SampleFormat).map_err(|e| tiff_err(path, e))?.unwrap_or_else(|| vec![1]);
+        let sample_type = match (format.first().copied().unwrap_or(1), bits.first().copied().unwrap_or(1)) {
+            (1, 8) => "u8",
+            (1, 16) => "u16",
+            (1, 32) => "u32",
+            (2, 8) => "i8",
+            (2, 16) => "i16",
+            (2, 32) => "i32",
+            (3, 32) => "f32",
+            (3, 64) => "f64",
+            (f, b) => {
+                let kind = match f {
+                    1 => "unsigned",
+                    2 => "signed",
+                    3 => "float",
+                    _ => "other",
+                };
+                return Err(RasterError::format(path, format!("{b}-bit {kind} samples are not supported (u8, u16, u32, i8, i16, i32, f32, f64 are)")));
+            }
+        };
+        let tiled = d.find_tag(Tag::TileOffsets).map_err(|e| tiff_err(path, e))?.is_some();
+        let (offsets, counts) = if tiled {
+            (d.find_tag_unsigned_vec::<u64>(Tag::TileOffsets), d.find_tag_unsigned_vec::<u64>(Tag::TileByteCounts))
+        } else {
+            (d.find_tag_unsigned_vec::<u64>(Tag::StripOffsets), d.find_tag_unsigned_vec::<u64>(Tag::StripByteCounts))
+        };
+        let offsets = offsets.map_err(|e| tiff_err(path, e))?.ok_or_else(|| RasterError::format(path, "TIFF has no block offsets"))?;
+        let counts = counts.map_err(|e| tiff_err(path, e))?.ok_or_else(|| RasterError::format(path, "TIFF has no block byte counts"))?;
+        let (bw, bh) = d.chunk_dimensions();
+        let (bw, bh) = (bw.max(1) as usize, bh.max(1) as usize);
+        let blocks_across = (w as usize).div_ceil(bw);
+        let per_plane = blocks_across * (h as usize).div_ceil(bh);
+        let planes = if planar { spp } else { 1 };
+        if offsets.len() < per_plane * planes || counts.len() < offsets.len() {
+            return Err(RasterError::format(path, format!("TIFF lists {} blocks, the layout needs {}", offsets.len().min(counts.len()), per_plane * planes)));
+        }
+        let len = src.len();
+        if let Some(i) = (0..per_plane).find(|&i| offsets[i].checked_add(counts[i]).is_none_or(|end| end > len)) {
+            return Err(RasterError::format(
+                path,
+                format!("TIFF block {i} runs past the end of the file ({} + {} > {len} bytes): truncated or corrupt", offsets[i], counts[i]),
+            ));
+        }
+        let f64s = |d: &mut Decoder<SparseReader>, t: Tag| -> Result<Option<Vec<f64>>, RasterError> {
+            d.find_tag(t).map_err(|e| tiff_err(path, e))?.map(|v| v.into_f64_vec().map_err(|e| tiff_err(path, e))).transpose()
+        };
+        let tags = GeoTags {
+            pixel_scale: f64s(&mut d, Tag::ModelPixelScaleTag)?,
+            tiepoint: f64s(&mut d, Tag::ModelTiepointTag)?,
+            transformation: f64s(&mut d, Tag::ModelTransformationTag)?,
+            key_directory: d.find_tag_unsigned_vec::<u16>(Tag::GeoKeyDirectoryTag).map_err(|e| tiff_err(path, e))?,
+            double_params: f64s(&mut d, Tag::GeoDoubleParamsTag)?,
+        };
+        let georef = tags.georef().map_err(|m| RasterError::format(path, m))?;
+        let nodata = match d.find_tag(Tag::GdalNodata).map_err(|e| tiff_err(path, e))? {
+            Some(v) => {
+                let s = v.into_string().map_err(|e| tiff_err(path, e))?;
+                let s = s.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+                Some(s.parse::<f64>().map_err(|_| RasterError::format(path, format!("GDAL_NODATA '{s}' is not a number")))?)
+            }
+            None => None,
+        };
+        if spp > 1 {
+            tracing::warn!("{}: {spp} bands; meshing band 1", path.display());
+        }
+        let info = SourceInfo {
+            format: if tiled { "GeoTIFF (tiled)".into() } else { "GeoTIFF (striped)".into() },
+            sample_type: sample_type.into(),
+            compression: Some(format!("{compression}, predictor {predictor}")),
+            blocks: Some(format!(
+                "{bw}x{bh} {} ({} blocks{})",
+                if tiled { "tiles" } else { "strips" },
+                per_plane,
+                if spp > 1 { format!(", {spp} bands") } else { String::new() }
+            )),
+            bigtiff: Some(Self::is_bigtiff(&src)),
+            little_endian: Some(matches!(d.byte_order(), tiff::tags::ByteOrder::LittleEndian)),
+        };
+        // Decoded-block cache: a quarter of the raster's f32 bytes (w·h·4 / 4), between 8 and 64 MiB: enough for the
+        // block rows a few threads' tile windows touch, small against the rasters this reader is for.
+        let budget = ((w as usize) * (h as usize)).clamp(8 << 20, 64 << 20);
+        Ok(GeoTiffSource {
+            path: path.to_path_buf(),
+            src,
+            width: w as usize,
+            height: h as usize,
+            block_w: bw,
+            block_h: bh,
+            blocks_across,
+            offsets,
+            counts,
+            spp,
+            planar,
+            info,
+            georef,
+            nodata,
+            pages,
+            decoders: Mutex::new(vec![d]),
+            cache: Mutex::new(BlockCache { budget, used: 0, tick: 0, blocks: HashMap::new() }),
+        })
+    }
+
+    fn is_bigtiff(src: &Arc<dyn ByteSource>) -> bool {
+        let mut h = [0u8; 4];
+        src.read_at(0, &mut h).is_ok() && (h[2..4] == [43, 0] || h[2..4] == [0, 43])
+    }
+
+    fn decoder(path: &Path, src: &Arc<dyn ByteSource>, pages: &Pages) -> Result<Decoder<SparseReader>, RasterError> {
+        let r = SparseReader { src: src.clone(), len: src.len(), pos: 0, blocks: HashMap::new(), pages: pages.clone() };
+        let mut limits = Limits::default();
+        limits.decoding_buffer_size = 1 << 30;
+        Ok(Decoder::new(r).map_err(|e| tiff_err(path, e))?.with_limits(limits))
+    }
+
+    /// Band 1 of block `i` (row-major over the block grid) as f32, `block_w × block_h` (edge blocks padded).
+    fn decode_block(&self, d: &mut Decoder<SparseReader>, i: u32) -> Result<Vec<f32>, RasterError> {
+        let (dw, dh) = d.chunk_data_dimensions(i);
+        let (dw, dh) = (dw as usize, dh as usize);
+        let res = d.read_chunk(i).map_err(|e| tiff_err(&self.path, format!("block {i}: {e}")))?;
+        let step = if self.planar { 1 } else { self.spp };
+        let mut out = vec![f32::NAN; self.block_w * self.block_h];
+        macro_rules! take {
+            ($v:expr) => {{
+                let v = $v;
+                if v.len() < dw * dh * step {
+                    return Err(RasterError::format(&self.path, format!("TIFF block {i} decoded to {} samples, expected {}", v.len(), dw * dh * step)));
+                }
+                for y in 0..dh {
+                    for x in 0..dw {
+                        out[y * self.block_w + x] = v[(y * dw + x) * step] as f32;
+                    }
+                }
+            }};
+        }
+        match res {
+            DecodingResult::U8(v) => take!(v),
+            DecodingResult::U16(v) => take!(v),
+            DecodingResult::U32(v) => take!(v),
+            DecodingResult::U64(v) => take!(v),
+            DecodingResult::I8(v) => take!(v),
+            DecodingResult::I16(v) => take!(v),
+            DecodingResult::I32(v) => take!(v),
+            DecodingResult::I64(v) => take!(v),
+            DecodingResult::F32(v) => take!(v),
+            DecodingResult::F64(v) => take!(v),
+            DecodingResult::F16(v) => take!(v.iter().map(|h| h.to_f32()).collect::<Vec<f32>>()),
+        }
+        Ok(out)
+    }
+}
+
+impl Source for GeoTiffSource {
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
+        let (bx0, bx1) = (rect.x0 / self.block_w, (rect.x1 - 1) / self.block_w);
+        let (by0, by1) = (rect.y0 / self.block_h, (rect.y1 - 1) / self.block_h);
+        let ids: Vec<u32> = (by0..=by1).flat_map(|by| (bx0..=bx1).map(move |bx| (by * self.blocks_across + bx) as u32)).collect();
+        let poisoned = || RasterError::format(&self.path, "block cache poisoned by an earlier panic");
+        let mut have: HashMap<u32, Arc<Vec<f32>>> = HashMap::new();
+        {
+            let mut c = self.cache.lock().map_err(|_| poisoned())?;
+            for &i in &ids {
+                if let Some(b) = c.get(i) {
+                    have.insert(i, b);
+                }
+            }
+        }
+        let missing: Vec<u32> = ids.iter().copied().filter(|i| !have.contains_key(i)).collect();
+        if !missing.is_empty() {
+            // One request list for every missing block: merged into few ranged GETs on blob storage.
+            let mut bufs: Vec<Vec<u8>> = missing.iter().map(|&i| vec![0u8; self.counts[i as usize] as usize]).collect();
+            let mut reqs: Vec<(u64, &mut [u8])> = missing.iter().zip(bufs.iter_mut()).map(|(&i, b)| (self.offsets[i as usize], b.as_mut_slice())).collect();
+            self.src.read_many(&mut reqs).map_err(|e| RasterError::io(&self.path, e))?;
+            let mut d = match self.decoders.lock().map_err(|_| poisoned())?.pop() {
+                Some(d) => d,
+                None => Self::decoder(&self.path, &self.src, &self.pages)?,
+            };
+            d.inner().blocks = missing.iter().zip(bufs).map(|(&i, b)| (self.offsets[i as usize], Arc::new(b))).collect();
+            let decoded: Result<Decoded, RasterError> = missing.iter().map(|&i| Ok((i, Arc::new(self.decode_block(&mut d, i)?)))).collect();
+            d.inner().blocks.clear();
+            self.decoders.lock().map_err(|_| poisoned())?.push(d);
+            let decoded = decoded?;
+            let mut c = self.cache.lock().map_err(|_| poisoned())?;
+            for (i, b) in decoded {
+                c.put(i, b.clone());
+                have.insert(i, b);
+            }
+        }
+        let w = rect.width();
+        for y in rect.y0..rect.y1 {
+            let by = y / self.block_h;
+            let row = &mut out[(y - rect.y0) * w..(y - rect.y0 + 1) * w];
+            let mut x = rect.x0;
+            while x < rect.x1 {
+                let bx = x / self.block_w;
+                let end = ((bx + 1) * self.block_w).min(rect.x1);
+                let b = &have[&((by * self.blocks_across + bx) as u32)];
+                let s = (y - by * self.block_h) * self.block_w + (x - bx * self.block_w);
+                row[x - rect.x0..end - rect.x0].copy_from_slice(&b[s..s + (end - x)]);
+                x = end;
+            }
+        }
+        Ok(())
+    }
+    fn windowed(&self) -> bool {
+        true
+    }
+    fn encoding(&self) -> Encoding {
+        Encoding::GeoTiff
+    }
+    fn georef(&self) -> Option<Georef> {
+        self.georef.clone()
+    }
+    fn nodata(&self) -> Option<f64> {
+        self.nodata
+    }
+    fn info(&self) -> SourceInfo {
+        self.info.clone()
+    }
+}
