@@ -64,6 +64,11 @@ impl Read for SparseReader {
             self.pos += n as u64;
             return Ok(n);
         }
+        if !self.blocks.is_empty() {
+            // Decoding a block reads nothing but its own bytes: a read past them (a decompressor filling its
+            // buffer) ends there instead of fetching more of the file.
+            return Ok(0);
+        }
         let p = self.page(self.pos / PAGE)?;
         let at = (self.pos % PAGE) as usize;
         let n = out.len().min(p.len() - at);
@@ -135,6 +140,11 @@ fn compression_name(c: u16) -> Result<&'static str, String> {
         34925 => return Err("LZMA compression is not supported; re-encode with -co COMPRESS=DEFLATE or ZSTD".into()),
         c => return Err(format!("TIFF compression {c} is not supported (supported: none, LZW, Deflate, PackBits, ZSTD)")),
     })
+}
+
+/// Bytes of decoded blocks a reader keeps (see [`GeoTiffSource::open`]); `terrafarm info` estimates with it.
+pub fn cache_budget(w: usize, h: usize) -> usize {
+    (w.saturating_mul(h) / 2).clamp(4 << 20, 64 << 20)
 }
 
 pub struct GeoTiffSource {
@@ -257,9 +267,9 @@ impl GeoTiffSource {
             bigtiff: Some(Self::is_bigtiff(&src)),
             little_endian: Some(matches!(d.byte_order(), tiff::tags::ByteOrder::LittleEndian)),
         };
-        // Decoded-block cache: a quarter of the raster's f32 bytes (w·h·4 / 4), between 8 and 64 MiB: enough for the
+        // Decoded-block cache: an eighth of the raster's f32 bytes (w·h·4 / 8), between 4 and 64 MiB: enough for the
         // block rows a few threads' tile windows touch, small against the rasters this reader is for.
-        let budget = ((w as usize) * (h as usize)).clamp(8 << 20, 64 << 20);
+        let budget = cache_budget(w as usize, h as usize);
         Ok(GeoTiffSource {
             path: path.to_path_buf(),
             src,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::tiling::Rect;
 pub use georef::{CellSize, Georef};
-pub use geotiff::GeoTiffSource;
+pub use geotiff::{cache_budget, GeoTiffSource};
 pub use image_src::{decode_terrain_rgb, decode_terrain_rgb_scalar, decode_terrarium, decode_terrarium_scalar};
 pub use raw::{npy_bytes_f32, Dtype, RawSource};
 
