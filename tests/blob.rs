@@ -340,11 +340,7 @@ fn cog_on_blob_storage_meshes_like_the_local_file() {
     let d = tempfile::tempdir().unwrap();
     let raw = d.path().join("dem.f32");
     assert!(run(&["synth", "--size", "1025x769", "--seed", "9", raw.to_str().unwrap()]).status.success());
-    std::fs::write(
-        d.path().join("dem.hdr"),
-        "ENVI\nsamples = 1025\nlines = 769\nbands = 1\nheader offset = 0\ndata type = 4\ninterleave = bsq\nbyte order = 0\n",
-    )
-    .unwrap();
+    envi_header(d.path(), "dem", 1025, 769);
     // With overviews (GDAL's default for a COG; terrafarm never reads them) and without.
     for overviews in ["AUTO", "NONE"] {
         let cog = d.path().join(format!("dem-{overviews}.tif"));

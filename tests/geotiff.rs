@@ -31,11 +31,7 @@ fn gdal(tool: &str, args: &[&str]) -> String {
 fn envi(dir: &Path, name: &str, data: &[f32], w: usize, h: usize) -> PathBuf {
     let p = dir.join(format!("{name}.f32"));
     std::fs::write(&p, data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
-    std::fs::write(
-        dir.join(format!("{name}.hdr")),
-        format!("ENVI\nsamples = {w}\nlines = {h}\nbands = 1\nheader offset = 0\ndata type = 4\ninterleave = bsq\nbyte order = 0\n"),
-    )
-    .unwrap();
+    envi_header(dir, name, w, h);
     p
 }
 

@@ -37,11 +37,7 @@ fn peak_memory_is_a_fraction_of_the_raster() {
         eprintln!("note: gdal_translate not found; skipping the GeoTIFF half");
         return;
     }
-    std::fs::write(
-        d.path().join("big.hdr"),
-        format!("ENVI\nsamples = {w}\nlines = {h}\nbands = 1\nheader offset = 0\ndata type = 4\ninterleave = bsq\nbyte order = 0\n"),
-    )
-    .unwrap();
+    envi_header(d.path(), "big", w, h);
     let tif = d.path().join("big.tif");
     let o = Command::new("gdal_translate")
         .args(["-q", "-co", "TILED=YES", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=3", raw.to_str().unwrap(), tif.to_str().unwrap()])

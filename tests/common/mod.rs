@@ -180,3 +180,12 @@ pub fn assert_same_scene_apart_from_input_identity(got: &std::collections::BTree
         }
     }
 }
+
+/// Writes the ENVI header that lets GDAL read `<dir>/<name>.f32` (raw little-endian f32, `w × h`).
+pub fn envi_header(dir: &Path, name: &str, w: usize, h: usize) {
+    std::fs::write(
+        dir.join(format!("{name}.hdr")),
+        format!("ENVI\nsamples = {w}\nlines = {h}\nbands = 1\nheader offset = 0\ndata type = 4\ninterleave = bsq\nbyte order = 0\n"),
+    )
+    .unwrap();
+}
