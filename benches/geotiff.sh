@@ -28,8 +28,7 @@ rm "$tmp/d.f32"
 echo "file: ${n}x${n} float32, $(stat -c %s "$tmp/d.tif") bytes"
 best_tf=999; best_gdal=999
 for _ in 1 2 3; do
-  s=$("$tf" bench --input "$tmp/d.tif" --max-error grid --threads 1 --repeat 1 --no-end-to-end --json 2>/dev/null \
-      | python3 -c 'import json,sys; r=json.load(sys.stdin); print([x["seconds"] for x in r["rows"] if x["stage"].startswith("decode (--input")][0])')
+  s=$("$tf" bench --input "$tmp/d.tif" --decode-only --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decode_s"])')
   best_tf=$(python3 -c "print(min($best_tf, $s))")
   t0=$(now); GDAL_NUM_THREADS=1 gdal_translate -q -of ENVI "$tmp/d.tif" "$tmp/g.f32"; t1=$(now); rm -f "$tmp"/g.*
   best_gdal=$(python3 -c "print(min($best_gdal, $t1 - $t0))")

@@ -106,7 +106,7 @@ fn print_summary(cfg: &MeshConfig, s: &[SceneSummary], wall: Duration, threads: 
         );
         let sum = |f: fn(&Timings) -> f64| s.iter().map(|x| f(&x.timings)).sum::<f64>();
         println!(
-            "terrafarm: phases (rank 0): read {:.2} s, halo {:.3} s, mesh {:.2} s, encode {:.2} s, write {:.2} s (mesh/encode/write in thread-seconds over {threads} threads)",
+            "terrafarm: phases (rank 0): read {:.2} s, halo {:.3} s, mesh {:.2} s, encode {:.2} s, write {:.2} s (mesh/encode/write, and the reads of a streamed input, in thread-seconds over {threads} threads)",
             sum(|t| t.read_s),
             sum(|t| t.halo_s),
             sum(|t| t.mesh_s),

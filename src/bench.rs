@@ -395,6 +395,21 @@ pub fn command(a: &crate::cli::BenchArgs, comm: &dyn Comm) -> Result<()> {
         None => (sw, sh, crate::synth::generate(sw, sh, a.seed, 1200.0)),
     };
     let input_decode_s = a.input.as_ref().map(|_| t.elapsed().as_secs_f64());
+    if a.decode_only {
+        let s = input_decode_s.unwrap_or_default();
+        if comm.rank() == 0 {
+            let doc = serde_json::json!({ "width": w, "height": h, "decode_s": s, "samples_per_s": (w * h) as f64 / s.max(1e-12) });
+            println!(
+                "{}",
+                if a.json {
+                    serde_json::to_string_pretty(&doc)?
+                } else {
+                    format!("decoded {w}x{h} in {s:.4} s ({:.1} M samples/s)", (w * h) as f64 / s.max(1e-12) / 1e6)
+                }
+            );
+        }
+        return Ok(());
+    }
     let cfg =
         BenchConfig { width: w, height: h, tile: a.tile_size, errors, threads, repeat: a.repeat, obj: a.obj, input_decode_s, end_to_end: !a.no_end_to_end };
     if comm.size() > 1 {

@@ -97,6 +97,9 @@ pub struct BenchArgs {
     /// Skip the end-to-end row (the scene written through `mesh` to a RAM disk, against a plain write).
     #[arg(long)]
     pub no_end_to_end: bool,
+    /// With --input: only open and decode it (one thread), print that time, and stop.
+    #[arg(long, requires = "input")]
+    pub decode_only: bool,
 }
 
 #[derive(Args, Debug, Clone)]

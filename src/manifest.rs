@@ -80,7 +80,8 @@ pub struct RunRecord {
     /// Bytes read from the input by all ranks in this run (headers, blocks or rows, and the hash of a local file).
     #[serde(default)]
     pub bytes_fetched: u64,
-    /// Wall seconds of each stage on rank 0 (mesh/encode/write: summed over tiles, so thread-seconds).
+    /// Wall seconds of each stage on rank 0 (mesh/encode/write, and the window reads of a streamed input: summed
+    /// over tiles, so thread-seconds).
     pub timings: Timings,
 }
 

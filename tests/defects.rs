@@ -360,4 +360,9 @@ fn usage_errors_spot_log_and_bench_size() {
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((r["width"].as_u64(), r["height"].as_u64()), (Some(65), Some(33)));
+    // --decode-only: just the input's open + decode time (what benches/geotiff.sh compares with gdal_translate).
+    let o = run(&["bench", "--input", raw.to_str().unwrap(), "--size", "65x33", "--decode-only", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(r["decode_s"].as_f64().unwrap() > 0.0 && r["width"] == 65, "{r}");
 }
