@@ -121,7 +121,7 @@ impl ByteSource for Counted {
     }
 }
 
-/// Stage 1 (collective): the opened input. Formats decoded whole (PNG/TIFF) are decoded once, by rank 0, and
+/// Stage 1 (collective): the opened input. Formats decoded whole (PNG, RGB-encoded TIFF) are decoded once, by rank 0, and
 /// scattered; windowed formats are opened by every rank, each reading only its own tiles' samples.
 pub struct Opened {
     pub shown: PathBuf,

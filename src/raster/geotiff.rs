@@ -217,8 +217,16 @@ impl GeoTiffSource {
         };
         let offsets = offsets.map_err(|e| tiff_err(path, e))?.ok_or_else(|| RasterError::format(path, "TIFF has no block offsets"))?;
         let counts = counts.map_err(|e| tiff_err(path, e))?.ok_or_else(|| RasterError::format(path, "TIFF has no block byte counts"))?;
-        let (bw, bh) = d.chunk_dimensions();
-        let (bw, bh) = (bw.max(1) as usize, bh.max(1) as usize);
+        // Block size from the tags themselves (tiff's own accessor unwraps), checked before any arithmetic on it.
+        let (bw, bh) = if tiled {
+            (tag_u(&mut d, Tag::TileWidth)?.unwrap_or(0), tag_u(&mut d, Tag::TileLength)?.unwrap_or(0))
+        } else {
+            (w as u64, tag_u(&mut d, Tag::RowsPerStrip)?.unwrap_or(h as u64).min(h as u64))
+        };
+        if bw == 0 || bh == 0 || bw > 1 << 20 || bh > 1 << 24 {
+            return Err(RasterError::format(path, format!("TIFF block size {bw}x{bh} is not usable")));
+        }
+        let (bw, bh) = (bw as usize, bh as usize);
         let blocks_across = (w as usize).div_ceil(bw);
         let per_plane = blocks_across * (h as usize).div_ceil(bh);
         let planes = if planar { spp } else { 1 };
@@ -305,8 +313,9 @@ impl GeoTiffSource {
 
     /// Band 1 of block `i` (row-major over the block grid) as f32, `block_w × block_h` (edge blocks padded).
     fn decode_block(&self, d: &mut Decoder<SparseReader>, i: u32) -> Result<Vec<f32>, RasterError> {
-        let (dw, dh) = d.chunk_data_dimensions(i);
-        let (dw, dh) = (dw as usize, dh as usize);
+        // The block's samples inside the image (edge blocks are padded in tiles, short in strips).
+        let (bx, by) = (i as usize % self.blocks_across, i as usize / self.blocks_across);
+        let (dw, dh) = ((self.width - bx * self.block_w).min(self.block_w), (self.height - by * self.block_h).min(self.block_h));
         let res = d.read_chunk(i).map_err(|e| tiff_err(&self.path, format!("block {i}: {e}")))?;
         let step = if self.planar { 1 } else { self.spp };
         let mut out = vec![f32::NAN; self.block_w * self.block_h];
