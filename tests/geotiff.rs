@@ -304,6 +304,24 @@ fn bad_geotiffs_fail_cleanly() {
     )
     .unwrap();
     fails_cleanly(&past, "past the end");
+    // Tiles of width 0.
+    let zero = d.path().join("zero.tif");
+    std::fs::write(
+        &zero,
+        tiny_tiff(&[
+            (256, 4, 1, 16),
+            (257, 4, 1, 16),
+            (258, 3, 1, 32),
+            (262, 3, 1, 1),
+            (322, 4, 1, 0),
+            (323, 4, 1, 16),
+            (324, 4, 1, 8),
+            (325, 4, 1, 4),
+            (339, 3, 1, 3),
+        ]),
+    )
+    .unwrap();
+    fails_cleanly(&zero, "TIFF");
     if !gdal_available() {
         return;
     }
