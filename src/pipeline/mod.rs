@@ -622,7 +622,7 @@ pub fn mesh_scene(
         summary.bytes = totals.bytes;
         summary.bytes_fetched = m.run.bytes_fetched;
         info!(
-            "scene '{scene}': {} tiles ({resumed} resumed), {} triangles, {:.1} MB in {:.2} s → {}; input {:.1} of {:.1} MB read",
+            "scene '{scene}': {} tiles ({resumed} resumed), {} triangles, {:.1} MB in {:.2} s → {}; {:.1} MB read from the {:.1} MB input",
             totals.tiles,
             totals.triangles,
             totals.bytes as f64 / 1e6,
