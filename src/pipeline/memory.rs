@@ -18,6 +18,7 @@ pub struct InMemory {
     pub grid: Grid,
     /// The tiles this rank holds (all of them in a single process), row-major.
     pub mine: Vec<TileId>,
+    owners: Vec<usize>,
     blocks: Blocks,
     halo: Halo,
 }
@@ -46,13 +47,12 @@ impl InMemory {
             })
             .collect();
         let halo = crate::comm::or_abort(comm, halo::exchange(&grid, &owners, comm, &blocks), "halo exchange")?;
-        Ok(InMemory { grid, mine, blocks, halo })
+        Ok(InMemory { grid, mine, owners, blocks, halo })
     }
 
     /// Runs the halo exchange again (collective): what `bench` times as the halo stage.
     pub fn exchange(&mut self, comm: &dyn Comm) -> Result<()> {
-        let owners = tiling::assign_owners(&self.grid, comm.size());
-        self.halo = crate::comm::or_abort(comm, halo::exchange(&self.grid, &owners, comm, &self.blocks), "halo exchange")?;
+        self.halo = crate::comm::or_abort(comm, halo::exchange(&self.grid, &self.owners, comm, &self.blocks), "halo exchange")?;
         Ok(())
     }
 

@@ -27,7 +27,7 @@ use crate::manifest::{InputRecord, Manifest, ParamsRecord, RunRecord, TileRecord
 use crate::mesh::{Method, Params};
 use crate::raster::{self, ByteSource, CellSize, Georef, Raster, ReadOptions};
 use crate::store::{self, BlobOptions, Store};
-use crate::tiling::{self, Grid, TileId};
+use crate::tiling::{self, Grid, Rect, TileId};
 
 pub use memory::InMemory;
 pub use tile::grid_glb_into;
@@ -332,16 +332,23 @@ pub fn sanitize(block: &mut [f32], z_scale: f32, z_offset: f32) {
     }
 }
 
+/// The heights of `rect`, holes marked ([`sanitize`]): how both the read stage and streamed tiles read an input.
+pub fn read_heights(raster: &Raster, rect: Rect, z: (f32, f32), out: &mut Vec<f32>) -> Result<(), raster::RasterError> {
+    out.clear();
+    out.resize(rect.len(), 0.0);
+    raster.read_window(rect, out)?;
+    sanitize(out, z.0, z.1);
+    Ok(())
+}
+
 /// Stage 4 (collective): the samples this rank's tiles own, read window by window where the format allows,
 /// else scattered from rank 0's whole decode in one all-to-all. Holes are NaN ([`sanitize`]).
 pub fn read(comm: &dyn Comm, o: &Opened, plan: &Plan, z: (f32, f32)) -> Result<Blocks> {
     let (grid, me) = (&plan.grid, comm.rank());
     let read_block = |t: TileId| -> Result<(usize, Vec<f32>)> {
-        let r = grid.owned_rect(t);
-        let mut b = vec![0f32; r.len()];
+        let mut b = Vec::new();
         let raster = o.raster.as_ref().ok_or_else(|| anyhow!("rank {me} has no reader"))?;
-        raster.read_window(r, &mut b).with_context(|| format!("rank {me}, tile ({}, {})", t.col, t.row))?;
-        sanitize(&mut b, z.0, z.1);
+        read_heights(raster, grid.owned_rect(t), z, &mut b).with_context(|| format!("rank {me}, tile ({}, {})", t.col, t.row))?;
         Ok((grid.index(t), b))
     };
     let blocks: Blocks = if !o.scatter {

@@ -41,13 +41,7 @@ impl Windows<'_> {
     pub fn fill(&self, grid: &Grid, t: TileId, buf: &mut Vec<f32>) -> Result<()> {
         match self {
             Windows::Exchanged { blocks, halo } => halo.window(grid, t, blocks, buf),
-            Windows::Direct { raster, z } => {
-                let r = grid.halo_rect(t);
-                buf.clear();
-                buf.resize(r.len(), 0.0);
-                raster.read_window(r, buf)?;
-                super::sanitize(buf, z.0, z.1);
-            }
+            Windows::Direct { raster, z } => super::read_heights(raster, grid.halo_rect(t), *z, buf)?,
         }
         Ok(())
     }
