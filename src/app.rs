@@ -26,6 +26,7 @@ pub fn run(cli: Cli, comm: &dyn Comm) -> u8 {
         Command::Bench(a) => exit_code(crate::bench::command(&a, comm)),
         Command::Synth(a) => exit_code(crate::synth::command(&a)),
         Command::Info(a) => exit_code(crate::info::command(&a)),
+        Command::Render(a) => exit_code(crate::render::command(&a)),
     }
 }
 

@@ -28,6 +28,42 @@ pub enum Command {
     /// Describe inputs: format, layout, georeferencing, cell size, no-data, value range, and what a mesh run of
     /// them would produce and need.
     Info(InfoArgs),
+    /// Render scenes that `mesh` wrote (GLB tiles) to PNG with the WGSL shaders on the GPU (wgpu; lavapipe, the
+    /// software Vulkan driver, works): a top-down hillshade by default, or an oblique view.
+    Render(RenderArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RenderArgs {
+    /// Scene folders as `mesh` wrote them: OUT/SCENE, local or a blob address (az://CONTAINER/PREFIX/SCENE).
+    #[arg(required = true, value_name = "SCENE")]
+    pub scenes: Vec<String>,
+    /// hillshade (grey, light from azimuth 315° at 45°, as `gdaldem hillshade`) or hypsometric (colour by height).
+    #[arg(long, default_value = "hillshade")]
+    pub style: String,
+    /// Draw the triangle edges over the surface (shows where the simplifier put its vertices).
+    #[arg(long)]
+    pub wireframe: bool,
+    /// Image size WIDTHxHEIGHT (default: the raster's size, long side capped at 2048).
+    #[arg(long, value_name = "WxH")]
+    pub size: Option<String>,
+    /// top (orthographic, north up, exactly the raster's extent), oblique, or AZIMUTH,ELEVATION of the viewer in
+    /// degrees.
+    #[arg(long, default_value = "top")]
+    pub camera: String,
+    /// Write the PNG here (a local file; one scene only). Default: SCENE/renders/CAMERA-STYLE.png through the
+    /// scene's store.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// GPU memory the tiles may take at once (MiB); larger scenes stream through the frame in batches.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub gpu_budget_mib: u64,
+    /// Draw this many frames and report the frame rate (the image is the last frame).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub frames: u32,
+    /// Print what was rendered and measured as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -171,6 +207,10 @@ pub struct MeshArgs {
     /// Scene name (default: the input's file stem); only with a single input.
     #[arg(long)]
     pub scene: Option<String>,
+    /// After the tiles, render SCENE/preview.png (top-down hillshade, as `terrafarm render`) and list it in the
+    /// manifest. Needs a Vulkan adapter (lavapipe from mesa-vulkan-drivers is enough).
+    #[arg(long)]
+    pub preview: bool,
     /// Print the run summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,

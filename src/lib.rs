@@ -3,7 +3,7 @@
 //! Data flows one way, and the modules are laid out to show it:
 //! `raster` (read) → `tiling` (tile) → `halo` over `comm` (halo) → `mesh` (mesh) → `encode` (encode) → `store` (store),
 //! composed as stage functions by `pipeline` (shared by `mesh`, `bench` and the tests); `app` only dispatches
-//! commands. Kernels in `mesh` and `encode` do no I/O; `comm` owns the failure policy.
+//! commands. `render` comes after the store: it reads scenes back and draws them with `shaders/` on wgpu. Kernels in `mesh` and `encode` do no I/O; `comm` owns the failure policy.
 
 pub mod app;
 pub mod batch;
@@ -20,6 +20,7 @@ pub mod mesh;
 pub mod pipeline;
 pub mod raster;
 pub mod redact;
+pub mod render;
 pub mod store;
 pub mod synth;
 pub mod tiling;

@@ -7,10 +7,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = terrafarm::cli::Cli::parse();
-    // An explicit --log wins over RUST_LOG; RUST_LOG over the default.
+    // An explicit --log wins over RUST_LOG; RUST_LOG over the default (which hides wgpu's notes about optional Vulkan
+    // extensions a software driver lacks).
     let filter = match &cli.log {
         Some(l) => tracing_subscriber::EnvFilter::new(l),
-        None => tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        None => tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wgpu_hal=error,wgpu_core=error")),
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -114,6 +114,21 @@ pub struct Manifest {
     pub tiles: Vec<TileRecord>,
     pub totals: Totals,
     pub run: RunRecord,
+    /// The top-down hillshade `mesh --preview` rendered from the stored tiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<ImageRecord>,
+}
+
+/// An image written beside a scene's tiles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Key relative to the scene folder, e.g. `preview.png`.
+    pub name: String,
+    pub bytes: u64,
+    /// Width and height in pixels.
+    pub size: [u32; 2],
+    /// Rendered on this adapter.
+    pub adapter: String,
 }
 
 impl Totals {

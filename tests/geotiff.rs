@@ -6,34 +6,10 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 const W: usize = 301;
 const H: usize = 257;
-
-fn gdal_available() -> bool {
-    let ok = Command::new("gdal_translate").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "gdal_translate is missing (CI=true): install gdal-bin");
-        eprintln!("note: gdal_translate not found; skipping (apt-get install gdal-bin)");
-    }
-    ok
-}
-
-fn gdal(tool: &str, args: &[&str]) -> String {
-    let o = Command::new(tool).args(args).output().unwrap();
-    assert!(o.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A raw little-endian f32 raster with the ENVI header GDAL needs to read it.
-fn envi(dir: &Path, name: &str, data: &[f32], w: usize, h: usize) -> PathBuf {
-    let p = dir.join(format!("{name}.f32"));
-    std::fs::write(&p, data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
-    envi_header(dir, name, w, h);
-    p
-}
 
 /// Deterministic terrain, 0..1200 m.
 fn heights(w: usize, h: usize) -> Vec<f32> {

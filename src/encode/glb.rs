@@ -150,6 +150,63 @@ pub fn json_chunk(glb: &[u8]) -> Option<serde_json::Value> {
     serde_json::from_slice(glb.get(20..20 + len)?).ok()
 }
 
+/// A tile read back from a GLB that terrafarm wrote: what a renderer needs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decoded {
+    pub positions: Vec<[f32; 3]>,
+    pub normals: Vec<[f32; 3]>,
+    pub indices: Vec<u32>,
+    /// The node's translation (the tile origin, metres).
+    pub translation: [f64; 3],
+}
+
+/// Reads back a GLB in the layout [`encode_into`] writes (one node with a translation, one triangle primitive, f32
+/// POSITION and NORMAL, u16 or u32 indices). Anything else is refused with the reason, never a panic: a scene's
+/// files may have been replaced by hand.
+pub fn decode(glb: &[u8]) -> Result<Decoded, String> {
+    let doc = json_chunk(glb).ok_or("not a GLB (bad magic or JSON chunk)")?;
+    let json_len = u32::from_le_bytes(glb[12..16].try_into().map_err(|_| "short header")?) as usize;
+    let bin0 = 20 + pad4(json_len) + 8;
+    let bin = glb.get(bin0..).ok_or("no BIN chunk")?;
+    let prim = &doc["meshes"][0]["primitives"][0];
+    if prim["mode"].as_u64().unwrap_or(4) != 4 {
+        return Err("primitive is not a triangle list".into());
+    }
+    let view = |acc: &serde_json::Value, comp: u32, ty: &str, size: usize| -> Result<&[u8], String> {
+        if acc["componentType"].as_u64() != Some(comp as u64) || acc["type"].as_str() != Some(ty) {
+            return Err(format!("accessor is not {ty} of component type {comp}"));
+        }
+        let count = acc["count"].as_u64().ok_or("accessor without count")? as usize;
+        let bv = &doc["bufferViews"][acc["bufferView"].as_u64().ok_or("accessor without bufferView")? as usize];
+        let off = bv["byteOffset"].as_u64().unwrap_or(0) as usize + acc["byteOffset"].as_u64().unwrap_or(0) as usize;
+        let len = count.checked_mul(size).ok_or("accessor too large")?;
+        if bv["byteStride"].as_u64().is_some_and(|s| s as usize != size) {
+            return Err("interleaved buffer views are not read".into());
+        }
+        off.checked_add(len).and_then(|end| bin.get(off..end)).ok_or_else(|| "accessor outside the BIN chunk".to_string())
+    };
+    let accessor = |k: &serde_json::Value| -> Result<&serde_json::Value, String> {
+        let i = k.as_u64().ok_or("missing accessor")? as usize;
+        doc["accessors"].get(i).ok_or_else(|| format!("accessor {i} does not exist"))
+    };
+    let vec3 =
+        |b: &[u8]| b.chunks_exact(12).map(|c| std::array::from_fn(|k| f32::from_le_bytes(c[k * 4..k * 4 + 4].try_into().unwrap()))).collect::<Vec<[f32; 3]>>();
+    let positions = vec3(view(accessor(&prim["attributes"]["POSITION"])?, FLOAT, "VEC3", 12)?);
+    let normals = vec3(view(accessor(&prim["attributes"]["NORMAL"])?, FLOAT, "VEC3", 12)?);
+    let ia = accessor(&prim["indices"])?;
+    let indices: Vec<u32> = if ia["componentType"].as_u64() == Some(UNSIGNED_SHORT as u64) {
+        view(ia, UNSIGNED_SHORT, "SCALAR", 2)?.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32).collect()
+    } else {
+        view(ia, UNSIGNED_INT, "SCALAR", 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
+    };
+    if normals.len() != positions.len() || indices.len() % 3 != 0 || indices.iter().any(|&i| i as usize >= positions.len()) {
+        return Err("inconsistent vertex, normal and index counts".into());
+    }
+    let t = &doc["nodes"][0]["translation"];
+    let translation = std::array::from_fn(|k| t[k].as_f64().unwrap_or(0.0));
+    Ok(Decoded { positions, normals, indices, translation })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +256,19 @@ mod tests {
         let m = mesh_grid(&Window { data: &data, rect: r, tile: r }, &Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) });
         let doc = json_chunk(&encode(&m, &json!({}))).unwrap();
         assert_eq!(doc["accessors"][3]["componentType"], UNSIGNED_INT);
+    }
+
+    #[test]
+    fn decode_reads_back_what_encode_wrote_and_refuses_garbage() {
+        let mut m = tiny();
+        m.origin = [256.0, 0.0, 512.5];
+        let d = decode(&encode(&m, &json!({}))).unwrap();
+        assert_eq!((d.positions, d.normals, d.indices, d.translation), (m.positions.clone(), m.normals.clone(), m.indices.clone(), m.origin));
+        let b = encode(&m, &json!({}));
+        assert!(decode(&b[..40]).is_err());
+        assert!(decode(b"glTF").is_err());
+        let mut cut = b.clone();
+        cut.truncate(b.len() - 8);
+        assert!(decode(&cut).is_err());
     }
 }

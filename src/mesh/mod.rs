@@ -217,6 +217,11 @@ impl VertexMap {
         [self.ox, 0.0, self.oz]
     }
 
+    /// z_scale / cell along X and Z: the factors the normal formula multiplies its height differences by.
+    pub(crate) fn slope_factors(&self) -> [f32; 2] {
+        [self.kx, self.kz]
+    }
+
     /// Tile-local X of global column `x`: snapped world X minus the snapped origin, exact in f32 (so origin + local
     /// is the same number in every tile that holds the sample).
     #[inline]

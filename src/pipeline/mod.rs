@@ -472,6 +472,8 @@ pub struct CommitInfo<'a> {
     pub cell_size: CellSize,
     pub key: &'a str,
     pub run: RunRecord,
+    /// Render `preview.png` from the stored tiles before the manifest is written (rank 0).
+    pub preview: bool,
 }
 
 /// One rank's part of the commit: its tile records and the input bytes it read.
@@ -495,7 +497,7 @@ pub fn commit(comm: &dyn Comm, store: &dyn Store, grid: &Grid, recs: Vec<TileRec
     }
     tiles.sort_by_key(|r| (r.row, r.col));
     let totals = Totals::of(&tiles);
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         terrafarm: env!("CARGO_PKG_VERSION").to_string(),
         scene: info.scene.to_string(),
         input: info.input,
@@ -508,7 +510,11 @@ pub fn commit(comm: &dyn Comm, store: &dyn Store, grid: &Grid, recs: Vec<TileRec
         tiles,
         totals,
         run: info.run,
+        preview: None,
     };
+    if info.preview {
+        manifest.preview = Some(crate::render::preview(store, info.scene, &manifest)?);
+    }
     store.put(&format!("{}/manifest.json", info.scene), &serde_json::to_vec_pretty(&manifest)?)?;
     Ok(Some(manifest))
 }
@@ -605,6 +611,7 @@ pub fn mesh_scene(
         cell_size: facts.cell.clone(),
         key: &key,
         run: RunRecord { ranks: comm.size(), threads_per_rank: threads, resumed_tiles: resumed, bytes_fetched: 0, timings: timings.clone() },
+        preview: cfg.preview,
     };
     let manifest = commit(comm, store, &plan.grid, recs, fetched, info)?;
     let mut summary = SceneSummary {

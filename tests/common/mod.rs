@@ -189,3 +189,28 @@ pub fn envi_header(dir: &Path, name: &str, w: usize, h: usize) {
     )
     .unwrap();
 }
+
+/// True when GDAL's tools are installed; under CI=true their absence fails the test.
+pub fn gdal_available() -> bool {
+    let ok = Command::new("gdal_translate").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "gdal_translate is missing (CI=true): install gdal-bin");
+        eprintln!("note: gdal_translate not found; skipping (apt-get install gdal-bin)");
+    }
+    ok
+}
+
+/// Runs a GDAL tool and returns its stdout; a failure fails the test.
+pub fn gdal(tool: &str, args: &[&str]) -> String {
+    let o = Command::new(tool).args(args).output().unwrap();
+    assert!(o.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A raw little-endian f32 raster with the ENVI header GDAL needs to read it.
+pub fn envi(dir: &Path, name: &str, data: &[f32], w: usize, h: usize) -> PathBuf {
+    let p = dir.join(format!("{name}.f32"));
+    std::fs::write(&p, data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    envi_header(dir, name, w, h);
+    p
+}
