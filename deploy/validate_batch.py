@@ -97,6 +97,20 @@ def rules(pool, job, tasks, errors):
             errors.append(f"task {t.get('id')}: requiredSlots exceeds taskSlotsPerNode")
     if slots > 256:
         errors.append("pool: taskSlotsPerNode above 256")
+    # Task dependencies: only with usesTaskDependencies on the job, and only on tasks of this job, declared before.
+    ids = [t.get("id") for t in tasks]
+    for i, t in enumerate(tasks):
+        deps = t.get("dependsOn", {}).get("taskIds", [])
+        if deps and not job.get("usesTaskDependencies"):
+            errors.append(f"task {t.get('id')}: dependsOn without usesTaskDependencies on the job (Batch rejects the task)")
+        for d in deps:
+            if d not in ids[:i]:
+                errors.append(f"task {t.get('id')}: depends on '{d}', which is not an earlier task of this job")
+    # GPU render tasks need GPU nodes (Azure's N-series: NC, ND, NV, NG).
+    gpu = re.match(r"(?i)^(standard_)?n[cdvg]", pool.get("vmSize", ""))
+    for t in tasks:
+        if re.search(r'terrafarm"? render ', t.get("commandLine", "")) and not gpu:
+            errors.append(f"task {t.get('id')}: a render task on {pool.get('vmSize')}, which has no GPU")
     # Secrets never belong in generated documents (a SAS is added at submit time, in a temporary copy).
     inline = re.compile(r"(sig=|AccountKey=|SharedAccessSignature=)", re.I)
     secret_setting = re.compile(r"(SAS_TOKEN|ACCOUNT_KEY|ACCESS_KEY|CONNECTION_STRING|CLIENT_SECRET)$", re.I)
@@ -141,6 +155,9 @@ def self_test(d):
         "bool as string": lambda p, j, t: p.__setitem__("enableInterNodeCommunication", "true"),
         "slots rule": lambda p, j, t: p.__setitem__("taskSlotsPerNode", 300),
         "secret in document": lambda p, j, t: j.setdefault("commonEnvironmentSettings", []).append({"name": "AZURE_STORAGE_SAS_TOKEN", "value": "sv=1&sig=x"}),
+        "dangling dependency": lambda p, j, t: t[0].__setitem__("dependsOn", {"taskIds": ["no-such-task"]}),
+        "render on CPU nodes": lambda p, j, t: (p.__setitem__("vmSize", "Standard_D16as_v5"),
+                                                t.append({"id": "render-x", "commandLine": "/bin/bash -c '\"$AZ_BATCH_NODE_SHARED_DIR/terrafarm\" render \"out/x\"'"})),
     }
     failed = 0
     for name, brk in breaks.items():

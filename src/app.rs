@@ -136,6 +136,7 @@ fn batch_traits(a: &BatchTraits) -> crate::batch::Traits {
         vm_size: a.vm_size.clone(),
         cores: a.cores,
         slots: a.slots,
+        render: a.render,
         force: a.force,
     }
 }

@@ -273,6 +273,10 @@ pub struct BatchTraits {
     /// Task slots per node (scenes; at most min(4 × cores, 256)).
     #[arg(long)]
     pub slots: Option<u32>,
+    /// GPU render profile: after each scene is meshed, a render task (depending on its mesh task) renders its
+    /// previews on the node's GPU with `terrafarm render`. Needs a GPU VM size (N-series, e.g. Standard_NC4as_T4_v3).
+    #[arg(long)]
+    pub render: bool,
     /// Accept combinations the advisor refuses as harmful.
     #[arg(long)]
     pub force: bool,

@@ -158,15 +158,17 @@ impl MeshConfig {
 
     /// The scene name of input `i`: `--scene`, else the file stem (of a URL's path: never its query).
     pub fn scene_name(&self, i: usize) -> String {
-        self.scene.clone().unwrap_or_else(|| {
-            let s = self.inputs[i].to_string_lossy();
-            PathBuf::from(s.split('?').next().unwrap_or_default())
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| format!("scene{i}"))
-        })
+        self.scene.clone().unwrap_or_else(|| scene_stem(&self.inputs[i].to_string_lossy(), i))
     }
+}
+
+/// The default scene name of input `i`: its file stem (without a URL's query), else `scene{i}`.
+pub fn scene_stem(input: &str, i: usize) -> String {
+    PathBuf::from(input.split('?').next().unwrap_or_default())
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("scene{i}"))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Azure Batch documents (issue #6): golden files for both profiles, advisor refusals, and a scene task's
+//! Azure Batch documents (issue #6; the GPU render profile, issue #14): golden files for every profile, advisor refusals, and a scene task's
 //! generated command line run locally with the Batch environment simulated for one host.
 
 mod common;
@@ -12,7 +12,7 @@ const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/batch");
 fn rendered_documents_match_golden_files() {
     let d = tempfile::tempdir().unwrap();
     let script = std::fs::read_to_string(Path::new(GOLDEN).join("regen.sh")).unwrap();
-    for profile in ["mpi", "scenes"] {
+    for profile in ["mpi", "scenes", "render"] {
         // Re-run the script's command for this profile, writing into the temp dir instead.
         let line = script.split("\"$bin\" batch render ").skip(1).find(|c| c.contains(&format!("tests/golden/batch/{profile}"))).unwrap();
         let cmd = line.replace("\\\n", " ").lines().next().unwrap().to_string();
@@ -39,6 +39,7 @@ fn advisor_refuses_harmful_setups_with_exit_2() {
         vec!["batch", "plan", "--workload", "mpi", "--slots", "4"],
         vec!["batch", "plan", "--workload", "mpi", "--nodes", "101"],
         vec!["batch", "plan", "--workload", "scenes", "--windows-licenses"],
+        vec!["batch", "plan", "--workload", "scenes", "--render"],
     ] {
         let o = run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");

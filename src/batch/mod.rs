@@ -63,6 +63,8 @@ pub struct Traits {
     pub vm_size: String,
     pub cores: u32,
     pub slots: Option<u32>,
+    /// GPU render profile: render tasks after the mesh tasks, on GPU nodes.
+    pub render: bool,
     /// Accept combinations the advisor calls harmful (e.g. MPI on Spot).
     pub force: bool,
 }
@@ -91,7 +93,16 @@ pub struct Plan {
     /// MPI ranks per node (MPI workload).
     pub ranks_per_node: u32,
     pub hybrid_benefit: bool,
+    /// GPU render tasks after the mesh tasks.
+    pub render: bool,
     pub reasons: Vec<String>,
+}
+
+/// True for Azure's GPU VM families (N-series: NC, ND, NV, and their variants).
+pub fn is_gpu_vm_size(vm: &str) -> bool {
+    let v = vm.to_ascii_lowercase();
+    let family = v.strip_prefix("standard_").unwrap_or(&v);
+    family.starts_with('n') && family.chars().nth(1).is_some_and(|c| matches!(c, 'c' | 'd' | 'v' | 'g'))
 }
 
 /// Largest pool with inter-node communication that Batch service mode is planned for here.
@@ -107,6 +118,15 @@ pub fn advise(t: &Traits) -> Result<Plan, BatchError> {
     }
     if t.workload == Workload::Mpi && t.os == Os::Windows {
         return refuse("the MPI profile runs Open MPI on Linux nodes; use --os linux (or the scenes workload on Windows)");
+    }
+    if t.render && t.os == Os::Windows {
+        return refuse("the GPU render profile runs on Linux nodes (Vulkan through the NVIDIA driver); use --os linux");
+    }
+    if t.render && !is_gpu_vm_size(&t.vm_size) && !t.force {
+        return refuse(format!(
+            "--render needs GPU nodes, and {} has no GPU: pick an N-series size, e.g. --vm-size Standard_NC4as_T4_v3 --cores 4 (or --force to render on the CPU with lavapipe)",
+            t.vm_size
+        ));
     }
     let allocation_mode = if t.custom_vnet {
         why.push("Allocation mode: user subscription — a custom VNet / private networking was asked for; this needs a Key Vault and the subscription registered with Microsoft.Batch.".into());
@@ -181,6 +201,13 @@ pub fn advise(t: &Traits) -> Result<Plan, BatchError> {
     } else {
         why.push(format!("Tasks: --threads {threads_per_task} each (cores × requiredSlots / taskSlotsPerNode), so concurrent tasks do not oversubscribe a node; 3 retries each."));
     }
+    if t.render {
+        why.push(format!(
+            "Render: {} nodes{} run a render task per scene after its mesh task (task dependencies): `terrafarm render` draws the top-down hillshade and an oblique view into the scene's renders/ folder. The NVIDIA driver comes from the NvidiaGpuDriverLinux VM extension; the start task adds the Vulkan loader and lavapipe as a fallback.",
+            t.vm_size,
+            if is_gpu_vm_size(&t.vm_size) { "" } else { " (no GPU: forced, lavapipe renders on the CPU)" }
+        ));
+    }
     Ok(Plan {
         workload: t.workload,
         os: t.os,
@@ -195,6 +222,7 @@ pub fn advise(t: &Traits) -> Result<Plan, BatchError> {
         threads_per_task,
         ranks_per_node,
         hybrid_benefit: t.windows_licenses && t.os == Os::Windows,
+        render: t.render,
         reasons: why,
     })
 }
@@ -309,10 +337,22 @@ pub fn pool(p: &Plan, spec: &RenderSpec) -> Result<Value, BatchError> {
             v
         }
     };
+    let mut vm = vm;
+    if p.render {
+        // The NVIDIA driver (with its Vulkan driver) through Azure's GPU driver extension, on the plain Ubuntu image.
+        vm["extensions"] = json!([{
+            "name": "nvidia-gpu-driver",
+            "publisher": "Microsoft.HpcCompute",
+            "type": "NvidiaGpuDriverLinux",
+            "typeHandlerVersion": "1.6",
+            "autoUpgradeMinorVersion": true
+        }]);
+    }
+    let packages = if p.render { "openmpi-bin libvulkan1 mesa-vulkan-drivers" } else { "openmpi-bin" };
     // The binary comes from the Batch account's linked storage (container "terrafarm"): no URL or SAS in here.
     let start = match p.os {
         Os::Linux => json!({
-            "commandLine": format!("/bin/bash -c 'set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin; install -m 0755 \"$AZ_BATCH_TASK_WORKING_DIR/terrafarm\" \"{BIN}\"; \"{BIN}\" --version'"),
+            "commandLine": format!("/bin/bash -c 'set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {packages}; install -m 0755 \"$AZ_BATCH_TASK_WORKING_DIR/terrafarm\" \"{BIN}\"; \"{BIN}\" --version'"),
             "resourceFiles": [{ "autoStorageContainerName": "terrafarm", "blobPrefix": "terrafarm", "fileMode": "0755" }],
             "userIdentity": { "autoUser": { "scope": "pool", "elevationLevel": "admin" } },
             "maxTaskRetryCount": 2,
@@ -369,6 +409,9 @@ pub fn job(p: &Plan, spec: &RenderSpec) -> Result<Value, BatchError> {
         "onAllTasksComplete": "terminatejob",
         "constraints": { "maxTaskRetryCount": if p.workload == Workload::Mpi { 1 } else { 3 } }
     });
+    if p.render {
+        doc["usesTaskDependencies"] = json!(true);
+    }
     let (env, _) = blob_env(spec)?;
     if !env.is_empty() {
         doc["commonEnvironmentSettings"] = env.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect();
@@ -385,6 +428,38 @@ fn mesh_line(spec: &RenderSpec, input: &str, threads: u32) -> Result<String, Bat
         line.push_str(&format!(" \"{a}\""));
     }
     Ok(line)
+}
+
+/// The scene name `mesh` gives an input: `--scene` among the mesh arguments, else the input's file stem.
+fn scene_of(spec: &RenderSpec, input: &str, i: usize) -> String {
+    let mut args = spec.mesh_args.iter();
+    while let Some(a) = args.next() {
+        if let Some(v) = a.strip_prefix("--scene=") {
+            return v.to_string();
+        }
+        if a == "--scene" {
+            if let Some(v) = args.next() {
+                return v.clone();
+            }
+        }
+    }
+    crate::config::scene_stem(input, i)
+}
+
+/// A render task for one scene: runs after `after` (its mesh task) and writes the top-down hillshade and an
+/// oblique hypsometric view into the scene's renders/ folder, on the node's GPU.
+fn render_task(id: &str, after: &str, spec: &RenderSpec, input: &str, i: usize) -> Result<Value, BatchError> {
+    let scene = format!("{}/{}", spec.out.trim_end_matches('/'), scene_of(spec, input, i));
+    check_word("scene", &scene)?;
+    let cmd = format!(
+        "/bin/bash -c '\"{BIN}\" render \"{scene}\" --camera top --style hillshade && \"{BIN}\" render \"{scene}\" --camera oblique --style hypsometric'"
+    );
+    Ok(json!({
+        "id": id,
+        "commandLine": cmd,
+        "dependsOn": { "taskIds": [after] },
+        "constraints": { "maxTaskRetryCount": 2 }
+    }))
 }
 
 /// The task documents (`az batch task create --json-file` takes the array).
@@ -408,13 +483,17 @@ pub fn tasks(p: &Plan, spec: &RenderSpec) -> Result<Vec<Value>, BatchError> {
                  cd \"$AZ_BATCH_TASK_SHARED_DIR\" && exec mpirun --allow-run-as-root -np $N --host $H --wdir \"$AZ_BATCH_TASK_SHARED_DIR\" {forward}{mesh}'"
             );
             let coord = format!("/bin/bash -c 'test -x \"{BIN}\" && mkdir -p \"$AZ_BATCH_TASK_SHARED_DIR\"'");
-            Ok(vec![json!({
+            let mut out = vec![json!({
                 "id": "mesh-mpi",
                 "commandLine": cmd,
                 "multiInstanceSettings": { "numberOfInstances": p.nodes, "coordinationCommandLine": coord },
                 "userIdentity": { "autoUser": { "scope": "pool", "elevationLevel": "admin" } },
                 "constraints": { "maxTaskRetryCount": 1 }
-            })])
+            })];
+            if p.render {
+                out.push(render_task("render-mpi", "mesh-mpi", spec, &spec.inputs[0], 0)?);
+            }
+            Ok(out)
         }
         Workload::Scenes => {
             blob_env(spec)?;
@@ -439,7 +518,15 @@ pub fn tasks(p: &Plan, spec: &RenderSpec) -> Result<Vec<Value>, BatchError> {
                         "constraints": { "maxTaskRetryCount": 3 }
                     }))
                 })
-                .collect()
+                .collect::<Result<Vec<Value>, BatchError>>()
+                .and_then(|mut out| {
+                    if p.render {
+                        for (i, input) in spec.inputs.iter().enumerate() {
+                            out.push(render_task(&format!("render-{i:05}"), &format!("scene-{i:05}"), spec, input, i)?);
+                        }
+                    }
+                    Ok(out)
+                })
         }
     }
 }
@@ -461,8 +548,51 @@ mod tests {
             vm_size: "Standard_D16as_v5".into(),
             cores: 16,
             slots: None,
+            render: false,
             force: false,
         }
+    }
+
+    #[test]
+    fn gpu_render_profile_needs_gpu_nodes_and_orders_render_after_mesh() {
+        let mut t = traits(Workload::Scenes, Env::Prod);
+        t.render = true;
+        assert!(advise(&t).unwrap_err().0.contains("N-series"));
+        t.vm_size = "Standard_NC4as_T4_v3".into();
+        t.cores = 4;
+        let p = advise(&t).unwrap();
+        assert!(p.render && p.reasons.iter().any(|r| r.starts_with("Render:")));
+        let spec = RenderSpec {
+            pool_id: "p".into(),
+            job_id: "j".into(),
+            inputs: vec!["a/fuji.tif".into(), "b/alps.png".into()],
+            out: "az://tiles/run/".into(),
+            mesh_args: vec![],
+            autoscale: false,
+            storage_account: Some("acct".into()),
+            blob_auth: BlobAuth::Identity,
+            identity_client_id: None,
+        };
+        let pool = pool(&p, &spec).unwrap();
+        assert_eq!(pool["virtualMachineConfiguration"]["extensions"][0]["type"], "NvidiaGpuDriverLinux");
+        assert!(pool["startTask"]["commandLine"].as_str().unwrap().contains("mesa-vulkan-drivers"));
+        assert_eq!(job(&p, &spec).unwrap()["usesTaskDependencies"], true);
+        let tasks = tasks(&p, &spec).unwrap();
+        assert_eq!(tasks.len(), 4);
+        assert_eq!(tasks[2]["id"], "render-00000");
+        assert_eq!(tasks[2]["dependsOn"]["taskIds"][0], "scene-00000");
+        assert!(tasks[3]["commandLine"].as_str().unwrap().contains("render \"az://tiles/run/alps\" --camera top"));
+        // The scene name follows --scene when the mesh arguments set one.
+        let spec = RenderSpec { mesh_args: vec!["--scene".into(), "big".into()], inputs: vec!["x.f32".into()], ..spec };
+        t.workload = Workload::Mpi;
+        t.slots = None;
+        let p = advise(&t).unwrap();
+        let tasks = super::tasks(&p, &spec).unwrap();
+        assert_eq!(tasks[1]["dependsOn"]["taskIds"][0], "mesh-mpi");
+        assert!(tasks[1]["commandLine"].as_str().unwrap().contains("az://tiles/run/big"));
+        assert!(!is_gpu_vm_size("Standard_D16as_v5") && is_gpu_vm_size("Standard_ND96asr_v4") && is_gpu_vm_size("standard_nv36ads_a10_v5"));
+        t.os = Os::Windows;
+        assert!(advise(&t).is_err());
     }
 
     /// Classic decision (a): long-running production MPI on Linux, cost-minded, "use Hybrid Benefit where

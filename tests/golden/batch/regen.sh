@@ -10,3 +10,7 @@ bin=${1:-target/release/terrafarm}
   --input '$AZ_BATCH_NODE_SHARED_DIR/a.png' --input '$AZ_BATCH_NODE_SHARED_DIR/b.hgt' --mesh-arg=--max-error --mesh-arg=2 \
   --mesh-out az://tiles/dev --storage-account terrafarmdata --blob-auth sas \
   --pool-id terrafarm-dev --job-id scenes-dev --out-dir tests/golden/batch/scenes
+"$bin" batch render --workload scenes --env prod --nodes 3 --vm-size Standard_NC4as_T4_v3 --cores 4 --render \
+  --input '$AZ_BATCH_NODE_SHARED_DIR/fuji.tif' --input '$AZ_BATCH_NODE_SHARED_DIR/etna.tif' --mesh-arg=--max-error --mesh-arg=1 \
+  --mesh-out az://tiles/gpu --storage-account terrafarmdata --blob-auth identity \
+  --pool-id terrafarm-gpu --job-id render-gpu --out-dir tests/golden/batch/render
