@@ -11,7 +11,9 @@ fn main() -> ExitCode {
     // extensions a software driver lacks).
     let filter = match &cli.log {
         Some(l) => tracing_subscriber::EnvFilter::new(l),
-        None => tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wgpu_hal=error,wgpu_core=error")),
+        None => {
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wgpu_hal=error,wgpu_core=error"))
+        }
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

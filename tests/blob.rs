@@ -379,3 +379,33 @@ fn cog_on_blob_storage_meshes_like_the_local_file() {
         }
     }
 }
+
+/// `mesh --preview` on blob output, and `render` of a blob scene: the PNGs land next to the tiles in the
+/// container, through the store, equal to the local run's images.
+#[test]
+fn render_reads_and_writes_blob_scenes() {
+    let Some(az) = Azurite::shared() else { return };
+    match terrafarm::render::gpu::Gpu::new() {
+        Ok(_) => {}
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("no GPU adapter under CI=true: {e:#}"),
+        Err(e) => return eprintln!("note: skipping, no GPU adapter: {e:#}"),
+    }
+    let c = az.container("render");
+    let cs = az.connection_string();
+    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
+    let out = format!("az://{c}/run");
+    let o = run_tf(&["mesh", SAMPLE, "--out", &out, "--format", "glb", "--max-error", "2", "--preview"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_tf(&["render", &format!("{out}/synth-513"), "--camera", "oblique", "--style", "hypsometric"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<String> = az.list(&c).into_iter().map(|(n, _)| n).collect();
+    for want in ["run/synth-513/preview.png", "run/synth-513/renders/oblique-hypsometric.png"] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    let m: serde_json::Value = serde_json::from_slice(&az.get(&c, "run/synth-513/manifest.json")).unwrap();
+    assert_eq!(m["preview"]["bytes"], az.get(&c, "run/synth-513/preview.png").len());
+
+    let local = local_tree(&["mesh", SAMPLE, "--format", "glb", "--max-error", "2", "--preview"]);
+    let decode = |b: &[u8]| image::load_from_memory(b).unwrap().to_rgb8().into_raw();
+    assert!(decode(&local["synth-513/preview.png"]) == decode(&az.get(&c, "run/synth-513/preview.png")), "blob preview differs from the local one");
+}
