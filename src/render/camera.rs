@@ -140,13 +140,37 @@ pub fn view_proj(view: View, e: &Extent, size: [u32; 2]) -> Mat4 {
             let (az, el) = (azimuth.to_radians(), elevation.to_radians());
             let dir = [el.cos() * az.sin(), el.sin(), -el.cos() * az.cos()];
             let fov_y = 35f64.to_radians();
-            // Fit the bounding sphere in the narrower of the two fields of view.
+            let at = |dist: f64| {
+                let eye = [target[0] + dir[0] * dist, target[1] + dir[1] * dist, target[2] + dir[2] * dist];
+                let near = ((dist - radius) * 0.9).max(dist * 1e-3);
+                Mat4::perspective(fov_y, aspect, near, (dist + radius) * 1.01).mul(&Mat4::look_at(eye, target, [0.0, 1.0, 0.0]))
+            };
+            // The closest distance at which all eight corners of the box lie within 95% of the image: the bounding
+            // sphere's distance is safe but leaves a flat scene small in the frame.
+            let corners: Vec<V3> = (0..8)
+                .map(|i| [half[0] * if i & 1 == 0 { -1.0 } else { 1.0 }, if i & 2 == 0 { lo } else { hi }, half[2] * if i & 4 == 0 { -1.0 } else { 1.0 }])
+                .collect();
+            let fits = |dist: f64| {
+                let m = at(dist);
+                corners.iter().all(|&c| {
+                    let p = m.apply(c);
+                    p[3] > 0.0 && (p[0] / p[3]).abs() <= 0.95 && (p[1] / p[3]).abs() <= 0.95
+                })
+            };
             let fov = if aspect < 1.0 { 2.0 * ((fov_y / 2.0).tan() * aspect).atan() } else { fov_y };
-            let dist = radius / (fov / 2.0).sin() * 1.02;
-            let eye = [target[0] + dir[0] * dist, target[1] + dir[1] * dist, target[2] + dir[2] * dist];
-            let near = ((dist - radius) * 0.9).max(dist * 1e-3);
-            let look = Mat4::look_at(eye, target, [0.0, 1.0, 0.0]);
-            Mat4::perspective(fov_y, aspect, near, (dist + radius) * 1.01).mul(&look)
+            let (mut near_d, mut far_d) = (radius * 1e-3, radius / (fov / 2.0).sin() * 1.05);
+            if !fits(far_d) {
+                return at(far_d);
+            }
+            for _ in 0..50 {
+                let mid = (near_d + far_d) / 2.0;
+                if fits(mid) {
+                    far_d = mid
+                } else {
+                    near_d = mid
+                }
+            }
+            at(far_d)
         }
     }
 }
