@@ -264,5 +264,12 @@ fn no_adapter_is_a_clear_error() {
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
     }
     let o = run(&["render", d.path().join("missing").to_str().unwrap()]);
-    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("manifest.json not found"), "{}", stderr(&o));
+    // A scene written as OBJ only: what to run instead, before any adapter is looked for.
+    let obj = d.path().join("obj");
+    assert!(run(&["mesh", input.to_str().unwrap(), "--out", obj.to_str().unwrap(), "--format", "obj"]).status.success());
+    let o = bin().arg("render").arg(obj.join("p")).env("VK_ICD_FILENAMES", &none).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--format glb"), "{}", stderr(&o));
 }

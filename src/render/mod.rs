@@ -326,14 +326,23 @@ pub fn command(a: &crate::cli::RenderArgs) -> Result<()> {
         return Err(usage("--output names one file: render one scene with it, or leave it out".into()));
     }
     let opts = Options { style, wireframe: a.wireframe, size, view, budget: a.gpu_budget_mib << 20, frames: a.frames };
-    let gpu = Gpu::new()?;
-    tracing::info!("GPU: {}", gpu.adapter);
+    let mut gpu: Option<Gpu> = None;
     let mut reports = Vec::new();
     for addr in &a.scenes {
         let (root, scene) = split_scene(addr)?;
         let store = crate::store::open(&root, &Default::default())?;
         let m = read_manifest(store.as_ref(), &scene)?;
-        let (img, st) = render(&gpu, store.as_ref(), &scene, &m, &opts).with_context(|| format!("rendering {}", crate::redact::redact(addr)))?;
+        glb_files(&m)?;
+        // The adapter is looked for once a scene is known to be renderable.
+        let gpu = match &mut gpu {
+            Some(g) => g,
+            None => {
+                let g = gpu.insert(Gpu::new()?);
+                tracing::info!("GPU: {}", g.adapter);
+                g
+            }
+        };
+        let (img, st) = render(gpu, store.as_ref(), &scene, &m, &opts).with_context(|| format!("rendering {}", crate::redact::redact(addr)))?;
         let png = img.png()?;
         let written = match &a.output {
             Some(path) => {
