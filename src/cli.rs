@@ -151,9 +151,18 @@ pub struct MeshArgs {
     /// Tile size in cells (samples per tile side minus one); neighbouring tiles share their border samples.
     #[arg(long, default_value_t = 256, value_name = "CELLS")]
     pub tile_size: usize,
-    /// Output formats, comma-separated: glb, obj.
+    /// Output formats, comma-separated: glb, obj, and 3dtiles (a 3D Tiles 1.1 tileset.json over the GLB tiles of
+    /// every level; implies glb).
     #[arg(long, default_value = "glb,obj", value_name = "LIST")]
     pub format: String,
+    /// Levels of detail above the tiles: N levels (each tile of level L covers 2×2 tiles of level L−1, simplified
+    /// from the full-resolution samples), or auto (up to one tile over the whole raster). Needs --max-error > 0
+    /// (level L's error is --max-error × 2^L) or --lod-errors.
+    #[arg(long, value_name = "N|auto")]
+    pub lod: Option<String>,
+    /// Maximum error of each level above the tiles (metres, comma-separated, increasing; one per level).
+    #[arg(long, value_name = "LIST")]
+    pub lod_errors: Option<String>,
     /// How bytes map to heights: auto, gray, terrain-rgb, terrarium, raw-f32, raw-i16, raw-u16, hgt, npy.
     #[arg(long, default_value = "auto")]
     pub encoding: String,

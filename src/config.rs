@@ -52,6 +52,10 @@ pub struct MeshConfig {
     pub out: String,
     pub tile_size: usize,
     pub formats: Vec<Format>,
+    /// Also write a 3D Tiles 1.1 tileset.json per scene (`--format 3dtiles`).
+    pub tileset: bool,
+    /// Levels of detail above the tiles (`--lod`), if asked.
+    pub lod: Option<Lod>,
     pub read: ReadOptions,
     /// `--cell-size`, when given (else the input's georeferencing decides).
     pub cell: Option<[f64; 2]>,
@@ -71,7 +75,13 @@ impl MeshConfig {
     pub fn from_args(a: MeshArgs) -> Result<MeshConfig, ConfigError> {
         let encoding: Encoding = a.encoding.parse().map_err(ConfigError)?;
         let size = a.size.as_deref().map(parse_size).transpose()?;
-        let mut formats: Vec<Format> = a.format.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect::<Result<_, _>>().map_err(ConfigError)?;
+        let words: Vec<&str> = a.format.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let tileset = words.iter().any(|w| w.eq_ignore_ascii_case("3dtiles"));
+        let mut formats: Vec<Format> =
+            words.iter().filter(|w| !w.eq_ignore_ascii_case("3dtiles")).map(|w| w.parse()).collect::<Result<_, String>>().map_err(|e| ConfigError(format!("{e} (or 3dtiles)")))?;
+        if tileset {
+            formats.push(Format::Glb);
+        }
         formats.sort();
         formats.dedup();
         if formats.is_empty() {
@@ -117,6 +127,7 @@ impl MeshConfig {
             (None, None) => Method::Grid,
             (e, n) => Method::Simplify(SimplifyParams { max_error: e.unwrap_or(0.0), max_triangles: n }),
         };
+        let lod = Lod::from_args(a.lod.as_deref(), a.lod_errors.as_deref(), a.max_error.unwrap_or(0.0))?;
         if a.max_samples == 0 {
             return bad("--max-samples must be positive");
         }
@@ -141,6 +152,8 @@ impl MeshConfig {
             out: a.out,
             tile_size: a.tile_size,
             formats,
+            tileset,
+            lod,
             read: ReadOptions { encoding, size, max_samples: a.max_samples, nodata: a.nodata },
             cell,
             z_scale: a.z_scale,
@@ -162,6 +175,99 @@ impl MeshConfig {
     }
 }
 
+/// `--lod`: how many levels above the tiles (`None`: as many as it takes to cover the raster with one tile), and
+/// each level's maximum error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lod {
+    pub levels: Option<usize>,
+    /// `--lod-errors`, one per level from 1; empty: level L's error is `base × 2^L`.
+    pub errors: Vec<f32>,
+    /// Level 0's error (`--max-error`, 0 for full-resolution tiles).
+    pub base: f32,
+}
+
+/// The most levels `--lod` takes (a tile of 256 cells at level 10 covers 262144 cells).
+pub const MAX_LOD_LEVELS: usize = 10;
+
+/// One level of detail: its tile size, its maximum error and the depth of the skirts that hide cracks where it
+/// meets the levels next to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LevelSpec {
+    pub level: usize,
+    pub tile: usize,
+    pub max_error: f32,
+    pub skirt: f32,
+}
+
+impl Lod {
+    pub fn from_args(lod: Option<&str>, errors: Option<&str>, base: f32) -> Result<Option<Lod>, ConfigError> {
+        let Some(lod) = lod else {
+            return if errors.is_some() { bad("--lod-errors needs --lod") } else { Ok(None) };
+        };
+        let levels = match lod.trim() {
+            "auto" => None,
+            n => match n.parse::<usize>() {
+                Ok(n) if (1..=MAX_LOD_LEVELS).contains(&n) => Some(n),
+                _ => return bad(format!("--lod {n}: give a number of levels 1..={MAX_LOD_LEVELS}, or auto")),
+            },
+        };
+        let errors: Vec<f32> = match errors {
+            Some(list) => list
+                .split(',')
+                .map(|e| e.trim().parse::<f32>().ok().filter(|v| v.is_finite() && *v > 0.0))
+                .collect::<Option<_>>()
+                .ok_or_else(|| ConfigError(format!("--lod-errors {list}: give positive metres, comma-separated")))?,
+            None => Vec::new(),
+        };
+        if errors.is_empty() && base <= 0.0 {
+            return bad("--lod needs --max-error > 0 (each level doubles it) or --lod-errors (one error per level)");
+        }
+        if errors.windows(2).any(|w| w[1] <= w[0]) || errors.first().is_some_and(|&e| e <= base) {
+            return bad("--lod-errors must increase from level to level, starting above --max-error");
+        }
+        if let (Some(n), false) = (levels, errors.is_empty()) {
+            if errors.len() != n {
+                return bad(format!("--lod {n} needs {n} values in --lod-errors, got {}", errors.len()));
+            }
+        }
+        if levels.is_none() && !errors.is_empty() {
+            return bad("--lod auto takes no --lod-errors (its number of levels depends on the raster); give --lod N");
+        }
+        Ok(Some(Lod { levels, errors, base }))
+    }
+
+    /// The error of level `l` (level 0: the tiles' own).
+    pub fn error(&self, l: usize) -> f32 {
+        match l {
+            0 => self.base,
+            l if l <= self.errors.len() => self.errors[l - 1],
+            l => self.base * (1u64 << l.min(40)) as f32,
+        }
+    }
+
+    /// Every level from 0 for a raster whose tiles of `tile` cells form a `cols × rows` grid; `max_tile` caps the
+    /// coarsest tile (a GLB must stay below 4 GiB). `auto` stops at the first level with a single tile.
+    pub fn specs(&self, tile: usize, cols: usize, rows: usize, max_tile: usize) -> Result<Vec<LevelSpec>, String> {
+        let needed = (0..=MAX_LOD_LEVELS).find(|&l| cols.div_ceil(1 << l) == 1 && rows.div_ceil(1 << l) == 1).unwrap_or(MAX_LOD_LEVELS);
+        let top = match self.levels {
+            Some(n) => n,
+            None => {
+                let mut n = needed.max(1);
+                while n > 1 && (tile << n) > max_tile {
+                    n -= 1;
+                }
+                n
+            }
+        };
+        if (tile << top) > max_tile {
+            return Err(format!("--lod {top}: a level-{top} tile would span {} cells, past the largest tile one GLB can hold ({max_tile}); use fewer levels", tile << top));
+        }
+        Ok((0..=top)
+            .map(|l| LevelSpec { level: l, tile: tile << l, max_error: self.error(l), skirt: self.error(l) + if l < top { self.error(l + 1) } else { self.error(l) * 2.0 } })
+            .collect())
+    }
+}
+
 /// The default scene name of input `i`: its file stem (without a URL's query), else `scene{i}`.
 pub fn scene_stem(input: &str, i: usize) -> String {
     PathBuf::from(input.split('?').next().unwrap_or_default())
@@ -174,6 +280,24 @@ pub fn scene_stem(input: &str, i: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lod_levels_errors_and_skirts() {
+        let l = Lod::from_args(Some("auto"), None, 1.0).unwrap().unwrap();
+        let s = l.specs(256, 16, 9, 8754).unwrap();
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.iter().map(|v| (v.tile, v.max_error)).collect::<Vec<_>>(), [(256, 1.0), (512, 2.0), (1024, 4.0), (2048, 8.0), (4096, 16.0)]);
+        assert_eq!((s[0].skirt, s[4].skirt), (3.0, 48.0));
+        // Capped so the coarsest GLB fits: 256 << 5 = 8192 ≤ 8754 < 16384.
+        assert_eq!(l.specs(256, 64, 64, 8754).unwrap().len(), 6);
+        let l = Lod::from_args(Some("2"), Some("3,10"), 0.0).unwrap().unwrap();
+        assert_eq!(l.specs(128, 4, 4, 8754).unwrap().iter().map(|v| v.max_error).collect::<Vec<_>>(), [0.0, 3.0, 10.0]);
+        assert!(l.specs(4096, 4, 4, 8754).is_err());
+        for (lod, errs, base) in [(Some("2"), None, 0.0), (Some("0"), None, 1.0), (Some("2"), Some("3"), 1.0), (Some("2"), Some("3,2"), 1.0), (None, Some("3"), 1.0), (Some("auto"), Some("3"), 1.0)] {
+            assert!(Lod::from_args(lod, errs, base).is_err(), "{lod:?} {errs:?} {base}");
+        }
+        assert_eq!(Lod::from_args(None, None, 0.0).unwrap(), None);
+    }
 
     #[test]
     fn sizes() {

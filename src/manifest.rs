@@ -59,6 +59,32 @@ pub struct ParamsRecord {
     pub max_triangles: Option<usize>,
     pub skirts: Option<f32>,
     pub formats: Vec<Format>,
+    /// Levels of detail (`--lod`): every level's maximum error and skirt depth, from level 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lod: Option<LodRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LodRecord {
+    pub max_errors: Vec<f32>,
+    pub skirts: Vec<f32>,
+}
+
+/// One level of detail above the tiles: each of its tiles covers 2×2 tiles of the level below, simplified from the
+/// full-resolution samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LevelRecord {
+    pub level: usize,
+    /// Folder of the level's files under the scene (`lod/L`).
+    pub dir: String,
+    pub tile_size: usize,
+    pub tile_grid: [usize; 2],
+    pub max_error_requested: f32,
+    /// Largest error any tile of the level achieved, against the full-resolution samples.
+    pub max_error: f32,
+    pub skirts: f32,
+    pub tiles: Vec<TileRecord>,
+    pub totals: Totals,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -114,6 +140,12 @@ pub struct Manifest {
     pub tiles: Vec<TileRecord>,
     pub totals: Totals,
     pub run: RunRecord,
+    /// Levels of detail above the tiles (`--lod`), finest first; the tiles above are level 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<LevelRecord>,
+    /// The 3D Tiles 1.1 tileset over every level (`--format 3dtiles`), relative to the scene folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tileset: Option<String>,
     /// The top-down hillshade `mesh --preview` rendered from the stored tiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<ImageRecord>,

@@ -2,6 +2,7 @@
 
 pub mod glb;
 pub mod obj;
+pub mod tileset;
 
 /// Output formats a scene can be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

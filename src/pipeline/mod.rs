@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 use crate::comm::{self, agree, Comm};
 use crate::config::MeshConfig;
 use crate::halo::{self, Blocks, Halo};
-use crate::manifest::{InputRecord, Manifest, ParamsRecord, RunRecord, TileRecord, Timings, Totals};
+use crate::manifest::{InputRecord, LevelRecord, LodRecord, Manifest, ParamsRecord, RunRecord, TileRecord, Timings, Totals};
 use crate::mesh::{Method, Params};
 use crate::raster::{self, ByteSource, CellSize, Georef, Raster, ReadOptions};
 use crate::store::{self, BlobOptions, Store};
@@ -230,6 +230,16 @@ pub fn params_record(cfg: &MeshConfig, cell: [f64; 2]) -> ParamsRecord {
         },
         skirts: cfg.skirts,
         formats: cfg.formats.clone(),
+        lod: None,
+    }
+}
+
+/// The key of level `l`'s tiles: level 0's key (the scene's), or a key derived from it per level.
+pub fn level_key(key: &str, l: usize) -> String {
+    if l == 0 {
+        key.to_string()
+    } else {
+        hex(&Sha256::digest(format!("{key}/level {l}").as_bytes()))
     }
 }
 
@@ -264,7 +274,12 @@ pub struct Plan {
 }
 
 pub fn plan(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, shown: &Path) -> Result<Plan> {
-    let grid = Grid::new(facts.width, facts.height, cfg.tile_size).ok_or_else(|| anyhow!("{}: raster too small to mesh", shown.display()))?;
+    plan_tiles(comm, facts, cfg, cfg.tile_size, shown)
+}
+
+/// The plan of a grid of `tile`-cell tiles (level 0's, or a coarser level's), ranks assigned as for level 0.
+pub fn plan_tiles(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, tile: usize, shown: &Path) -> Result<Plan> {
+    let grid = Grid::new(facts.width, facts.height, tile).ok_or_else(|| anyhow!("{}: raster too small to mesh", shown.display()))?;
     let owners = tiling::assign_owners(&grid, comm.size());
     let mine = grid.tiles().filter(|t| owners[grid.index(*t)] == comm.rank()).collect();
     let params = Params { cell: facts.cell.metres, z_scale: cfg.z_scale, z_offset: cfg.z_offset, raster: [grid.width, grid.height], tile: grid.tile };
@@ -272,12 +287,27 @@ pub fn plan(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, shown: &Path)
 }
 
 pub fn tile_key(scene: &str, t: TileId) -> String {
-    format!("{scene}/tiles/{}_{}", t.col, t.row)
+    tile_key_in(scene, LEVEL0_DIR, t)
+}
+
+/// The folder of level 0's files (the tiles), and of level `l`'s.
+pub const LEVEL0_DIR: &str = "tiles";
+pub fn level_dir(l: usize) -> String {
+    if l == 0 {
+        LEVEL0_DIR.to_string()
+    } else {
+        format!("lod/{l}")
+    }
+}
+
+/// Key of tile `t`'s files in folder `dir` of the scene, without the extension.
+pub fn tile_key_in(scene: &str, dir: &str, t: TileId) -> String {
+    format!("{scene}/{dir}/{}_{}", t.col, t.row)
 }
 
 /// A tile finished by an earlier run with the same key, whose files are all still there at their recorded sizes.
-fn resumable(store: &dyn Store, scene: &str, t: TileId, key: &str) -> Option<TileRecord> {
-    let bytes = store.get(&format!("{}.json", tile_key(scene, t))).ok()??;
+fn resumable(store: &dyn Store, scene: &str, dir: &str, t: TileId, key: &str) -> Option<TileRecord> {
+    let bytes = store.get(&format!("{}.json", tile_key_in(scene, dir, t))).ok()??;
     let rec: TileRecord = serde_json::from_slice(&bytes).ok()?;
     let complete = rec.key == key
         && (rec.col, rec.row) == (t.col, t.row)
@@ -287,9 +317,9 @@ fn resumable(store: &dyn Store, scene: &str, t: TileId, key: &str) -> Option<Til
 
 /// Which of `tiles` an earlier run finished with the same key (their records) and which are still to do. The
 /// checks run in parallel, at most [`RESUME_CHECKS_IN_FLIGHT`] at once: on blob storage each is a few round trips.
-pub fn resume_check(store: &dyn Store, scene: &str, tiles: &[TileId], key: &str) -> Result<(Vec<TileRecord>, Vec<TileId>)> {
+pub fn resume_check(store: &dyn Store, scene: &str, dir: &str, tiles: &[TileId], key: &str) -> Result<(Vec<TileRecord>, Vec<TileId>)> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(RESUME_CHECKS_IN_FLIGHT.min(tiles.len()).max(1)).build()?;
-    let found: Vec<Option<TileRecord>> = pool.install(|| tiles.par_iter().map(|&t| resumable(store, scene, t, key)).collect());
+    let found: Vec<Option<TileRecord>> = pool.install(|| tiles.par_iter().map(|&t| resumable(store, scene, dir, t, key)).collect());
     let mut done = Vec::new();
     let mut todo = Vec::new();
     for (&t, rec) in tiles.iter().zip(found) {
@@ -316,7 +346,7 @@ pub fn retract_and_resume(comm: &dyn Comm, store: &dyn Store, scene: &str, plan:
     })();
     agree(comm, retracted)?;
     if resume {
-        resume_check(store, scene, &plan.mine, key)
+        resume_check(store, scene, LEVEL0_DIR, &plan.mine, key)
     } else {
         Ok((Vec::new(), plan.mine.clone()))
     }
@@ -474,28 +504,66 @@ pub struct CommitInfo<'a> {
     pub run: RunRecord,
     /// Render `preview.png` from the stored tiles before the manifest is written (rank 0).
     pub preview: bool,
+    /// The levels above the tiles: spec and grid of each.
+    pub levels: Vec<(crate::config::LevelSpec, Grid)>,
+    /// Write `tileset.json` (3D Tiles 1.1) over every level.
+    pub tileset: bool,
 }
 
 /// One rank's part of the commit: its tile records and the input bytes it read.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RankPart {
     tiles: Vec<TileRecord>,
+    /// Records of the levels above the tiles, level 1 first.
+    #[serde(default)]
+    levels: Vec<Vec<TileRecord>>,
     bytes_fetched: u64,
 }
 
 /// Stage 7 (collective): rank 0 gathers every rank's tile records (and input bytes read) and writes the manifest
 /// last. Returns the manifest on rank 0, `None` elsewhere.
-pub fn commit(comm: &dyn Comm, store: &dyn Store, grid: &Grid, recs: Vec<TileRecord>, bytes_fetched: u64, mut info: CommitInfo) -> Result<Option<Manifest>> {
-    let part = serde_json::to_vec(&RankPart { tiles: recs, bytes_fetched })?;
+pub fn commit(
+    comm: &dyn Comm,
+    store: &dyn Store,
+    grid: &Grid,
+    recs: Vec<TileRecord>,
+    level_recs: Vec<Vec<TileRecord>>,
+    bytes_fetched: u64,
+    mut info: CommitInfo,
+) -> Result<Option<Manifest>> {
+    let part = serde_json::to_vec(&RankPart { tiles: recs, levels: level_recs, bytes_fetched })?;
     let gathered = comm::or_abort(comm, comm.gather_bytes(&part), "gather of the tile records")?;
     let Some(parts) = gathered else { return Ok(None) };
     let mut tiles: Vec<TileRecord> = Vec::with_capacity(grid.count());
+    let mut levels: Vec<Vec<TileRecord>> = vec![Vec::new(); info.levels.len()];
     for p in parts {
         let part: RankPart = serde_json::from_slice(&p)?;
         tiles.extend(part.tiles);
+        for (all, mine) in levels.iter_mut().zip(part.levels) {
+            all.extend(mine);
+        }
         info.run.bytes_fetched += part.bytes_fetched;
     }
     tiles.sort_by_key(|r| (r.row, r.col));
+    let levels: Vec<LevelRecord> = info
+        .levels
+        .iter()
+        .zip(levels)
+        .map(|((spec, g), mut recs)| {
+            recs.sort_by_key(|r| (r.row, r.col));
+            LevelRecord {
+                level: spec.level,
+                dir: level_dir(spec.level),
+                tile_size: spec.tile,
+                tile_grid: [g.cols, g.rows],
+                max_error_requested: spec.max_error,
+                max_error: recs.iter().map(|r| r.max_error).fold(0.0, f32::max),
+                skirts: spec.skirt,
+                totals: Totals::of(&recs),
+                tiles: recs,
+            }
+        })
+        .collect();
     let totals = Totals::of(&tiles);
     let mut manifest = Manifest {
         terrafarm: env!("CARGO_PKG_VERSION").to_string(),
@@ -510,8 +578,15 @@ pub fn commit(comm: &dyn Comm, store: &dyn Store, grid: &Grid, recs: Vec<TileRec
         tiles,
         totals,
         run: info.run,
+        levels,
+        tileset: None,
         preview: None,
     };
+    if info.tileset {
+        let doc = crate::encode::tileset::tileset(&manifest).map_err(|m| anyhow!("scene {}: {m}", info.scene))?;
+        store.put(&format!("{}/tileset.json", info.scene), &serde_json::to_vec_pretty(&doc)?)?;
+        manifest.tileset = Some("tileset.json".into());
+    }
     if info.preview {
         manifest.preview = Some(crate::render::preview(store, info.scene, &manifest)?);
     }
@@ -531,6 +606,73 @@ fn agree_some_valid(comm: &dyn Comm, store: &dyn Store, scene: &str, grid: &Grid
         bail!("{}: no valid height samples (every sample is NaN, infinite or --nodata)", shown.display());
     }
     Ok(())
+}
+
+/// One level of detail to mesh: its plan, method, skirts and key, and which of this rank's tiles an earlier run
+/// already finished.
+pub struct Level<'a> {
+    pub level: usize,
+    pub plan: &'a Plan,
+    pub method: Method,
+    pub skirts: Option<f32>,
+    pub key: &'a str,
+    pub done: Vec<TileRecord>,
+    pub todo: Vec<TileId>,
+}
+
+/// The read, halo and tile stages for one level: streamed inputs read each tile's window when it is meshed;
+/// inputs decoded whole are read into owned blocks (scattered from rank 0 under MPI) and exchange one halo per
+/// level. Returns every tile record of this rank's tiles (resumed ones included) and how many were resumed.
+#[allow(clippy::too_many_arguments)]
+pub fn mesh_level(
+    comm: &dyn Comm,
+    cfg: &MeshConfig,
+    opened: &Opened,
+    streamed: bool,
+    z: (f32, f32),
+    scene: &str,
+    store: &dyn Store,
+    lv: Level,
+    timings: &mut Timings,
+) -> Result<(Vec<TileRecord>, usize)> {
+    let (blocks, halo) = if streamed {
+        (Blocks::new(), None)
+    } else {
+        let t = Instant::now();
+        let blocks = read(comm, opened, lv.plan, z)?;
+        timings.read_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let halo = exchange_halo(comm, lv.plan, &blocks)?;
+        timings.halo_s += t.elapsed().as_secs_f64();
+        (blocks, Some(halo))
+    };
+    let windows = match (&halo, &opened.raster) {
+        (Some(halo), _) => tile::Windows::Exchanged { blocks: &blocks, halo },
+        (None, Some(raster)) => tile::Windows::Direct { raster, z },
+        (None, None) => bail!("rank {} has no reader for a streamed input", comm.rank()),
+    };
+    let dir = level_dir(lv.level);
+    let cx = tile::SceneCtx {
+        scene,
+        level: lv.level,
+        dir: &dir,
+        grid: lv.plan.grid,
+        params: lv.plan.params,
+        method: lv.method,
+        skirts: lv.skirts,
+        formats: &cfg.formats,
+        key: lv.key,
+        windows,
+        store,
+    };
+    let (mut recs, st) = tiles(comm, &cx, &lv.todo)?;
+    timings.mesh_s += st.mesh.as_secs_f64();
+    timings.encode_s += st.encode.as_secs_f64();
+    timings.write_s += st.write.as_secs_f64();
+    timings.read_s += st.read.as_secs_f64();
+    let resumed = lv.done.len();
+    recs.extend(lv.done);
+    Ok((recs, resumed))
 }
 
 /// One scene through every stage. Inputs read window by window (GeoTIFF, raw, `.hgt`, `.npy`) are streamed: each
@@ -553,47 +695,49 @@ pub fn mesh_scene(
     let opened = open(comm, input, &cfg.read, asked)?;
     let facts = agree_facts(comm, &opened, cfg.cell)?;
     let plan = plan(comm, &facts, cfg, &opened.shown)?;
-    let params_rec = params_record(cfg, facts.cell.metres);
+    let max_tile = if cfg.formats.contains(&crate::encode::Format::Glb) { crate::encode::glb::max_tile_size() } else { 1 << 24 };
+    let specs = match &cfg.lod {
+        Some(l) => l.specs(cfg.tile_size, plan.grid.cols, plan.grid.rows, max_tile).map_err(|m| anyhow!("{}: {m}", opened.shown.display()))?,
+        None => Vec::new(),
+    };
+    // With levels of detail every level gets skirts deep enough to hide cracks against the levels next to it.
+    let skirts_of = |spec: Option<&crate::config::LevelSpec>| match spec {
+        Some(s) => Some(cfg.skirts.unwrap_or(0.0).max(s.skirt)),
+        None => cfg.skirts,
+    };
+    let mut params_rec = params_record(cfg, facts.cell.metres);
+    params_rec.skirts = skirts_of(specs.first());
+    if !specs.is_empty() {
+        params_rec.lod = Some(LodRecord { max_errors: specs.iter().map(|s| s.max_error).collect(), skirts: specs.iter().map(|s| skirts_of(Some(s)).unwrap_or(0.0)).collect() });
+    }
     let key = output_key(OUTPUT_FORMAT_VERSION, &facts, &params_rec)?;
     let (done, todo) = retract_and_resume(comm, store, scene, &plan, &key, cfg.resume)?;
-    let resumed = done.len();
     let streamed = !opened.scatter && opened.raster.as_ref().is_some_and(|r| r.windowed());
     let z = (cfg.z_scale, cfg.z_offset);
-    let (blocks, halo) = if streamed {
-        (Blocks::new(), None)
-    } else {
-        let blocks = read(comm, &opened, &plan, z)?;
+    if !streamed {
+        // Opening (and decoding) a whole-decoded input counts as reading it; streamed inputs count their window reads.
         timings.read_s = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let halo = exchange_halo(comm, &plan, &blocks)?;
-        timings.halo_s = t.elapsed().as_secs_f64();
-        (blocks, Some(halo))
-    };
-    let windows = match (&halo, &opened.raster) {
-        (Some(halo), _) => tile::Windows::Exchanged { blocks: &blocks, halo },
-        (None, Some(raster)) => tile::Windows::Direct { raster, z },
-        (None, None) => bail!("rank {} has no reader for a streamed input", comm.rank()),
-    };
-    let cx = tile::SceneCtx {
-        scene,
-        grid: plan.grid,
-        params: plan.params,
-        method: cfg.method,
-        skirts: cfg.skirts,
-        formats: &cfg.formats,
-        key: &key,
-        windows,
-        store,
-    };
-    let (mut recs, st) = tiles(comm, &cx, &todo)?;
-    timings.mesh_s = st.mesh.as_secs_f64();
-    timings.encode_s = st.encode.as_secs_f64();
-    timings.write_s = st.write.as_secs_f64();
-    timings.read_s += st.read.as_secs_f64();
-    recs.extend(done);
+    }
+
+    let level0 = Level { level: 0, plan: &plan, method: cfg.method, skirts: skirts_of(specs.first()), key: &key, done, todo };
+    let (mut recs, mut resumed) = mesh_level(comm, cfg, &opened, streamed, z, scene, store, level0, &mut timings)?;
     if streamed {
         agree_some_valid(comm, store, scene, &plan.grid, &recs, &opened.shown)?;
     }
+    let mut level_recs = Vec::new();
+    let mut level_grids = Vec::new();
+    for spec in specs.iter().skip(1) {
+        let plan_l = plan_tiles(comm, &facts, cfg, spec.tile, &opened.shown)?;
+        let key_l = level_key(&key, spec.level);
+        let (done, todo) = if cfg.resume { resume_check(store, scene, &level_dir(spec.level), &plan_l.mine, &key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
+        let method = Method::Simplify(crate::mesh::simplify::SimplifyParams { max_error: spec.max_error, max_triangles: None });
+        let level = Level { level: spec.level, plan: &plan_l, method, skirts: skirts_of(Some(spec)), key: &key_l, done, todo };
+        let (r, n) = mesh_level(comm, cfg, &opened, streamed, z, scene, store, level, &mut timings)?;
+        resumed += n;
+        level_recs.push(r);
+        level_grids.push((*spec, plan_l.grid));
+    }
+    recs.sort_by_key(|r| (r.row, r.col));
     let fetched = opened.source.as_ref().map_or(0, |s| s.fetched());
     let shown = opened.shown.clone();
     drop(opened);
@@ -612,8 +756,10 @@ pub fn mesh_scene(
         key: &key,
         run: RunRecord { ranks: comm.size(), threads_per_rank: threads, resumed_tiles: resumed, bytes_fetched: 0, timings: timings.clone() },
         preview: cfg.preview,
+        levels: level_grids,
+        tileset: cfg.tileset,
     };
-    let manifest = commit(comm, store, &plan.grid, recs, fetched, info)?;
+    let manifest = commit(comm, store, &plan.grid, recs, level_recs, fetched, info)?;
     let mut summary = SceneSummary {
         scene: scene.to_string(),
         ok: true,
@@ -698,6 +844,7 @@ mod tests {
             max_triangles: None,
             skirts: None,
             formats: vec![crate::encode::Format::Glb],
+            lod: None,
         };
         let k = |v, f: &InputFacts| output_key(v, f, &p).unwrap();
         let base = k(2, &facts("terrain-rgb", 512, 256));

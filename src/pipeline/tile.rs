@@ -18,6 +18,9 @@ use crate::tiling::{Grid, TileId};
 /// Everything a tile worker needs, shared read-only across threads.
 pub struct SceneCtx<'a> {
     pub scene: &'a str,
+    /// Level of detail (0: the tiles themselves) and the folder of its files under the scene (`tiles`, `lod/L`).
+    pub level: usize,
+    pub dir: &'a str,
     pub grid: Grid,
     pub params: Params,
     pub method: Method,
@@ -50,8 +53,12 @@ impl Windows<'_> {
 /// Per-thread buffers reused from tile to tile: the halo window, the simplifier's scratch, and the GLB bytes.
 pub type TileScratch = (Vec<f32>, simplify::Scratch, Vec<u8>);
 
-fn tile_extras(t: TileId, requested: Option<f32>, achieved: f32) -> serde_json::Value {
-    json!({ "terrafarm": { "tile": [t.col, t.row], "max_error_requested": requested, "max_error": achieved } })
+fn tile_extras(t: TileId, level: usize, requested: Option<f32>, achieved: f32) -> serde_json::Value {
+    let mut v = json!({ "terrafarm": { "tile": [t.col, t.row], "max_error_requested": requested, "max_error": achieved } });
+    if level > 0 {
+        v["terrafarm"]["level"] = json!(level);
+    }
+    v
 }
 
 /// A full-resolution tile without holes, written straight into GLB bytes (no intermediate mesh): the grid kernel
@@ -68,7 +75,7 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
     cx.windows.fill(&cx.grid, t, &mut scratch.0)?;
     times.read = t0.elapsed();
     let win = Window { data: &scratch.0, rect: cx.grid.halo_rect(t), tile: cx.grid.tile_rect(t) };
-    let base = super::tile_key(cx.scene, t);
+    let base = super::tile_key_in(cx.scene, cx.dir, t);
     let bounds = |origin: [f64; 3], min: [f32; 3], max: [f32; 3]| {
         [0, 1].map(|k| {
             let b = if k == 0 { min } else { max };
@@ -79,9 +86,9 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
     // GLB only, full resolution: mesh and encode in one pass into the reused buffer.
     if matches!(cx.method, Method::Grid) && cx.skirts.is_none() && cx.formats == [Format::Glb] {
         let t0 = Instant::now();
-        if let Some(plan) = grid_glb_into(&win, &cx.params, &tile_extras(t, None, 0.0), &mut scratch.2, mesh::grid::Kernel::Auto) {
+        if let Some(plan) = grid_glb_into(&win, &cx.params, &tile_extras(t, cx.level, None, 0.0), &mut scratch.2, mesh::grid::Kernel::Auto) {
             times.encode = t0.elapsed();
-            let name = format!("tiles/{}_{}.glb", t.col, t.row);
+            let name = format!("{}/{}_{}.glb", cx.dir, t.col, t.row);
             let t2 = Instant::now();
             cx.store.put(&format!("{}/{name}", cx.scene), &scratch.2)?;
             times.write = t2.elapsed();
@@ -124,12 +131,15 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
         for &f in cx.formats {
             let t1 = Instant::now();
             let bytes = match f {
-                Format::Glb => encode::glb::encode(&m, &tile_extras(t, super::requested_error(&cx.method), m.max_error)),
+                Format::Glb => encode::glb::encode(&m, &tile_extras(t, cx.level, super::requested_error(&cx.method), m.max_error)),
                 Format::Obj => encode::obj::encode(&m, cx.params.cell, &format!("terrafarm {} tile {} {}", env!("CARGO_PKG_VERSION"), t.col, t.row)),
             };
             times.encode += t1.elapsed();
             let t2 = Instant::now();
-            let name = format!("tiles/{}_{}.{}", t.col, t.row, f.ext());
+            if f == Format::Glb && bytes.len() as u64 > encode::glb::MAX_GLB_BYTES {
+                anyhow::bail!("{} bytes of GLB for one tile: past glTF's 4 GiB limit (use a smaller --tile-size or fewer --lod levels)", bytes.len());
+            }
+            let name = format!("{}/{}_{}.{}", cx.dir, t.col, t.row, f.ext());
             cx.store.put(&format!("{}/{name}", cx.scene), &bytes)?;
             times.write += t2.elapsed();
             rec.files.push(FileRecord { format: f, name, bytes: bytes.len() as u64 });

@@ -105,6 +105,68 @@ impl Georef {
     }
 }
 
+impl Georef {
+    /// Longitude and latitude (degrees, WGS84) of the raster's centre, where the CRS is one terrafarm can invert:
+    /// geographic, Web Mercator, or WGS84 / UTM (EPSG:32601–32660, 32701–32760). `None` for any other CRS.
+    pub fn centre_lon_lat(&self, width: usize, height: usize) -> Option<[f64; 2]> {
+        let g = &self.geotransform;
+        let (w, h) = (width as f64 / 2.0, height as f64 / 2.0);
+        let (x, y) = (g[0] + g[1] * w + g[2] * h, g[3] + g[4] * w + g[5] * h);
+        let ll = match (self.model, self.epsg) {
+            (Model::Geographic, _) => [x, y],
+            (Model::Projected, Some(3857 | 900913 | 3785)) => {
+                let (x, y) = (x * self.unit_metres, y * self.unit_metres);
+                [(x / WGS84_A).to_degrees(), (y / WGS84_A).sinh().atan().to_degrees()]
+            }
+            (Model::Projected, Some(e @ (32601..=32660 | 32701..=32760))) => {
+                let zone = (e % 100) as f64;
+                let south = e > 32700;
+                utm_inverse(x * self.unit_metres, y * self.unit_metres, zone, south)
+            }
+            _ => return None,
+        };
+        (ll[0].is_finite() && ll[1].is_finite() && (-90.0..=90.0).contains(&ll[1])).then_some(ll)
+    }
+}
+
+/// WGS84 / UTM easting and northing (metres) → longitude and latitude (degrees): the inverse transverse Mercator
+/// series (Snyder, Map Projections — A Working Manual, USGS PP 1395, eqs. 8-12 to 8-25), scale 0.9996, false
+/// easting 500 km, false northing 10 000 km in the south.
+pub fn utm_inverse(easting: f64, northing: f64, zone: f64, south: bool) -> [f64; 2] {
+    let (a, e2, k0) = (WGS84_A, WGS84_E2, 0.9996);
+    let ep2 = e2 / (1.0 - e2);
+    let x = easting - 500_000.0;
+    let y = if south { northing - 10_000_000.0 } else { northing };
+    let m = y / k0;
+    let mu = m / (a * (1.0 - e2 / 4.0 - 3.0 * e2 * e2 / 64.0 - 5.0 * e2 * e2 * e2 / 256.0));
+    let e1 = (1.0 - (1.0 - e2).sqrt()) / (1.0 + (1.0 - e2).sqrt());
+    let phi1 = mu
+        + (3.0 * e1 / 2.0 - 27.0 * e1.powi(3) / 32.0) * (2.0 * mu).sin()
+        + (21.0 * e1 * e1 / 16.0 - 55.0 * e1.powi(4) / 32.0) * (4.0 * mu).sin()
+        + (151.0 * e1.powi(3) / 96.0) * (6.0 * mu).sin()
+        + (1097.0 * e1.powi(4) / 512.0) * (8.0 * mu).sin();
+    let (s, c, t) = (phi1.sin(), phi1.cos(), phi1.tan());
+    let c1 = ep2 * c * c;
+    let t1 = t * t;
+    let n1 = a / (1.0 - e2 * s * s).sqrt();
+    let r1 = a * (1.0 - e2) / (1.0 - e2 * s * s).powf(1.5);
+    let d = x / (n1 * k0);
+    let lat = phi1
+        - (n1 * t / r1)
+            * (d * d / 2.0 - (5.0 + 3.0 * t1 + 10.0 * c1 - 4.0 * c1 * c1 - 9.0 * ep2) * d.powi(4) / 24.0
+                + (61.0 + 90.0 * t1 + 298.0 * c1 + 45.0 * t1 * t1 - 252.0 * ep2 - 3.0 * c1 * c1) * d.powi(6) / 720.0);
+    let lon0 = (zone * 6.0 - 183.0).to_radians();
+    let lon = lon0 + (d - (1.0 + 2.0 * t1 + c1) * d.powi(3) / 6.0 + (5.0 - 2.0 * c1 + 28.0 * t1 - 3.0 * c1 * c1 + 8.0 * ep2 + 24.0 * t1 * t1) * d.powi(5) / 120.0) / c;
+    [lon.to_degrees(), lat.to_degrees()]
+}
+
+/// Earth-centred, earth-fixed coordinates (metres) of a WGS84 longitude, latitude (degrees) and ellipsoidal height.
+pub fn ecef(lon: f64, lat: f64, h: f64) -> [f64; 3] {
+    let (l, p) = (lon.to_radians(), lat.to_radians());
+    let (n, _) = radii(p);
+    [(n + h) * p.cos() * l.cos(), (n + h) * p.cos() * l.sin(), (n * (1.0 - WGS84_E2) + h) * p.sin()]
+}
+
 /// Metres per unit of an EPSG linear unit code (GeoTIFF ProjLinearUnitsGeoKey).
 fn linear_unit(code: u16) -> Option<(&'static str, f64)> {
     match code {
