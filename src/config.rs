@@ -77,8 +77,12 @@ impl MeshConfig {
         let size = a.size.as_deref().map(parse_size).transpose()?;
         let words: Vec<&str> = a.format.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         let tileset = words.iter().any(|w| w.eq_ignore_ascii_case("3dtiles"));
-        let mut formats: Vec<Format> =
-            words.iter().filter(|w| !w.eq_ignore_ascii_case("3dtiles")).map(|w| w.parse()).collect::<Result<_, String>>().map_err(|e| ConfigError(format!("{e} (or 3dtiles)")))?;
+        let mut formats: Vec<Format> = words
+            .iter()
+            .filter(|w| !w.eq_ignore_ascii_case("3dtiles"))
+            .map(|w| w.parse())
+            .collect::<Result<_, String>>()
+            .map_err(|e| ConfigError(format!("{e} (or 3dtiles)")))?;
         if tileset {
             formats.push(Format::Glb);
         }
@@ -260,10 +264,18 @@ impl Lod {
             }
         };
         if (tile << top) > max_tile {
-            return Err(format!("--lod {top}: a level-{top} tile would span {} cells, past the largest tile one GLB can hold ({max_tile}); use fewer levels", tile << top));
+            return Err(format!(
+                "--lod {top}: a level-{top} tile would span {} cells, past the largest tile one GLB can hold ({max_tile}); use fewer levels",
+                tile << top
+            ));
         }
         Ok((0..=top)
-            .map(|l| LevelSpec { level: l, tile: tile << l, max_error: self.error(l), skirt: self.error(l) + if l < top { self.error(l + 1) } else { self.error(l) * 2.0 } })
+            .map(|l| LevelSpec {
+                level: l,
+                tile: tile << l,
+                max_error: self.error(l),
+                skirt: self.error(l) + if l < top { self.error(l + 1) } else { self.error(l) * 2.0 },
+            })
             .collect())
     }
 }
@@ -293,7 +305,14 @@ mod tests {
         let l = Lod::from_args(Some("2"), Some("3,10"), 0.0).unwrap().unwrap();
         assert_eq!(l.specs(128, 4, 4, 8754).unwrap().iter().map(|v| v.max_error).collect::<Vec<_>>(), [0.0, 3.0, 10.0]);
         assert!(l.specs(4096, 4, 4, 8754).is_err());
-        for (lod, errs, base) in [(Some("2"), None, 0.0), (Some("0"), None, 1.0), (Some("2"), Some("3"), 1.0), (Some("2"), Some("3,2"), 1.0), (None, Some("3"), 1.0), (Some("auto"), Some("3"), 1.0)] {
+        for (lod, errs, base) in [
+            (Some("2"), None, 0.0),
+            (Some("0"), None, 1.0),
+            (Some("2"), Some("3"), 1.0),
+            (Some("2"), Some("3,2"), 1.0),
+            (None, Some("3"), 1.0),
+            (Some("auto"), Some("3"), 1.0),
+        ] {
             assert!(Lod::from_args(lod, errs, base).is_err(), "{lod:?} {errs:?} {base}");
         }
         assert_eq!(Lod::from_args(None, None, 0.0).unwrap(), None);

@@ -95,7 +95,8 @@ pub fn tileset(m: &Manifest) -> Result<Value, String> {
 
 fn build(levels: &[LevelTiles], l: usize, c: usize, r: usize) -> Option<Node> {
     let rec = levels[l].1.get(&(c, r)).copied();
-    let children: Vec<Node> = if l == 0 { Vec::new() } else { [(0, 0), (1, 0), (0, 1), (1, 1)].iter().filter_map(|(dc, dr)| build(levels, l - 1, 2 * c + dc, 2 * r + dr)).collect() };
+    let children: Vec<Node> =
+        if l == 0 { Vec::new() } else { [(0, 0), (1, 0), (0, 1), (1, 1)].iter().filter_map(|(dc, dr)| build(levels, l - 1, 2 * c + dc, 2 * r + dr)).collect() };
     let content = rec.and_then(|t| t.files.iter().find(|f| f.format == Format::Glb));
     if content.is_none() && children.is_empty() {
         return None;

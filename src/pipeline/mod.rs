@@ -708,7 +708,10 @@ pub fn mesh_scene(
     let mut params_rec = params_record(cfg, facts.cell.metres);
     params_rec.skirts = skirts_of(specs.first());
     if !specs.is_empty() {
-        params_rec.lod = Some(LodRecord { max_errors: specs.iter().map(|s| s.max_error).collect(), skirts: specs.iter().map(|s| skirts_of(Some(s)).unwrap_or(0.0)).collect() });
+        params_rec.lod = Some(LodRecord {
+            max_errors: specs.iter().map(|s| s.max_error).collect(),
+            skirts: specs.iter().map(|s| skirts_of(Some(s)).unwrap_or(0.0)).collect(),
+        });
     }
     let key = output_key(OUTPUT_FORMAT_VERSION, &facts, &params_rec)?;
     let (done, todo) = retract_and_resume(comm, store, scene, &plan, &key, cfg.resume)?;
@@ -729,7 +732,8 @@ pub fn mesh_scene(
     for spec in specs.iter().skip(1) {
         let plan_l = plan_tiles(comm, &facts, cfg, spec.tile, &opened.shown)?;
         let key_l = level_key(&key, spec.level);
-        let (done, todo) = if cfg.resume { resume_check(store, scene, &level_dir(spec.level), &plan_l.mine, &key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
+        let (done, todo) =
+            if cfg.resume { resume_check(store, scene, &level_dir(spec.level), &plan_l.mine, &key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
         let method = Method::Simplify(crate::mesh::simplify::SimplifyParams { max_error: spec.max_error, max_triangles: None });
         let level = Level { level: spec.level, plan: &plan_l, method, skirts: skirts_of(Some(spec)), key: &key_l, done, todo };
         let (r, n) = mesh_level(comm, cfg, &opened, streamed, z, scene, store, level, &mut timings)?;
