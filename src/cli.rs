@@ -155,6 +155,10 @@ pub struct MeshArgs {
     /// every level; implies glb).
     #[arg(long, default_value = "glb,obj", value_name = "LIST")]
     pub format: String,
+    /// GLB vertex storage: plain (f32), quantized (KHR_mesh_quantization: u16 positions, i8 normals) or meshopt
+    /// (quantized, then EXT_meshopt_compression). Quantization error is counted inside --max-error (needs > 0).
+    #[arg(long, default_value = "plain", value_name = "ENCODING")]
+    pub gltf: String,
     /// Levels of detail above the tiles: N levels (each tile of level L covers 2×2 tiles of level L−1, simplified
     /// from the full-resolution samples), or auto (up to one tile over the whole raster). Needs --max-error > 0
     /// (level L's error is --max-error × 2^L) or --lod-errors.

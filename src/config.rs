@@ -56,6 +56,8 @@ pub struct MeshConfig {
     pub tileset: bool,
     /// Levels of detail above the tiles (`--lod`), if asked.
     pub lod: Option<Lod>,
+    /// How GLB vertex data is stored (`--gltf`).
+    pub gltf: crate::encode::glb::Compression,
     pub read: ReadOptions,
     /// `--cell-size`, when given (else the input's georeferencing decides).
     pub cell: Option<[f64; 2]>,
@@ -132,6 +134,15 @@ impl MeshConfig {
             (e, n) => Method::Simplify(SimplifyParams { max_error: e.unwrap_or(0.0), max_triangles: n }),
         };
         let lod = Lod::from_args(a.lod.as_deref(), a.lod_errors.as_deref(), a.max_error.unwrap_or(0.0))?;
+        let gltf: crate::encode::glb::Compression = a.gltf.parse().map_err(ConfigError)?;
+        if gltf != crate::encode::glb::Compression::Plain {
+            if !formats.contains(&Format::Glb) {
+                return bad("--gltf quantized/meshopt applies to GLB output: add glb (or 3dtiles) to --format");
+            }
+            if !a.max_error.is_some_and(|e| e > 0.0) {
+                return bad("--gltf quantized/meshopt needs --max-error > 0: the quantization error is counted inside it");
+            }
+        }
         if a.max_samples == 0 {
             return bad("--max-samples must be positive");
         }
@@ -158,6 +169,7 @@ impl MeshConfig {
             formats,
             tileset,
             lod,
+            gltf,
             read: ReadOptions { encoding, size, max_samples: a.max_samples, nodata: a.nodata },
             cell,
             z_scale: a.z_scale,

@@ -62,6 +62,9 @@ pub struct ParamsRecord {
     /// Levels of detail (`--lod`): every level's maximum error and skirt depth, from level 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lod: Option<LodRecord>,
+    /// How GLB vertex data is stored, when not plain f32 (`--gltf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gltf: Option<crate::encode::glb::Compression>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ const CHUNK_BIN: u32 = 0x004E_4942;
 const ARRAY_BUFFER: u32 = 34962;
 const ELEMENT_ARRAY_BUFFER: u32 = 34963;
 const FLOAT: u32 = 5126;
+const BYTE: u32 = 5120;
 const UNSIGNED_SHORT: u32 = 5123;
 const UNSIGNED_INT: u32 = 5125;
 
@@ -148,6 +149,203 @@ pub fn json_chunk(glb: &[u8]) -> Option<serde_json::Value> {
     }
     let len = u32::from_le_bytes(glb[12..16].try_into().ok()?) as usize;
     serde_json::from_slice(glb.get(20..20 + len)?).ok()
+}
+
+/// How a GLB stores its vertex data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// f32 positions, normals and UVs (core glTF 2.0).
+    Plain,
+    /// `KHR_mesh_quantization`: positions as u16 on a power-of-two grid (dequantized by the node's translation and
+    /// scale), normals as normalized i8; no UVs (they are the position over the raster's extent).
+    Quantized,
+    /// Quantized, then every buffer view compressed with `EXT_meshopt_compression` (the meshoptimizer codecs).
+    Meshopt,
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "plain" | "none" => Ok(Compression::Plain),
+            "quantized" | "quantize" => Ok(Compression::Quantized),
+            "meshopt" => Ok(Compression::Meshopt),
+            o => Err(format!("unknown glTF encoding '{o}' (plain, quantized or meshopt)")),
+        }
+    }
+}
+
+/// A mesh quantized for `KHR_mesh_quantization`: integer positions (padded to 4 components, as the extension's
+/// 4-byte alignment of vertex attributes asks) with `translation + k · scale` giving world metres, and unit
+/// normals as normalized i8 (padded to 4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quantized {
+    pub positions: Vec<[u16; 4]>,
+    pub normals: Vec<[i8; 4]>,
+    pub indices: Vec<u32>,
+    pub translation: [f64; 3],
+    pub scale: [f64; 3],
+}
+
+impl Quantized {
+    /// World position of vertex `i` (exact: `translation` is a multiple of `scale`, both powers of two apart).
+    pub fn world(&self, i: usize) -> [f64; 3] {
+        std::array::from_fn(|k| self.translation[k] + self.positions[i][k] as f64 * self.scale[k])
+    }
+
+    /// World-space min and max corners of the quantized vertices.
+    pub fn bounds(&self) -> [[f64; 3]; 2] {
+        let mut b = [[f64::INFINITY; 3], [f64::NEG_INFINITY; 3]];
+        for i in 0..self.positions.len() {
+            let w = self.world(i);
+            for k in 0..3 {
+                b[0][k] = b[0][k].min(w[k]);
+                b[1][k] = b[1][k].max(w[k]);
+            }
+        }
+        b
+    }
+}
+
+/// Quantization steps (metres, powers of two) for tiles of `tile` cells: X and Z fine enough that a tile spans at
+/// most 65 000 steps, Y the largest power of two not above an eighth of `max_error` (so rounding moves a height
+/// by at most a sixteenth of the error budget).
+pub fn quant_steps(tile: usize, cell: [f64; 2], max_error: f32) -> [f64; 3] {
+    let up = |v: f64| 2f64.powi(v.log2().ceil() as i32);
+    let down = |v: f64| 2f64.powi(v.log2().floor() as i32);
+    [up(tile as f64 * cell[0] / 65_000.0), down(max_error as f64 / 8.0), up(tile as f64 * cell[1] / 65_000.0)]
+}
+
+/// Quantizes a tile to the grid of `step` metres per axis (powers of two). Every coordinate goes to the nearest
+/// multiple of its step, whatever tile it is in, so vertices two tiles share quantize to the same world position.
+/// Fails when the tile does not fit 16 bits at these steps.
+pub fn quantize(m: &Mesh, step: [f64; 3]) -> Result<Quantized, String> {
+    let world = |p: &[f32; 3]| -> [f64; 3] { std::array::from_fn(|k| m.origin[k] + p[k] as f64) };
+    let mut lo = [f64::INFINITY; 3];
+    for p in &m.positions {
+        let w = world(p);
+        for k in 0..3 {
+            lo[k] = lo[k].min(w[k]);
+        }
+    }
+    let translation: [f64; 3] = std::array::from_fn(|k| ((lo[k] / step[k]).round() - 1.0) * step[k]);
+    let mut positions = Vec::with_capacity(m.positions.len());
+    for p in &m.positions {
+        let w = world(p);
+        let mut q = [0u16; 4];
+        for k in 0..3 {
+            let v = ((w[k] - translation[k]) / step[k]).round();
+            if !(0.0..=65535.0).contains(&v) {
+                return Err(format!(
+                    "a tile spans {:.1} m along {} at a {} m quantization step: more than 16 bits hold (raise --max-error, or use --gltf plain)",
+                    (w[k] - lo[k]).abs() + step[k],
+                    ["X", "Y", "Z"][k],
+                    step[k]
+                ));
+            }
+            q[k] = v as u16;
+        }
+        positions.push(q);
+    }
+    let normals = m.normals.iter().map(|n| [n[0], n[1], n[2]].map(|c| (c.clamp(-1.0, 1.0) * 127.0).round() as i8)).map(|n| [n[0], n[1], n[2], 0]).collect();
+    Ok(Quantized { positions, normals, indices: m.indices.clone(), translation, scale: step })
+}
+
+/// Encodes a quantized tile as GLB (`KHR_mesh_quantization`, and `EXT_meshopt_compression` when `meshopt`).
+pub fn encode_quantized(q: &Quantized, meshopt: bool, extras: &serde_json::Value) -> Result<Vec<u8>, String> {
+    let n = q.positions.len();
+    let small = n <= 65535;
+    let idx: Vec<u8> =
+        if small { q.indices.iter().flat_map(|&i| (i as u16).to_le_bytes()).collect() } else { q.indices.iter().flat_map(|&i| i.to_le_bytes()).collect() };
+    let istride = if small { 2 } else { 4 };
+    let pos: &[u8] = bytemuck::cast_slice(&q.positions);
+    let nrm: &[u8] = bytemuck::cast_slice(&q.normals);
+    // Raw (uncompressed) layout: positions (stride 8), normals (stride 4), indices.
+    let raw = [(pos, 8usize, Some(ARRAY_BUFFER)), (nrm, 4, Some(ARRAY_BUFFER)), (idx.as_slice(), istride, Some(ELEMENT_ARRAY_BUFFER))];
+    let mut raw_off = Vec::new();
+    let mut at = 0usize;
+    for (b, _, _) in &raw {
+        raw_off.push(at);
+        at = pad4(at + b.len());
+    }
+    let raw_len = at;
+    let mut bin = Vec::new();
+    let mut views = Vec::new();
+    for (i, (b, stride, target)) in raw.iter().enumerate() {
+        let mut v = json!({ "buffer": 0, "byteOffset": raw_off[i], "byteLength": b.len() });
+        if let Some(t) = target {
+            v["target"] = json!(t);
+        }
+        if i < 2 {
+            v["byteStride"] = json!(stride);
+        }
+        if meshopt {
+            let (enc, mode) = if i < 2 {
+                let e = match i {
+                    0 => ::meshopt::encode_vertex_buffer(&q.positions),
+                    _ => ::meshopt::encode_vertex_buffer(&q.normals),
+                };
+                (e.map_err(|e| format!("meshopt vertex encoding: {e:?}"))?, "ATTRIBUTES")
+            } else {
+                (::meshopt::encode_index_buffer(&q.indices, n).map_err(|e| format!("meshopt index encoding: {e:?}"))?, "TRIANGLES")
+            };
+            let off = bin.len();
+            bin.extend_from_slice(&enc);
+            bin.resize(pad4(bin.len()), 0);
+            v["buffer"] = json!(1);
+            v["extensions"] = json!({ "EXT_meshopt_compression": {
+                "buffer": 0, "byteOffset": off, "byteLength": enc.len(), "byteStride": stride, "count": if i < 2 { n } else { q.indices.len() }, "mode": mode
+            }});
+        } else {
+            bin.resize(raw_off[i], 0);
+            bin.extend_from_slice(b);
+        }
+        views.push(v);
+    }
+    bin.resize(pad4(bin.len()), 0);
+    let (mut min, mut max) = ([u16::MAX; 3], [0u16; 3]);
+    for p in &q.positions {
+        for k in 0..3 {
+            min[k] = min[k].min(p[k]);
+            max[k] = max[k].max(p[k]);
+        }
+    }
+    let mut exts = vec!["KHR_mesh_quantization"];
+    let mut buffers = vec![json!({ "byteLength": bin.len() })];
+    if meshopt {
+        exts.push("EXT_meshopt_compression");
+        buffers.push(json!({ "byteLength": raw_len, "extensions": { "EXT_meshopt_compression": { "fallback": true } } }));
+    }
+    let doc = json!({
+        "asset": { "version": "2.0", "generator": concat!("terrafarm ", env!("CARGO_PKG_VERSION")) },
+        "extensionsUsed": exts,
+        "extensionsRequired": exts,
+        "scene": 0,
+        "scenes": [{ "nodes": [0] }],
+        "nodes": [{ "mesh": 0, "translation": q.translation, "scale": q.scale, "extras": extras }],
+        "meshes": [{ "primitives": [{ "attributes": { "POSITION": 0, "NORMAL": 1 }, "indices": 2, "mode": 4 }] }],
+        "buffers": buffers,
+        "bufferViews": views,
+        "accessors": [
+            { "bufferView": 0, "componentType": UNSIGNED_SHORT, "count": n, "type": "VEC3", "min": min, "max": max },
+            { "bufferView": 1, "componentType": BYTE, "normalized": true, "count": n, "type": "VEC3" },
+            { "bufferView": 2, "componentType": if small { UNSIGNED_SHORT } else { UNSIGNED_INT }, "count": q.indices.len(), "type": "SCALAR" }
+        ]
+    });
+    let json_bytes = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
+    let json_len = pad4(json_bytes.len());
+    let total = 12 + 8 + json_len + 8 + bin.len();
+    let mut out = Vec::with_capacity(total);
+    for v in [GLTF_MAGIC, 2, total as u32, json_len as u32, CHUNK_JSON] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&json_bytes);
+    out.resize(20 + json_len, b' ');
+    out.extend_from_slice(&(bin.len() as u32).to_le_bytes());
+    out.extend_from_slice(&CHUNK_BIN.to_le_bytes());
+    out.extend_from_slice(&bin);
+    Ok(out)
 }
 
 /// A tile read back from a GLB that terrafarm wrote: what a renderer needs.

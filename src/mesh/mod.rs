@@ -174,6 +174,50 @@ pub fn add_skirts(m: &mut Mesh, tile: &Rect, depth: f32) {
     m.finish_bounds();
 }
 
+/// Largest vertical distance between a triangle mesh given in world coordinates (glTF frame: X east, Y up, Z
+/// south) and the valid samples of the window's tile that its surface covers. Triangles vertical in plan view
+/// (skirts) are skipped. Used to re-measure a tile after its vertices were quantized.
+pub fn vertical_error(world: &[[f64; 3]], indices: &[u32], w: &Window, p: &Params) -> f32 {
+    let t = w.tile;
+    let vm = VertexMap::new(&t, p);
+    let o = vm.origin();
+    let sx: Vec<f64> = (t.x0..t.x1).map(|x| o[0] + vm.local_x(x) as f64).collect();
+    let sz: Vec<f64> = (t.y0..t.y1).map(|y| o[2] + vm.local_z(y) as f64).collect();
+    let mut worst = 0.0f64;
+    for tri in indices.chunks_exact(3) {
+        let [a, b, c] = [tri[0], tri[1], tri[2]].map(|i| world[i as usize]);
+        let area = (b[0] - a[0]) * (c[2] - a[2]) - (b[2] - a[2]) * (c[0] - a[0]);
+        if area.abs() <= 1e-12 * (1.0 + a[0].abs() + a[2].abs()).powi(2) {
+            continue;
+        }
+        let (lo_x, hi_x) = (a[0].min(b[0]).min(c[0]), a[0].max(b[0]).max(c[0]));
+        let (lo_z, hi_z) = (a[2].min(b[2]).min(c[2]), a[2].max(b[2]).max(c[2]));
+        let i0 = sx.partition_point(|&v| v < lo_x);
+        let i1 = sx.partition_point(|&v| v <= hi_x);
+        let j0 = sz.partition_point(|&v| v < lo_z);
+        let j1 = sz.partition_point(|&v| v <= hi_z);
+        let tol = area.abs() * 1e-9;
+        for j in j0..j1 {
+            for i in i0..i1 {
+                let (x, z) = (sx[i], sz[j]);
+                let e = |p: [f64; 3], q: [f64; 3]| (q[0] - p[0]) * (z - p[2]) - (q[2] - p[2]) * (x - p[0]);
+                let (w0, w1, w2) = (e(b, c), e(c, a), e(a, b));
+                let inside = (w0 >= -tol && w1 >= -tol && w2 >= -tol) || (w0 <= tol && w1 <= tol && w2 <= tol);
+                if !inside {
+                    continue;
+                }
+                let h = w.at(t.x0 + i, t.y0 + j);
+                if h.is_nan() {
+                    continue;
+                }
+                let zi = (w0 * a[1] + w1 * b[1] + w2 * c[1]) / area;
+                worst = worst.max((zi - (h * p.z_scale + p.z_offset) as f64).abs());
+            }
+        }
+    }
+    worst as f32
+}
+
 /// Per-tile constants for turning a global sample into vertex attributes.
 #[derive(Clone, Copy)]
 pub(crate) struct VertexMap {

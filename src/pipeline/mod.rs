@@ -231,6 +231,7 @@ pub fn params_record(cfg: &MeshConfig, cell: [f64; 2]) -> ParamsRecord {
         skirts: cfg.skirts,
         formats: cfg.formats.clone(),
         lod: None,
+        gltf: (cfg.gltf != crate::encode::glb::Compression::Plain).then_some(cfg.gltf),
     }
 }
 
@@ -664,6 +665,8 @@ pub fn mesh_level(
         key: lv.key,
         windows,
         store,
+        gltf: cfg.gltf,
+        quant_step: crate::encode::glb::quant_steps(lv.plan.grid.tile, lv.plan.params.cell, requested_error(&lv.method).unwrap_or(0.0)),
     };
     let (mut recs, st) = tiles(comm, &cx, &lv.todo)?;
     timings.mesh_s += st.mesh.as_secs_f64();
@@ -849,6 +852,7 @@ mod tests {
             skirts: None,
             formats: vec![crate::encode::Format::Glb],
             lod: None,
+            gltf: None,
         };
         let k = |v, f: &InputFacts| output_key(v, f, &p).unwrap();
         let base = k(2, &facts("terrain-rgb", 512, 256));

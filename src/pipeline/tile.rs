@@ -29,6 +29,9 @@ pub struct SceneCtx<'a> {
     pub key: &'a str,
     pub windows: Windows<'a>,
     pub store: &'a dyn Store,
+    /// How GLB vertex data is stored, and the level's quantization steps (when not plain).
+    pub gltf: encode::glb::Compression,
+    pub quant_step: [f64; 3],
 }
 
 /// Where a tile's window (its samples and the halo ring) comes from.
@@ -67,6 +70,73 @@ pub fn grid_glb_into(win: &Window, params: &Params, extras: &serde_json::Value, 
     let plan = mesh::grid::plan_with(win, params, kernel)?;
     encode::glb::encode_into(out, &plan, extras, |s| mesh::grid::fill(win, params, s, kernel));
     Some(plan)
+}
+
+/// A simplified tile whose GLB is quantized: the simplifier runs with the error budget less half a height step,
+/// and the quantized mesh's error is re-measured against the samples (the recorded error). Should rounding in X/Z
+/// (cells that are not multiples of the step) still push it past the requested error, the budget shrinks by the
+/// excess and the tile is remade (at most four times).
+fn mesh_quantized(cx: &SceneCtx, win: &Window, scratch: &mut simplify::Scratch) -> Result<(mesh::Mesh, Option<(encode::glb::Quantized, f32)>)> {
+    let Method::Simplify(sp) = cx.method else { anyhow::bail!("quantized glTF needs a simplified tile (--max-error > 0)") };
+    let step = cx.quant_step;
+    let mut budget = sp.max_error - (step[1] / 2.0) as f32;
+    for _ in 0..4 {
+        let method = Method::Simplify(simplify::SimplifyParams { max_error: budget.max(0.0), ..sp });
+        let mut m = mesh::mesh_tile(win, &cx.params, &method, cx.skirts, scratch);
+        if m.triangles() == 0 {
+            return Ok((m, None));
+        }
+        // Vertex-cache order for the index codec and fetch order for the vertex codec (meshoptimizer).
+        if cx.gltf == encode::glb::Compression::Meshopt {
+            reorder_for_meshopt(&mut m);
+        }
+        let q = encode::glb::quantize(&m, step).map_err(|e| anyhow::anyhow!(e))?;
+        let world: Vec<[f64; 3]> = (0..q.positions.len()).map(|i| q.world(i)).collect();
+        let err = mesh::vertical_error(&world, &q.indices, win, &cx.params);
+        if err <= sp.max_error {
+            return Ok((m, Some((q, err))));
+        }
+        budget -= err - sp.max_error + (step[1] / 4.0) as f32;
+    }
+    anyhow::bail!("could not keep the quantized tile within --max-error {} (cells far from the quantization grid?); use --gltf plain", sp.max_error)
+}
+
+/// Reorders a mesh's triangles for the vertex cache and its vertices for fetch order: the orders meshoptimizer's
+/// codecs compress best. Same triangles, same vertices.
+fn reorder_for_meshopt(m: &mut mesh::Mesh) {
+    let n = m.positions.len();
+    m.indices = ::meshopt::optimize_vertex_cache(&m.indices, n);
+    let mut remap = vec![u32::MAX; n];
+    let mut next = 0u32;
+    for i in m.indices.iter_mut() {
+        if remap[*i as usize] == u32::MAX {
+            remap[*i as usize] = next;
+            next += 1;
+        }
+        *i = remap[*i as usize];
+    }
+    let used = next as usize;
+    let permute = |v: &mut Vec<[f32; 3]>| {
+        let mut out = vec![[0.0; 3]; used];
+        for (old, &new) in remap.iter().enumerate() {
+            if new != u32::MAX {
+                out[new as usize] = v[old];
+            }
+        }
+        *v = out;
+    };
+    permute(&mut m.positions);
+    permute(&mut m.normals);
+    let mut uvs = vec![[0.0; 2]; used];
+    let mut grid = vec![[0; 2]; used];
+    for (old, &new) in remap.iter().enumerate() {
+        if new != u32::MAX {
+            uvs[new as usize] = m.uvs[old];
+            grid[new as usize] = m.grid[old];
+        }
+    }
+    m.uvs = uvs;
+    m.grid = grid;
 }
 
 pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Result<(TileRecord, StageTimes)> {
@@ -112,7 +182,9 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
     }
 
     let t0 = Instant::now();
-    let m = mesh::mesh_tile(&win, &cx.params, &cx.method, cx.skirts, &mut scratch.1);
+    let compact = cx.gltf != encode::glb::Compression::Plain && cx.formats.contains(&Format::Glb);
+    let (m, quantized) =
+        if compact { mesh_quantized(cx, &win, &mut scratch.1)? } else { (mesh::mesh_tile(&win, &cx.params, &cx.method, cx.skirts, &mut scratch.1), None) };
     times.mesh = t0.elapsed();
 
     let mut rec = TileRecord {
@@ -122,17 +194,22 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
         vertices: m.vertices(),
         triangles: m.triangles(),
         nodata_samples: m.nodata_samples,
-        bounds: bounds(m.origin, m.min, m.max),
+        // A quantized tile's vertices moved to the quantization grid: its bounds are theirs.
+        bounds: quantized.as_ref().map_or_else(|| bounds(m.origin, m.min, m.max), |(q, _)| q.bounds()),
         max_error_requested: super::requested_error(&cx.method),
-        max_error: m.max_error,
+        max_error: quantized.as_ref().map_or(m.max_error, |q| q.1),
         key: cx.key.to_string(),
     };
     if m.triangles() > 0 {
         for &f in cx.formats {
             let t1 = Instant::now();
-            let bytes = match f {
-                Format::Glb => encode::glb::encode(&m, &tile_extras(t, cx.level, super::requested_error(&cx.method), m.max_error)),
-                Format::Obj => encode::obj::encode(&m, cx.params.cell, &format!("terrafarm {} tile {} {}", env!("CARGO_PKG_VERSION"), t.col, t.row)),
+            let bytes = match (f, &quantized) {
+                (Format::Glb, Some((q, err))) => {
+                    let extras = tile_extras(t, cx.level, super::requested_error(&cx.method), *err);
+                    encode::glb::encode_quantized(q, cx.gltf == encode::glb::Compression::Meshopt, &extras).map_err(|e| anyhow::anyhow!(e))?
+                }
+                (Format::Glb, None) => encode::glb::encode(&m, &tile_extras(t, cx.level, super::requested_error(&cx.method), m.max_error)),
+                (Format::Obj, _) => encode::obj::encode(&m, cx.params.cell, &format!("terrafarm {} tile {} {}", env!("CARGO_PKG_VERSION"), t.col, t.row)),
             };
             times.encode += t1.elapsed();
             let t2 = Instant::now();
