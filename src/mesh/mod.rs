@@ -197,9 +197,8 @@ pub fn vertical_error(world: &[[f64; 3]], indices: &[u32], w: &Window, p: &Param
         let j0 = sz.partition_point(|&v| v < lo_z);
         let j1 = sz.partition_point(|&v| v <= hi_z);
         let tol = area.abs() * 1e-9;
-        for j in j0..j1 {
-            for i in i0..i1 {
-                let (x, z) = (sx[i], sz[j]);
+        for (j, &z) in sz.iter().enumerate().take(j1).skip(j0) {
+            for (i, &x) in sx.iter().enumerate().take(i1).skip(i0) {
                 let e = |p: [f64; 3], q: [f64; 3]| (q[0] - p[0]) * (z - p[2]) - (q[2] - p[2]) * (x - p[0]);
                 let (w0, w1, w2) = (e(b, c), e(c, a), e(a, b));
                 let inside = (w0 >= -tol && w1 >= -tol && w2 >= -tol) || (w0 <= tol && w1 <= tol && w2 <= tol);
