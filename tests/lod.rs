@@ -329,3 +329,164 @@ fn lod_usage_errors() {
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
     }
 }
+
+/// The node tools under `.ci/tools` (glTF-Transform, meshoptimizer, CesiumJS, puppeteer-core), installed by
+/// `npm install` there; required under CI=true.
+fn node_tools() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/tools");
+    if dir.join("node_modules/@gltf-transform/core").exists() {
+        return Some(dir);
+    }
+    assert!(!ci(), "node tools missing under .ci/tools (CI=true): run npm install there");
+    eprintln!("note: .ci/tools/node_modules not installed; skipping");
+    None
+}
+
+/// Runs the independent reader on a tileset: its own checks must pass; returns each content's triangles (world
+/// positions, glTF frame) and the folder of re-encoded GLBs.
+fn independent_read(tools: &Path, tileset: &Path, out: &Path) -> HashMap<String, Vec<[f64; 9]>> {
+    let o = std::process::Command::new("node").arg(tools.join("read-tileset.mjs")).arg(tileset).arg(out).output().expect("node");
+    println!("independent reader on {}: {}", tileset.display(), String::from_utf8_lossy(&o.stdout).trim());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: HashMap<String, Vec<Vec<f64>>> = serde_json::from_slice(&std::fs::read(out.join("decoded.json")).unwrap()).unwrap();
+    v.into_iter().map(|(k, t)| (k, t.into_iter().map(|x| x.try_into().unwrap()).collect())).collect()
+}
+
+/// A triangle with its corners rotated to start at the smallest (winding kept): the same triangle compares equal
+/// whatever corner an encoder listed first.
+fn canonical(t: &[f64; 9]) -> [u64; 9] {
+    let c = |i: usize| [t[3 * i], t[3 * i + 1], t[3 * i + 2]];
+    let first = (0..3).min_by(|&a, &b| c(a).partial_cmp(&c(b)).unwrap()).unwrap();
+    std::array::from_fn(|k| t[(3 * first + k) % 9].to_bits())
+}
+
+/// Largest |surface − sample| over the samples under a tile's triangles (world positions; vertical ones skipped).
+fn remeasure_world(tris: &[[f64; 9]], z: &[f32]) -> f64 {
+    let mut worst = 0.0f64;
+    for t in tris {
+        let (a, b, c) = ([t[0], t[1], t[2]], [t[3], t[4], t[5]], [t[6], t[7], t[8]]);
+        let area = (b[0] - a[0]) * (c[2] - a[2]) - (b[2] - a[2]) * (c[0] - a[0]);
+        if area.abs() < 1e-9 {
+            continue;
+        }
+        let (x0, x1) = ((a[0].min(b[0]).min(c[0]) / CELL).ceil() as i64, (a[0].max(b[0]).max(c[0]) / CELL).floor() as i64);
+        let (y0, y1) = ((a[2].min(b[2]).min(c[2]) / CELL).ceil() as i64, (a[2].max(b[2]).max(c[2]) / CELL).floor() as i64);
+        for y in y0.max(0)..=y1.min(H as i64 - 1) {
+            for x in x0.max(0)..=x1.min(W as i64 - 1) {
+                let (px, pz) = (x as f64 * CELL, y as f64 * CELL);
+                let e = |p: [f64; 3], q: [f64; 3]| (q[0] - p[0]) * (pz - p[2]) - (q[2] - p[2]) * (px - p[0]);
+                let (w0, w1, w2) = (e(b, c), e(c, a), e(a, b));
+                let tol = area.abs() * 1e-12;
+                if (w0 >= -tol && w1 >= -tol && w2 >= -tol) || (w0 <= tol && w1 <= tol && w2 <= tol) {
+                    let zi = (w0 * a[1] + w1 * b[1] + w2 * c[1]) / area;
+                    worst = worst.max((zi - z[y as usize * W + x as usize] as f64).abs());
+                }
+            }
+        }
+    }
+    worst
+}
+
+/// Quantized and meshopt-compressed tiles, read by an independent decoder (glTF-Transform with meshoptimizer's
+/// decoder): the same triangles in both; equal to the plain mesh made with the same error budget within half a
+/// quantization step; every level's error (quantization included) within the requested bound; seams exact after
+/// quantization; the decoded meshopt content clean for the Khronos validator; and the bytes per triangle.
+#[test]
+fn compact_gltf_decodes_to_the_same_mesh_in_an_independent_reader() {
+    let Some(tools) = node_tools() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let (input, z) = raster(d.path());
+    let base = ["--size", "301x233", "--cell-size", "2", "--lod", "2", "--tile-size", "32", "--format", "3dtiles", "--skirts", "100"];
+    let run_with = |name: &str, extra: &[&str]| {
+        let out = d.path().join(name);
+        let m = mesh(&input, &out, &[&base[..], extra].concat());
+        (m, out.join("t"))
+    };
+    let (mq, q) = run_with("q", &["--max-error", "1", "--gltf", "quantized"]);
+    let (mm, mo) = run_with("m", &["--max-error", "1", "--gltf", "meshopt"]);
+    // The plain mesh with the budget the quantized run simplified to: the error less half of each level's height step.
+    let step = terrafarm::encode::glb::quant_steps(32, [CELL, CELL], 1.0);
+    let budget = 1.0 - step[1] / 2.0;
+    let (mp, p) = run_with("p", &["--max-error", &budget.to_string()]);
+    let dq = independent_read(&tools, &q.join("tileset.json"), &d.path().join("read-q"));
+    let dm = independent_read(&tools, &mo.join("tileset.json"), &d.path().join("read-m"));
+    assert_eq!(dq.len(), dm.len());
+    for (uri, tq) in &dq {
+        let mut a: Vec<[u64; 9]> = tq.iter().map(canonical).collect();
+        let mut b: Vec<[u64; 9]> = dm[uri].iter().map(canonical).collect();
+        a.sort();
+        b.sort();
+        assert!(a == b, "{uri}: meshopt and quantized decode to different triangles");
+    }
+    // Quantized against plain, tile by tile, vertex by vertex (same simplifier run, same order).
+    let mut worst = [0.0f64; 3];
+    for (uri, tq) in &dq {
+        let g = read_glb(&std::fs::read(p.join(uri)).unwrap());
+        let w = world(&g);
+        let plain: Vec<[f64; 3]> = g.indices.iter().map(|&i| w[i as usize]).collect();
+        assert_eq!(plain.len(), tq.len() * 3, "{uri}: triangle counts differ");
+        for (k, t) in tq.iter().enumerate() {
+            for c in 0..3 {
+                for a in 0..3 {
+                    worst[a] = worst[a].max((t[3 * c + a] - plain[3 * k + c][a]).abs());
+                }
+            }
+        }
+    }
+    println!(
+        "quantized vs plain at the same budget: largest difference X {} m, Y {} m, Z {} m (half steps at level 0: {:?})",
+        worst[0],
+        worst[1],
+        worst[2],
+        step.map(|s| s / 2.0)
+    );
+    // Level L's steps are 2^L times level 0's in Y, and grow with the tile in X/Z: the coarsest level bounds all.
+    let top = terrafarm::encode::glb::quant_steps(32 << 2, [CELL, CELL], 4.0);
+    for a in 0..3 {
+        assert!(worst[a] <= top[a] / 2.0 + 1e-9, "axis {a}: {} over half a step {}", worst[a], top[a] / 2.0);
+    }
+    // Error bound per level, quantization included, and seams exact after quantization.
+    for (l, (dir, requested, recorded)) in levels(&mq).iter().enumerate() {
+        let mut level_worst = 0.0f64;
+        let mut surface: HashMap<(i64, i64), u64> = HashMap::new();
+        for (uri, tris) in dq.iter().filter(|(u, _)| u.starts_with(&format!("{dir}/"))) {
+            level_worst = level_worst.max(remeasure_world(tris, &z));
+            let mut top: HashMap<(i64, i64), f64> = HashMap::new();
+            for t in tris {
+                for c in 0..3 {
+                    let k = ((t[3 * c] / CELL * 1024.0).round() as i64, (t[3 * c + 2] / CELL * 1024.0).round() as i64);
+                    let y = top.entry(k).or_insert(f64::NEG_INFINITY);
+                    *y = y.max(t[3 * c + 1]);
+                }
+            }
+            for (k, y) in top {
+                if let Some(prev) = surface.insert(k, y.to_bits()) {
+                    assert_eq!(prev, y.to_bits(), "level {l}: seam vertex {k:?} differs ({uri})");
+                }
+            }
+        }
+        println!("quantized level {l}: requested {requested} m, recorded {recorded:.4} m, re-measured {level_worst:.4} m");
+        assert!(level_worst <= requested + 1e-6, "level {l}: {level_worst} over {requested}");
+        assert!((level_worst - recorded).abs() < 1e-3, "level {l}: re-measured {level_worst} vs recorded {recorded}");
+    }
+    // The decoded meshopt content passes the Khronos validator (which cannot look inside EXT_meshopt_compression).
+    let o = std::process::Command::new("node")
+        .arg(tools.join("../validate-glb.mjs"))
+        .arg(d.path().join("read-m/glb"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    if let Some(v) = validator() {
+        validate(&q.join("tileset.json"), &v);
+        validate(&mo.join("tileset.json"), &v);
+    }
+    let bytes = |m: &serde_json::Value| {
+        let t = m["totals"]["bytes"].as_u64().unwrap() + m["levels"].as_array().unwrap().iter().map(|l| l["totals"]["bytes"].as_u64().unwrap()).sum::<u64>();
+        let n = m["totals"]["triangles"].as_u64().unwrap()
+            + m["levels"].as_array().unwrap().iter().map(|l| l["totals"]["triangles"].as_u64().unwrap()).sum::<u64>();
+        t as f64 / n as f64
+    };
+    println!("bytes per triangle: plain {:.2}, quantized {:.2}, meshopt {:.2}", bytes(&mp), bytes(&mq), bytes(&mm));
+    assert!(bytes(&mm) < bytes(&mq) && bytes(&mq) < bytes(&mp));
+}
