@@ -32,6 +32,10 @@ fn outputs_do_not_depend_on_rank_count() {
         (SAMPLE, vec!["--tile-size", "100"]),
         (SAMPLE, vec!["--tile-size", "100", "--max-error", "3"]),
         (raw.to_str().unwrap(), vec!["--size", "301x257", "--tile-size", "64", "--max-error", "1"]),
+        // Levels of detail (issue #13): every level distributed like level 0, scattered (PNG) and streamed (raw),
+        // with the tileset and compressed glTF.
+        (SAMPLE, vec!["--tile-size", "100", "--max-error", "3", "--lod", "auto", "--format", "3dtiles"]),
+        (raw.to_str().unwrap(), vec!["--size", "301x257", "--tile-size", "64", "--max-error", "1", "--lod", "2", "--format", "3dtiles", "--gltf", "meshopt"]),
     ];
     for (ci, (input, extra)) in cases.iter().enumerate() {
         let reference = d.path().join(format!("ref{ci}"));

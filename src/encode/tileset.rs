@@ -70,7 +70,8 @@ pub fn tileset(m: &Manifest) -> Result<Value, String> {
         Some(l) => (l.tile_grid[0], l.tile_grid[1]),
         None => (m.tile_grid[0], m.tile_grid[1]),
     };
-    let node = |l: usize, c: usize, r: usize| build(&levels, l, c, r);
+    let transform = root_transform(m);
+    let node = |l: usize, c: usize, r: usize| build(&levels, l, c, r, transform.as_ref());
     let mut roots: Vec<Node> = (0..rows).flat_map(|r| (0..cols).map(move |c| (c, r))).filter_map(|(c, r)| node(top, c, r)).collect();
     if roots.is_empty() {
         return Err("no tile has content: nothing to put in a tileset".into());
@@ -81,9 +82,13 @@ pub fn tileset(m: &Manifest) -> Result<Value, String> {
         let aabb = roots.iter().map(|n| n.aabb).reduce(Aabb::union).expect("roots");
         let error = above(roots.iter().map(|n| n.error).fold(0.0, f64::max));
         let children: Vec<Value> = roots.into_iter().map(|n| n.json).collect();
-        Node { json: json!({ "boundingVolume": { "box": aabb.to_box() }, "geometricError": error, "refine": "REPLACE", "children": children }), aabb, error }
+        let mut bv = json!({ "box": aabb.to_box() });
+        if let Some(t) = &transform {
+            bv["region"] = json!(region(&aabb, t));
+        }
+        Node { json: json!({ "boundingVolume": bv, "geometricError": error, "refine": "REPLACE", "children": children }), aabb, error }
     };
-    if let Some(t) = root_transform(m) {
+    if let Some(t) = transform {
         root.json["transform"] = json!(t);
     }
     Ok(json!({
@@ -93,10 +98,13 @@ pub fn tileset(m: &Manifest) -> Result<Value, String> {
     }))
 }
 
-fn build(levels: &[LevelTiles], l: usize, c: usize, r: usize) -> Option<Node> {
+fn build(levels: &[LevelTiles], l: usize, c: usize, r: usize, transform: Option<&[f64; 16]>) -> Option<Node> {
     let rec = levels[l].1.get(&(c, r)).copied();
-    let children: Vec<Node> =
-        if l == 0 { Vec::new() } else { [(0, 0), (1, 0), (0, 1), (1, 1)].iter().filter_map(|(dc, dr)| build(levels, l - 1, 2 * c + dc, 2 * r + dr)).collect() };
+    let children: Vec<Node> = if l == 0 {
+        Vec::new()
+    } else {
+        [(0, 0), (1, 0), (0, 1), (1, 1)].iter().filter_map(|(dc, dr)| build(levels, l - 1, 2 * c + dc, 2 * r + dr, transform)).collect()
+    };
     let content = rec.and_then(|t| t.files.iter().find(|f| f.format == Format::Glb));
     if content.is_none() && children.is_empty() {
         return None;
@@ -106,7 +114,11 @@ fn build(levels: &[LevelTiles], l: usize, c: usize, r: usize) -> Option<Node> {
     let child_error = children.iter().map(|n| n.error).fold(f64::NEG_INFINITY, f64::max);
     let own_error = content.and(rec).map_or(0.0, |t| t.max_error as f64);
     let error = if children.is_empty() || own_error > child_error { own_error } else { above(child_error) };
-    let mut json = json!({ "boundingVolume": { "box": aabb.to_box() }, "geometricError": error, "refine": "REPLACE" });
+    let mut bv = json!({ "box": aabb.to_box() });
+    if let Some(t) = transform {
+        bv["region"] = json!(region(&aabb, t));
+    }
+    let mut json = json!({ "boundingVolume": bv, "geometricError": error, "refine": "REPLACE" });
     if let Some(f) = content {
         json["content"] = json!({ "uri": f.name });
     }
@@ -114,6 +126,28 @@ fn build(levels: &[LevelTiles], l: usize, c: usize, r: usize) -> Option<Node> {
         json["children"] = children.into_iter().map(|n| n.json).collect();
     }
     Some(Node { json, aabb, error })
+}
+
+/// The `region` (west, south, east, north in radians, lowest and highest ellipsoidal height) of a box in the
+/// tileset frame placed by `t`: over the box's corners, edge midpoints and face centres. Heights on the tangent
+/// plane only rise above the ellipsoid away from the centre, so the box's bottom is a safe lowest height; a
+/// millimetre and a hair of angle of margin cover rounding. Regions are not moved by transforms (3D Tiles
+/// §bounding volume), so this places the tile on the ellipsoid directly; CesiumJS uses the box when both are given.
+pub fn region(b: &Aabb, t: &[f64; 16]) -> [f64; 6] {
+    let (mut w, mut s, mut e, mut n, mut hi) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for i in 0..27 {
+        let f = [i % 3, (i / 3) % 3, i / 9].map(|k| k as f64 / 2.0);
+        let p: [f64; 3] = std::array::from_fn(|k| b.min[k] + (b.max[k] - b.min[k]) * f[k]);
+        let q: [f64; 3] = std::array::from_fn(|r| t[r] * p[0] + t[4 + r] * p[1] + t[8 + r] * p[2] + t[12 + r]);
+        let [lon, lat, h] = georef::geodetic(q);
+        w = w.min(lon);
+        e = e.max(lon);
+        s = s.min(lat);
+        n = n.max(lat);
+        hi = hi.max(h);
+    }
+    let pad = 1e-9;
+    [w.to_radians() - pad, s.to_radians() - pad, e.to_radians() + pad, n.to_radians() + pad, b.min[2] - 1e-3, hi + 1e-3]
 }
 
 /// East-north-up at the raster's centre → earth-centred (column-major 4×4), with the centre sample at the

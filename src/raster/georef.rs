@@ -168,6 +168,21 @@ pub fn ecef(lon: f64, lat: f64, h: f64) -> [f64; 3] {
     [(n + h) * p.cos() * l.cos(), (n + h) * p.cos() * l.sin(), (n * (1.0 - WGS84_E2) + h) * p.sin()]
 }
 
+/// WGS84 longitude, latitude (degrees) and ellipsoidal height of an earth-centred position (iterated to
+/// convergence; sub-millimetre for points near the surface).
+pub fn geodetic(p: [f64; 3]) -> [f64; 3] {
+    let r = (p[0] * p[0] + p[1] * p[1]).sqrt();
+    let lon = p[1].atan2(p[0]);
+    let mut lat = p[2].atan2(r * (1.0 - WGS84_E2));
+    let mut h = 0.0;
+    for _ in 0..8 {
+        let (n, _) = radii(lat);
+        h = r / lat.cos() - n;
+        lat = p[2].atan2(r * (1.0 - WGS84_E2 * n / (n + h)));
+    }
+    [lon.to_degrees(), lat.to_degrees(), h]
+}
+
 /// Metres per unit of an EPSG linear unit code (GeoTIFF ProjLinearUnitsGeoKey).
 fn linear_unit(code: u16) -> Option<(&'static str, f64)> {
     match code {
