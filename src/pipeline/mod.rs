@@ -447,47 +447,63 @@ pub struct StageTimes {
 /// pool. After the first failure (storage gone, retries exhausted) the remaining tiles are not attempted: each
 /// would only wait out its own retries before failing the same way. Agreed on, so every rank learns of a failure.
 pub fn tiles(comm: &dyn Comm, cx: &tile::SceneCtx, todo: &[TileId]) -> Result<(Vec<TileRecord>, StageTimes)> {
+    let work: Vec<(usize, TileId)> = todo.iter().map(|&t| (0, t)).collect();
+    let (mut recs, times) = tiles_of(comm, &[cx], &work)?;
+    Ok((recs.pop().unwrap_or_default(), times))
+}
+
+/// [`tiles`] over several levels at once: `work` pairs an index into `cxs` (a level's context) with a tile of
+/// that level, and the records come back per context. One pool runs them all, in the order given.
+pub fn tiles_of(comm: &dyn Comm, cxs: &[&tile::SceneCtx], work: &[(usize, TileId)]) -> Result<(Vec<Vec<TileRecord>>, StageTimes)> {
     let me = comm.rank();
     let bar = (me == 0 && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(todo.len() as u64);
+        let b = indicatif::ProgressBar::new(work.len() as u64);
         b.set_style(
             indicatif::ProgressStyle::with_template("{prefix} {bar:40} {pos}/{len} tiles {elapsed}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        b.set_prefix(cx.scene.to_string());
+        b.set_prefix(cxs.first().map_or(String::new(), |c| c.scene.to_string()));
         b
     });
     let failed = AtomicBool::new(false);
-    let results: Vec<Option<Result<(TileRecord, StageTimes)>>> = todo
+    let results: Vec<Option<(usize, Result<(TileRecord, StageTimes)>)>> = work
         .par_iter()
-        .map_init(Default::default, |scratch, &t| {
+        .with_max_len(1)
+        .map_init(Default::default, |scratch, &(c, t)| {
             if failed.load(Ordering::Relaxed) {
                 return None;
             }
-            let r = tile::process_tile(cx, t, scratch).with_context(|| format!("rank {me}, tile ({}, {})", t.col, t.row));
+            let cx = cxs[c];
+            let r = tile::process_tile(cx, t, scratch).with_context(|| {
+                if cx.level == 0 {
+                    format!("rank {me}, tile ({}, {})", t.col, t.row)
+                } else {
+                    format!("rank {me}, level {} tile ({}, {})", cx.level, t.col, t.row)
+                }
+            });
             if r.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }
             if let Some(b) = &bar {
                 b.inc(1);
             }
-            Some(r)
+            Some((c, r))
         })
         .collect();
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let done = (|| -> Result<(Vec<TileRecord>, StageTimes)> {
-        let mut recs = Vec::with_capacity(results.len());
+    let done = (|| -> Result<(Vec<Vec<TileRecord>>, StageTimes)> {
+        let mut recs: Vec<Vec<TileRecord>> = vec![Vec::new(); cxs.len()];
         let mut times = StageTimes::default();
         let skipped = results.iter().filter(|r| r.is_none()).count();
-        for r in results.into_iter().flatten() {
+        for (c, r) in results.into_iter().flatten() {
             let (rec, st) = r.map_err(|e| if skipped > 0 { e.context(format!("{skipped} more tile(s) not attempted")) } else { e })?;
             times.read += st.read;
             times.mesh += st.mesh;
             times.encode += st.encode;
             times.write += st.write;
-            recs.push(rec);
+            recs[c].push(rec);
         }
         Ok((recs, times))
     })();
@@ -653,10 +669,23 @@ pub fn mesh_level(
         (None, None) => bail!("rank {} has no reader for a streamed input", comm.rank()),
     };
     let dir = level_dir(lv.level);
-    let cx = tile::SceneCtx {
+    let cx = level_ctx(cfg, scene, store, &lv, &dir, windows);
+    let (mut recs, st) = tiles(comm, &cx, &lv.todo)?;
+    timings.mesh_s += st.mesh.as_secs_f64();
+    timings.encode_s += st.encode.as_secs_f64();
+    timings.write_s += st.write.as_secs_f64();
+    timings.read_s += st.read.as_secs_f64();
+    let resumed = lv.done.len();
+    recs.extend(lv.done);
+    Ok((recs, resumed))
+}
+
+/// The tile workers' context for one level.
+fn level_ctx<'a>(cfg: &'a MeshConfig, scene: &'a str, store: &'a dyn Store, lv: &Level<'a>, dir: &'a str, windows: tile::Windows<'a>) -> tile::SceneCtx<'a> {
+    tile::SceneCtx {
         scene,
         level: lv.level,
-        dir: &dir,
+        dir,
         grid: lv.plan.grid,
         params: lv.plan.params,
         method: lv.method,
@@ -667,15 +696,7 @@ pub fn mesh_level(
         store,
         gltf: cfg.gltf,
         quant_step: crate::encode::glb::quant_steps(lv.plan.grid.tile, lv.plan.params.cell, requested_error(&lv.method).unwrap_or(0.0)),
-    };
-    let (mut recs, st) = tiles(comm, &cx, &lv.todo)?;
-    timings.mesh_s += st.mesh.as_secs_f64();
-    timings.encode_s += st.encode.as_secs_f64();
-    timings.write_s += st.write.as_secs_f64();
-    timings.read_s += st.read.as_secs_f64();
-    let resumed = lv.done.len();
-    recs.extend(lv.done);
-    Ok((recs, resumed))
+    }
 }
 
 /// One scene through every stage. Inputs read window by window (GeoTIFF, raw, `.hgt`, `.npy`) are streamed: each
@@ -726,24 +747,54 @@ pub fn mesh_scene(
     }
 
     let level0 = Level { level: 0, plan: &plan, method: cfg.method, skirts: skirts_of(specs.first()), key: &key, done, todo };
-    let (mut recs, mut resumed) = mesh_level(comm, cfg, &opened, streamed, z, scene, store, level0, &mut timings)?;
-    if streamed {
-        agree_some_valid(comm, store, scene, &plan.grid, &recs, &opened.shown)?;
-    }
-    let mut level_recs = Vec::new();
-    let mut level_grids = Vec::new();
+    let mut levels: Vec<(Plan, String)> = Vec::new();
     for spec in specs.iter().skip(1) {
-        let plan_l = plan_tiles(comm, &facts, cfg, spec.tile, &opened.shown)?;
-        let key_l = level_key(&key, spec.level);
-        let (done, todo) =
-            if cfg.resume { resume_check(store, scene, &level_dir(spec.level), &plan_l.mine, &key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
-        let method = Method::Simplify(crate::mesh::simplify::SimplifyParams { max_error: spec.max_error, max_triangles: None });
-        let level = Level { level: spec.level, plan: &plan_l, method, skirts: skirts_of(Some(spec)), key: &key_l, done, todo };
-        let (r, n) = mesh_level(comm, cfg, &opened, streamed, z, scene, store, level, &mut timings)?;
-        resumed += n;
-        level_recs.push(r);
-        level_grids.push((*spec, plan_l.grid));
+        levels.push((plan_tiles(comm, &facts, cfg, spec.tile, &opened.shown)?, level_key(&key, spec.level)));
     }
+    let mut todo_levels = Vec::new();
+    for (spec, (plan_l, key_l)) in specs.iter().skip(1).zip(&levels) {
+        let (done, todo) =
+            if cfg.resume { resume_check(store, scene, &level_dir(spec.level), &plan_l.mine, key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
+        let method = Method::Simplify(crate::mesh::simplify::SimplifyParams { max_error: spec.max_error, max_triangles: None });
+        todo_levels.push(Level { level: spec.level, plan: plan_l, method, skirts: skirts_of(Some(spec)), key: key_l, done, todo });
+    }
+    let (mut recs, mut level_recs, resumed) = if streamed {
+        // Every level's tiles in one pool, coarsest first: the few long tiles of the top levels start at once and
+        // the many small tiles of level 0 fill the cores around them.
+        let Some(raster) = &opened.raster else { bail!("rank {} has no reader for a streamed input", comm.rank()) };
+        let all: Vec<Level> = std::iter::once(level0).chain(todo_levels).collect();
+        let dirs: Vec<String> = all.iter().map(|l| level_dir(l.level)).collect();
+        let cxs: Vec<tile::SceneCtx> =
+            all.iter().zip(&dirs).map(|(lv, dir)| level_ctx(cfg, scene, store, lv, dir, tile::Windows::Direct { raster, z })).collect();
+        let mut work: Vec<(usize, TileId)> = all.iter().enumerate().flat_map(|(c, lv)| lv.todo.iter().map(move |&t| (c, t))).collect();
+        work.sort_by_key(|&(c, _)| std::cmp::Reverse(c));
+        let (mut per_level, st) = tiles_of(comm, &cxs.iter().collect::<Vec<_>>(), &work)?;
+        timings.mesh_s += st.mesh.as_secs_f64();
+        timings.encode_s += st.encode.as_secs_f64();
+        timings.write_s += st.write.as_secs_f64();
+        timings.read_s += st.read.as_secs_f64();
+        let mut resumed = 0;
+        for (recs, lv) in per_level.iter_mut().zip(all) {
+            resumed += lv.done.len();
+            recs.extend(lv.done);
+        }
+        let level0_recs = per_level.remove(0);
+        agree_some_valid(comm, store, scene, &plan.grid, &level0_recs, &opened.shown)?;
+        (level0_recs, per_level, resumed)
+    } else {
+        let (recs, mut resumed) = mesh_level(comm, cfg, &opened, streamed, z, scene, store, level0, &mut timings)?;
+        let mut level_recs = Vec::new();
+        for lv in todo_levels {
+            let (r, n) = mesh_level(comm, cfg, &opened, streamed, z, scene, store, lv, &mut timings)?;
+            resumed += n;
+            level_recs.push(r);
+        }
+        (recs, level_recs, resumed)
+    };
+    for r in &mut level_recs {
+        r.sort_by_key(|r| (r.row, r.col));
+    }
+    let level_grids: Vec<(crate::config::LevelSpec, Grid)> = specs.iter().skip(1).zip(&levels).map(|(s, (p, _))| (*s, p.grid)).collect();
     recs.sort_by_key(|r| (r.row, r.col));
     let fetched = opened.source.as_ref().map_or(0, |s| s.fetched());
     let shown = opened.shown.clone();
