@@ -452,6 +452,9 @@ pub fn tiles(comm: &dyn Comm, cx: &tile::SceneCtx, todo: &[TileId]) -> Result<(V
     Ok((recs.pop().unwrap_or_default(), times))
 }
 
+/// One tile's record and stage times, or why it failed.
+type TileOutcome = Result<(TileRecord, StageTimes)>;
+
 /// [`tiles`] over several levels at once: `work` pairs an index into `cxs` (a level's context) with a tile of
 /// that level, and the records come back per context. One pool runs them all, in the order given.
 pub fn tiles_of(comm: &dyn Comm, cxs: &[&tile::SceneCtx], work: &[(usize, TileId)]) -> Result<(Vec<Vec<TileRecord>>, StageTimes)> {
@@ -466,7 +469,7 @@ pub fn tiles_of(comm: &dyn Comm, cxs: &[&tile::SceneCtx], work: &[(usize, TileId
         b
     });
     let failed = AtomicBool::new(false);
-    let results: Vec<Option<(usize, Result<(TileRecord, StageTimes)>)>> = work
+    let results: Vec<Option<(usize, TileOutcome)>> = work
         .par_iter()
         .with_max_len(1)
         .map_init(Default::default, |scratch, &(c, t)| {
