@@ -58,6 +58,10 @@ pub struct Scratch {
     legalize_stack: Vec<(u32, u32)>,
     /// The tile's heights, contiguous (taken out while a tile is meshed, then put back for reuse).
     tile_heights: Vec<f32>,
+    /// Coarse search (see [`Scratch::set_coarse_stride`]): the lattice step of the first phase (1: off), and
+    /// whether the exact phase has begun.
+    stride: usize,
+    exact_phase: bool,
 }
 
 struct Tile<'a> {
@@ -172,6 +176,16 @@ fn border_error(line: &[f32], kept: &[usize]) -> f64 {
 }
 
 impl Scratch {
+    /// Two-phase refinement for large tiles: first, candidates are the worst samples on a lattice of every
+    /// `stride`-th sample each way (a sixteenth of the samples at stride 4), and the greedy insertion runs on those;
+    /// once no lattice sample is past the error, every triangle is scanned in full and refinement continues with
+    /// exact candidates until no sample at all is. The error bound is the same (the last phase is exact); the
+    /// insertion order, hence the triangles, differ a little from the one-phase greedy. The levels of detail above
+    /// the tiles use it; the tiles themselves keep the one-phase scan (their bytes are pinned by tests).
+    pub fn set_coarse_stride(&mut self, stride: usize) {
+        self.stride = stride.max(1);
+    }
+
     fn reset(&mut self, samples: usize) {
         self.coords.clear();
         self.heights.clear();
@@ -186,6 +200,7 @@ impl Scratch {
         self.is_vertex.clear();
         self.is_vertex.resize(samples, false);
         self.forced.clear();
+        self.exact_phase = self.stride <= 1;
     }
 
     fn add_vertex(&mut self, t: &Tile, p: [i32; 2]) -> u32 {
@@ -300,6 +315,9 @@ impl Scratch {
 
     /// Scans the triangle's interior samples for the worst one (rasterisation with exact integer edge functions).
     fn find_candidate(&mut self, tile: &Tile, t: u32) {
+        if !self.exact_phase && !tile.voids {
+            return self.find_lattice_candidate(tile, t);
+        }
         let e = 3 * t as usize;
         let [a, b, c] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]].map(|v| self.coords[v as usize]);
         let [ha, hb, hc] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]].map(|v| self.heights[v as usize] as f64);
@@ -367,6 +385,53 @@ impl Scratch {
         }
         self.cand[t as usize] = at;
         self.err[t as usize] = best;
+    }
+
+    /// The first phase of [`Self::set_coarse_stride`]: the worst interior sample on the lattice of every
+    /// `stride`-th sample, the plane evaluated directly at each.
+    fn find_lattice_candidate(&mut self, tile: &Tile, t: u32) {
+        let st = self.stride as i32;
+        let e = 3 * t as usize;
+        let [a, b, c] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]].map(|v| self.coords[v as usize]);
+        let [ha, hb, hc] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]].map(|v| self.heights[v as usize] as f64);
+        let area = orient(a, b, c);
+        let sign = area.signum();
+        let inv = sign as f64 / area as f64;
+        let up = |v: i32| (v + st - 1).div_euclid(st) * st;
+        let x0 = up(a[0].min(b[0]).min(c[0]).max(1));
+        let x1 = a[0].max(b[0]).max(c[0]).min(tile.nx as i32 - 2);
+        let y0 = up(a[1].min(b[1]).min(c[1]).max(1));
+        let y1 = a[1].max(b[1]).max(c[1]).min(tile.ny as i32 - 2);
+        let mut best = -1.0f64;
+        let mut at = [0, 0];
+        let mut y = y0;
+        while y <= y1 && x0 <= x1 {
+            let row = y as usize * tile.nx;
+            let mut x = x0;
+            while x <= x1 {
+                let w = [orient(b, c, [x, y]) * sign, orient(c, a, [x, y]) * sign, orient(a, b, [x, y]) * sign];
+                if w[0] >= 0 && w[1] >= 0 && w[2] >= 0 && !self.is_vertex[row + x as usize] {
+                    let z = (w[0] as f64 * ha + w[1] as f64 * hb + w[2] as f64 * hc) * inv;
+                    let err = (z - tile.h[row + x as usize] as f64).abs();
+                    if err > best {
+                        best = err;
+                        at = [x, y];
+                    }
+                }
+                x += st;
+            }
+            y += st;
+        }
+        self.cand[t as usize] = at;
+        self.err[t as usize] = best;
+    }
+
+    /// Starts the exact phase: every triangle's candidate found again by a full scan.
+    fn rescan_all(&mut self, tile: &Tile) {
+        self.exact_phase = true;
+        self.pending = (0..(self.tris.len() / 3) as u32).collect();
+        self.queued.iter_mut().for_each(|q| *q = true);
+        self.flush(tile);
     }
 
     fn flush(&mut self, tile: &Tile) {
@@ -581,11 +646,20 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     let stop = limit;
     while let Some(&top) = s.heap.first() {
         if s.err[top as usize] <= stop {
+            // Two-phase refinement: nothing on the lattice is past the error any more; now look at every sample.
+            if !s.exact_phase {
+                s.rescan_all(&tile);
+                continue;
+            }
             break;
         }
         // Each insertion adds two triangles (a split triangle, or two split across an edge). Void samples and
         // their rim are inserted whatever the budget: without them a hole would be covered.
         if s.err[top as usize] < f64::MAX && sp.max_triangles.is_some_and(|m| s.tris.len() / 3 + 2 > m) {
+            if !s.exact_phase {
+                // Stopped by the budget during the lattice phase: the errors to report are the exact ones.
+                s.rescan_all(&tile);
+            }
             break;
         }
         let p = s.cand[top as usize];
