@@ -172,6 +172,17 @@ fn validate(tileset: &Path, validator: &Path) {
     assert_eq!((r["numErrors"].as_u64(), r["numWarnings"].as_u64()), (Some(0), Some(0)), "{}", serde_json::to_string_pretty(&r["issues"]).unwrap());
 }
 
+/// The raster as a GeoTIFF in WGS84 / UTM zone 33 N, written by GDAL; with its south-west corner's easting and
+/// northing.
+fn utm_tif(dir: &Path, raw: &Path) -> (PathBuf, f64, f64) {
+    let tif = dir.join("utm.tif");
+    let (e0, n0) = (500_000.0, 5_200_000.0);
+    let ullr = [e0.to_string(), (n0 + H as f64 * CELL).to_string(), (e0 + W as f64 * CELL).to_string(), n0.to_string()];
+    envi_header(dir, raw.file_stem().unwrap().to_str().unwrap(), W, H);
+    gdal("gdal_translate", &["-q", "-a_srs", "EPSG:32633", "-a_ullr", &ullr[0], &ullr[1], &ullr[2], &ullr[3], raw.to_str().unwrap(), tif.to_str().unwrap()]);
+    (tif, e0, n0)
+}
+
 type Aabb = ([f64; 3], [f64; 3]);
 
 fn aabb(b: &serde_json::Value) -> Aabb {
@@ -241,11 +252,7 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
     if !gdal_available() {
         return;
     }
-    let tif = d.path().join("utm.tif");
-    let (e0, n0) = (500_000.0, 5_200_000.0);
-    let ullr = [e0.to_string(), (n0 + H as f64 * CELL).to_string(), (e0 + W as f64 * CELL).to_string(), n0.to_string()];
-    envi_header(d.path(), "t", W, H);
-    gdal("gdal_translate", &["-q", "-a_srs", "EPSG:32633", "-a_ullr", &ullr[0], &ullr[1], &ullr[2], &ullr[3], input.to_str().unwrap(), tif.to_str().unwrap()]);
+    let (tif, e0, n0) = utm_tif(d.path(), &input);
     let m = mesh(&tif, &d.path().join("g"), &["--max-error", "1", "--lod", "2", "--tile-size", "64", "--format", "3dtiles"]);
     let scene = d.path().join("g/utm");
     let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
@@ -552,11 +559,7 @@ fn cesiumjs_loads_every_tile_of_a_georeferenced_compressed_tileset() {
     }
     let d = tempfile::tempdir().unwrap();
     let (input, _) = raster(d.path());
-    envi_header(d.path(), "t", W, H);
-    let tif = d.path().join("utm.tif");
-    let (e0, n0) = (500_000.0, 5_200_000.0);
-    let ullr = [e0.to_string(), (n0 + H as f64 * CELL).to_string(), (e0 + W as f64 * CELL).to_string(), n0.to_string()];
-    gdal("gdal_translate", &["-q", "-a_srs", "EPSG:32633", "-a_ullr", &ullr[0], &ullr[1], &ullr[2], &ullr[3], input.to_str().unwrap(), tif.to_str().unwrap()]);
+    let (tif, _, _) = utm_tif(d.path(), &input);
     let m = mesh(&tif, &d.path().join("o"), &["--max-error", "1", "--lod", "2", "--tile-size", "64", "--format", "3dtiles", "--gltf", "meshopt"]);
     let tiles = m["tiles"].as_array().unwrap().len() + m["levels"].as_array().unwrap().iter().map(|l| l["tiles"].as_array().unwrap().len()).sum::<usize>();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-artifacts");
