@@ -273,3 +273,20 @@ fn no_adapter_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--format glb"), "{}", stderr(&o));
 }
+
+/// Quantized and meshopt-compressed scenes render too (`mesh --preview` included): the same picture as the
+/// quantized one, whatever the vertex order meshopt chose.
+#[test]
+fn compressed_scenes_render_like_quantized_ones() {
+    let Some(_gpu) = gpu() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("c.png");
+    assert!(run(&["synth", "--size", "257x193", "--relief", "200", input.to_str().unwrap()]).status.success());
+    let q = mesh(&input, &d.path().join("q"), &["--max-error", "2", "--gltf", "quantized", "--tile-size", "64", "--preview"]);
+    let m = mesh(&input, &d.path().join("m"), &["--max-error", "2", "--gltf", "meshopt", "--tile-size", "64", "--preview"]);
+    let (a, b) = (read_png(&q.join("preview.png")).2, read_png(&m.join("preview.png")).2);
+    let lum = |px: &[u8]| px.chunks(3).map(|p| p[0] as f64).collect::<Vec<f64>>();
+    let r = correlation(&lum(&a), &lum(&b));
+    println!("meshopt vs quantized preview: correlation {r:.5}, {:.4} of pixels differ", differing(&a, &b));
+    assert!(r > 0.99, "{r}");
+}

@@ -358,9 +358,10 @@ pub struct Decoded {
     pub translation: [f64; 3],
 }
 
-/// Reads back a GLB in the layout [`encode_into`] writes (one node with a translation, one triangle primitive, f32
-/// POSITION and NORMAL, u16 or u32 indices). Anything else is refused with the reason, never a panic: a scene's
-/// files may have been replaced by hand.
+/// Reads back a GLB in a layout terrafarm writes ([`encode_into`]; or [`encode_quantized`], with or without meshopt
+/// compression): one node with a translation (and scale, when quantized), one triangle primitive, POSITION and
+/// NORMAL as f32, or u16 positions and normalized i8 normals. Anything else is refused with the reason, never a
+/// panic: a scene's files may have been replaced by hand.
 pub fn decode(glb: &[u8]) -> Result<Decoded, String> {
     let doc = json_chunk(glb).ok_or("not a GLB (bad magic or JSON chunk)")?;
     let json_len = u32::from_le_bytes(glb[12..16].try_into().map_err(|_| "short header")?) as usize;
@@ -370,37 +371,93 @@ pub fn decode(glb: &[u8]) -> Result<Decoded, String> {
     if prim["mode"].as_u64().unwrap_or(4) != 4 {
         return Err("primitive is not a triangle list".into());
     }
-    let view = |acc: &serde_json::Value, comp: u32, ty: &str, size: usize| -> Result<&[u8], String> {
-        if acc["componentType"].as_u64() != Some(comp as u64) || acc["type"].as_str() != Some(ty) {
-            return Err(format!("accessor is not {ty} of component type {comp}"));
+    // A buffer view's bytes: a slice of the BIN chunk, or what the meshopt decoder makes of its compressed bytes.
+    let view_bytes = |i: usize| -> Result<std::borrow::Cow<[u8]>, String> {
+        let bv = doc["bufferViews"].get(i).ok_or_else(|| format!("buffer view {i} does not exist"))?;
+        let slice = |o: &serde_json::Value| -> Result<&[u8], String> {
+            let off = o["byteOffset"].as_u64().unwrap_or(0) as usize;
+            let len = o["byteLength"].as_u64().ok_or("buffer view without byteLength")? as usize;
+            off.checked_add(len).and_then(|end| bin.get(off..end)).ok_or_else(|| "buffer view outside the BIN chunk".to_string())
+        };
+        let m = &bv["extensions"]["EXT_meshopt_compression"];
+        if m.is_null() {
+            return Ok(std::borrow::Cow::Borrowed(slice(bv)?));
         }
-        let count = acc["count"].as_u64().ok_or("accessor without count")? as usize;
-        let bv = &doc["bufferViews"][acc["bufferView"].as_u64().ok_or("accessor without bufferView")? as usize];
-        let off = bv["byteOffset"].as_u64().unwrap_or(0) as usize + acc["byteOffset"].as_u64().unwrap_or(0) as usize;
-        let len = count.checked_mul(size).ok_or("accessor too large")?;
-        if bv["byteStride"].as_u64().is_some_and(|s| s as usize != size) {
-            return Err("interleaved buffer views are not read".into());
-        }
-        off.checked_add(len).and_then(|end| bin.get(off..end)).ok_or_else(|| "accessor outside the BIN chunk".to_string())
+        let (data, count, stride) =
+            (slice(m)?, m["count"].as_u64().ok_or("meshopt view without count")? as usize, m["byteStride"].as_u64().unwrap_or(0) as usize);
+        let bytes: Vec<u8> = match (m["mode"].as_str(), stride) {
+            (Some("ATTRIBUTES"), 4) => {
+                bytemuck::cast_slice(&::meshopt::decode_vertex_buffer::<[u8; 4]>(data, count).map_err(|e| format!("meshopt: {e:?}"))?).to_vec()
+            }
+            (Some("ATTRIBUTES"), 8) => {
+                bytemuck::cast_slice(&::meshopt::decode_vertex_buffer::<[u8; 8]>(data, count).map_err(|e| format!("meshopt: {e:?}"))?).to_vec()
+            }
+            (Some("TRIANGLES"), 2) => {
+                bytemuck::cast_slice(&::meshopt::decode_index_buffer::<u16>(data, count).map_err(|e| format!("meshopt: {e:?}"))?).to_vec()
+            }
+            (Some("TRIANGLES"), 4) => {
+                bytemuck::cast_slice(&::meshopt::decode_index_buffer::<u32>(data, count).map_err(|e| format!("meshopt: {e:?}"))?).to_vec()
+            }
+            (mode, s) => return Err(format!("meshopt mode {mode:?} with stride {s} is not one terrafarm writes")),
+        };
+        Ok(std::borrow::Cow::Owned(bytes))
     };
-    let accessor = |k: &serde_json::Value| -> Result<&serde_json::Value, String> {
+    // An accessor's elements as rows of `size` bytes (honouring the view's stride), and its component type.
+    let accessor = |k: &serde_json::Value| -> Result<(Vec<Vec<u8>>, u64, bool), String> {
         let i = k.as_u64().ok_or("missing accessor")? as usize;
-        doc["accessors"].get(i).ok_or_else(|| format!("accessor {i} does not exist"))
+        let acc = doc["accessors"].get(i).ok_or_else(|| format!("accessor {i} does not exist"))?;
+        let comp = acc["componentType"].as_u64().ok_or("accessor without componentType")?;
+        let width = match acc["type"].as_str() {
+            Some("SCALAR") => 1,
+            Some("VEC3") => 3,
+            t => return Err(format!("accessor type {t:?} is not one terrafarm writes")),
+        };
+        let csize = match comp as u32 {
+            BYTE => 1,
+            UNSIGNED_SHORT => 2,
+            FLOAT | UNSIGNED_INT => 4,
+            c => return Err(format!("component type {c} is not one terrafarm writes")),
+        };
+        let count = acc["count"].as_u64().ok_or("accessor without count")? as usize;
+        let bvi = acc["bufferView"].as_u64().ok_or("accessor without bufferView")? as usize;
+        let bytes = view_bytes(bvi)?;
+        let size = width * csize;
+        let stride = doc["bufferViews"][bvi]["byteStride"].as_u64().map_or(size, |s| s as usize);
+        let off = acc["byteOffset"].as_u64().unwrap_or(0) as usize;
+        if stride < size || count.checked_mul(stride).is_none() {
+            return Err("accessor stride smaller than its element".into());
+        }
+        let rows = (0..count)
+            .map(|n| bytes.get(off + n * stride..off + n * stride + size).map(<[u8]>::to_vec).ok_or_else(|| "accessor outside its buffer view".to_string()))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok((rows, comp, acc["normalized"].as_bool().unwrap_or(false)))
     };
-    let vec3 =
-        |b: &[u8]| b.chunks_exact(12).map(|c| std::array::from_fn(|k| f32::from_le_bytes(c[k * 4..k * 4 + 4].try_into().unwrap()))).collect::<Vec<[f32; 3]>>();
-    let positions = vec3(view(accessor(&prim["attributes"]["POSITION"])?, FLOAT, "VEC3", 12)?);
-    let normals = vec3(view(accessor(&prim["attributes"]["NORMAL"])?, FLOAT, "VEC3", 12)?);
-    let ia = accessor(&prim["indices"])?;
-    let indices: Vec<u32> = if ia["componentType"].as_u64() == Some(UNSIGNED_SHORT as u64) {
-        view(ia, UNSIGNED_SHORT, "SCALAR", 2)?.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32).collect()
-    } else {
-        view(ia, UNSIGNED_INT, "SCALAR", 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
+    let f32s = |r: &[u8]| -> [f32; 3] { std::array::from_fn(|k| f32::from_le_bytes(r[k * 4..k * 4 + 4].try_into().unwrap())) };
+    let node = &doc["nodes"][0];
+    let scale: [f64; 3] = std::array::from_fn(|k| node["scale"][k].as_f64().unwrap_or(1.0));
+    let (pos, pcomp, _) = accessor(&prim["attributes"]["POSITION"])?;
+    let positions: Vec<[f32; 3]> = match pcomp as u32 {
+        FLOAT => pos.iter().map(|r| f32s(r)).collect(),
+        // Quantized: integer positions times the node's power-of-two scale (exact in f32 below 2^24 steps).
+        UNSIGNED_SHORT => pos.iter().map(|r| std::array::from_fn(|k| (u16::from_le_bytes([r[2 * k], r[2 * k + 1]]) as f64 * scale[k]) as f32)).collect(),
+        c => return Err(format!("POSITION of component type {c} is not one terrafarm writes")),
+    };
+    let (nrm, ncomp, normalized) = accessor(&prim["attributes"]["NORMAL"])?;
+    let normals: Vec<[f32; 3]> = match (ncomp as u32, normalized) {
+        (FLOAT, _) => nrm.iter().map(|r| f32s(r)).collect(),
+        (BYTE, true) => nrm.iter().map(|r| std::array::from_fn(|k| ((r[k] as i8) as f32 / 127.0).max(-1.0))).collect(),
+        (c, _) => return Err(format!("NORMAL of component type {c} is not one terrafarm writes")),
+    };
+    let (idx, icomp, _) = accessor(&prim["indices"])?;
+    let indices: Vec<u32> = match icomp as u32 {
+        UNSIGNED_SHORT => idx.iter().map(|r| u16::from_le_bytes([r[0], r[1]]) as u32).collect(),
+        UNSIGNED_INT => idx.iter().map(|r| u32::from_le_bytes([r[0], r[1], r[2], r[3]])).collect(),
+        c => return Err(format!("indices of component type {c} are not one terrafarm writes")),
     };
     if normals.len() != positions.len() || indices.len() % 3 != 0 || indices.iter().any(|&i| i as usize >= positions.len()) {
         return Err("inconsistent vertex, normal and index counts".into());
     }
-    let t = &doc["nodes"][0]["translation"];
+    let t = &node["translation"];
     let translation = std::array::from_fn(|k| t[k].as_f64().unwrap_or(0.0));
     Ok(Decoded { positions, normals, indices, translation })
 }
@@ -468,5 +525,16 @@ mod tests {
         let mut cut = b.clone();
         cut.truncate(b.len() - 8);
         assert!(decode(&cut).is_err());
+        // Quantized and meshopt-compressed tiles decode to the quantized positions (translation + k · scale).
+        let q = quantize(&m, [0.25, 0.125, 0.25]).unwrap();
+        for meshopt in [false, true] {
+            let d = decode(&encode_quantized(&q, meshopt, &json!({})).unwrap()).unwrap();
+            assert_eq!(d.indices, q.indices);
+            for (i, p) in d.positions.iter().enumerate() {
+                let w: [f64; 3] = std::array::from_fn(|k| d.translation[k] + p[k] as f64);
+                assert_eq!(w, q.world(i), "meshopt {meshopt}");
+            }
+            assert!(d.normals.iter().zip(&m.normals).all(|(a, b)| (0..3).all(|k| (a[k] - b[k]).abs() <= 0.5 / 127.0 + 1e-6)));
+        }
     }
 }
