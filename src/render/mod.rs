@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use image::ImageEncoder;
 use serde::Serialize;
 
 use crate::encode::{glb, Format};
@@ -107,7 +108,6 @@ impl Image {
         Ok(out)
     }
 }
-use image::ImageEncoder;
 
 /// The scene's world box from its tile records, and its cell size.
 pub fn extent(m: &Manifest) -> Result<Extent> {
