@@ -443,6 +443,16 @@ pub struct StageTimes {
     pub write: Duration,
 }
 
+impl StageTimes {
+    /// Adds these thread-seconds to a scene's recorded stage timings.
+    pub fn add_to(&self, t: &mut Timings) {
+        t.mesh_s += self.mesh.as_secs_f64();
+        t.encode_s += self.encode.as_secs_f64();
+        t.write_s += self.write.as_secs_f64();
+        t.read_s += self.read.as_secs_f64();
+    }
+}
+
 /// Stage 6 (collective at its end): mesh → encode → store for each tile to do, tile-parallel on the current rayon
 /// pool. After the first failure (storage gone, retries exhausted) the remaining tiles are not attempted: each
 /// would only wait out its own retries before failing the same way. Agreed on, so every rank learns of a failure.
@@ -674,10 +684,7 @@ pub fn mesh_level(
     let dir = level_dir(lv.level);
     let cx = level_ctx(cfg, scene, store, &lv, &dir, windows);
     let (mut recs, st) = tiles(comm, &cx, &lv.todo)?;
-    timings.mesh_s += st.mesh.as_secs_f64();
-    timings.encode_s += st.encode.as_secs_f64();
-    timings.write_s += st.write.as_secs_f64();
-    timings.read_s += st.read.as_secs_f64();
+    st.add_to(timings);
     let resumed = lv.done.len();
     recs.extend(lv.done);
     Ok((recs, resumed))
@@ -772,10 +779,7 @@ pub fn mesh_scene(
         let mut work: Vec<(usize, TileId)> = all.iter().enumerate().flat_map(|(c, lv)| lv.todo.iter().map(move |&t| (c, t))).collect();
         work.sort_by_key(|&(c, _)| std::cmp::Reverse(c));
         let (mut per_level, st) = tiles_of(comm, &cxs.iter().collect::<Vec<_>>(), &work)?;
-        timings.mesh_s += st.mesh.as_secs_f64();
-        timings.encode_s += st.encode.as_secs_f64();
-        timings.write_s += st.write.as_secs_f64();
-        timings.read_s += st.read.as_secs_f64();
+        st.add_to(&mut timings);
         let mut resumed = 0;
         for (recs, lv) in per_level.iter_mut().zip(all) {
             resumed += lv.done.len();
