@@ -162,6 +162,39 @@ fn fuji_error_bound_and_seams_at_several_errors() {
     assert!(last < 20352 * 13 / 10, "{last} triangles at 20 m");
 }
 
+/// Issue #15: one large tile takes the block-ordered refinement and the row lattice for large triangles (neither
+/// engages much on small tiles): the bound holds against the full-resolution surface, every sample is covered, and
+/// the count stays near the 100-cell tiles' (fixed borders add a little there; the whole tile has none to fix).
+#[test]
+fn large_single_tile_keeps_the_bound() {
+    let Some(data) = fuji() else { return };
+    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [512, 512], tile: 511 };
+    let grid = Grid::new(512, 512, 511).unwrap();
+    for e in [0.5f32, 1.0, 5.0, 20.0] {
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None });
+        let whole = mesh_in_memory(&data, 512, 512, 511, &p, &method).unwrap();
+        assert_eq!(whole.len(), 1);
+        check(&whole, &grid, &data, &p, e).unwrap();
+        let small: usize = mesh_in_memory(&data, 512, 512, 100, &Params { tile: 100, ..p }, &method).unwrap().iter().map(|(_, m)| m.triangles()).sum();
+        let n = whole[0].1.triangles() as f64;
+        assert!(n <= small as f64 * 1.02, "{e} m: {n} triangles in one tile against {small} in 100-cell tiles");
+    }
+}
+
+/// A budget stop on a large tile reports the exact error of what is left (queued errors from the row lattice are
+/// only lower bounds, so they are rescanned).
+#[test]
+fn budget_stop_on_a_large_tile_reports_the_exact_error() {
+    let data = rough(513, 513, 9);
+    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [513, 513], tile: 512 };
+    for budget in [300, 3000] {
+        let tiles = mesh_in_memory(&data, 513, 513, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget) })).unwrap();
+        let m = &tiles[0].1;
+        let (err, _) = measured_error(m, &data, 513, &p);
+        assert!((err - m.max_error as f64).abs() < 1e-3, "budget {budget}: reported {} measured {err}", m.max_error);
+    }
+}
+
 #[test]
 fn triangle_budget_is_respected_and_error_reported() {
     // Flat tile borders: the seam needs no border vertices, so the budget alone limits the triangle count.

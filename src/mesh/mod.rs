@@ -4,6 +4,7 @@
 //! tile it lands in), which is what makes seams between independently meshed tiles bit-identical.
 
 pub mod grid;
+pub mod scan;
 pub mod simplify;
 
 use crate::tiling::Rect;

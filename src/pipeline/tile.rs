@@ -182,9 +182,6 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
     }
 
     let t0 = Instant::now();
-    // The levels above the tiles refine in two phases (a lattice of every 4th sample, then every sample): the same
-    // error bound at a fraction of the samples visited. The tiles themselves keep the one-phase greedy.
-    scratch.1.set_coarse_stride(if cx.level > 0 { 4 } else { 1 });
     let compact = cx.gltf != encode::glb::Compression::Plain && cx.formats.contains(&Format::Glb);
     let (m, quantized) =
         if compact { mesh_quantized(cx, &win, &mut scratch.1)? } else { (mesh::mesh_tile(&win, &cx.params, &cx.method, cx.skirts, &mut scratch.1), None) };
