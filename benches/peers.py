@@ -7,7 +7,11 @@ Same heights in memory for every tool, one run, one machine. Reports triangles, 
 independently against the full-resolution surface). pydelatin reports its own error; pymartini's RTIN bounds the
 error by construction, so its column shows the requested bound.
 
-Usage: python3 benches/peers.py [--quick] [--errors 0,1,5,20] [--terrafarm target/release/terrafarm]
+Then issue #15's targets on the smooth 4097² input at 1 m, best of --targets-repeat: terrafarm all-in on 2 threads
+and on 1 thread (256-cell tiles), the kernel alone (one 4096-cell tile, 1 thread, its mesh stage), pydelatin and
+pymartini, each ratio printed against its goal.
+
+Usage: python3 benches/peers.py [--quick] [--errors 0,1,5,20] [--targets-repeat 3] [--terrafarm target/release/terrafarm]
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 
@@ -36,13 +40,14 @@ def synthetic(exe, n, tmp):
     return np.load(p)
 
 
-def run_terrafarm(exe, h, e, tmp):
+def run_terrafarm(exe, h, e, tmp, threads=None, tile=256, stages=("halo", "mesh")):
     p = os.path.join(tmp, "in.npy")
     np.save(p, np.ascontiguousarray(h, dtype=np.float32))
-    out = subprocess.run([exe, "bench", "--input", p, "--max-error", str(e), "--repeat", "1", "--json",
-                          "--threads", str(os.cpu_count() or 1)], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([exe, "bench", "--input", p, "--max-error", str(e), "--repeat", "1", "--json", "--no-end-to-end",
+                          "--tile-size", str(tile), "--threads", str(threads or os.cpu_count() or 1)],
+                         check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
-    t = sum(row["seconds"] for row in r["rows"] if row["stage"] in ("halo", "mesh"))
+    t = sum(row["seconds"] for row in r["rows"] if row["stage"] in stages)
     b = r["bounds"][0]
     return b["triangles"], b["max_error_achieved"], t
 
@@ -64,12 +69,39 @@ def run_delatin(h, e):
     return len(tris), d.error, time.perf_counter() - t0
 
 
+def targets(exe, h, tmp, repeat):
+    """Issue #15's targets on fuji smooth 4097² at 1 m, best of `repeat` for every tool, interleaved."""
+    best = {}
+    for _ in range(repeat):
+        for name, f in [("terrafarm 2 threads, all-in", lambda: run_terrafarm(exe, h, 1, tmp)),
+                        ("terrafarm 1 thread, all-in", lambda: run_terrafarm(exe, h, 1, tmp, threads=1)),
+                        ("terrafarm kernel, one 4096-cell tile, 1 thread", lambda: run_terrafarm(exe, h, 1, tmp, threads=1, tile=h.shape[0] - 1, stages=("mesh",))),
+                        ("pydelatin", lambda: run_delatin(h, 1)),
+                        ("pymartini", lambda: run_martini(h, 1))]:
+            r = f()
+            if name not in best or r[2] < best[name][2]:
+                best[name] = r
+    print(f"\ntargets (issue #15), fuji smooth {h.shape[0]}² at 1 m, best of {repeat}:")
+    for name, (n, err, sec) in best.items():
+        print(f"  {name:<48} {n:>10} triangles {sec:>8.3f} s")
+    dl, mt = best["pydelatin"], best["pymartini"]
+    tf2, tf1, k = best["terrafarm 2 threads, all-in"], best["terrafarm 1 thread, all-in"], best["terrafarm kernel, one 4096-cell tile, 1 thread"]
+    rows = [("all-in time / pydelatin (2 threads)", tf2[2] / dl[2], "<= 0.10", tf2[2] / dl[2] <= 0.10),
+            ("triangles / pydelatin", tf2[0] / dl[0], "<= 1.02", tf2[0] / dl[0] <= 1.02),
+            ("speed vs pydelatin, 1 thread", dl[2] / tf1[2], ">= 4", dl[2] / tf1[2] >= 4),
+            ("kernel speed vs hmm (pydelatin), one tile, 1 thread", dl[2] / k[2], ">= 3", dl[2] / k[2] >= 3),
+            ("all-in time / pymartini (2 threads)", tf2[2] / mt[2], "<= 1.0", tf2[2] / mt[2] <= 1.0)]
+    for what, v, goal, ok in rows:
+        print(f"  {what:<52} {v:>7.3f}  goal {goal:<8} {'met' if ok else 'NOT met'}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--terrafarm", default=os.path.join(ROOT, "target", "release", "terrafarm"))
     ap.add_argument("--errors", default="0,1,5,20")
     ap.add_argument("--quick", action="store_true", help="skip 0 m on 4097² for pydelatin (tens of seconds)")
     ap.add_argument("--size", type=int, default=4097)
+    ap.add_argument("--targets-repeat", type=int, default=3, help="best of N for the issue #15 target rows (0: skip them)")
     a = ap.parse_args()
     errors = [float(x) for x in a.errors.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,8 +122,13 @@ def main():
                     tf, dl = res["terrafarm"], res["pydelatin"]
                     line = f"{'':<24} {'':>7} ratios: time tf/delatin {tf[2] / dl[2]:.3f}, triangles tf/delatin {tf[0] / dl[0]:.3f}"
                     if "pymartini" in res:
-                        line += f", time tf/martini {tf[2] / res['pymartini'][2]:.3f}"
+                        line += f", time tf/martini {tf[2] / res['pymartini'][2]:.3f}, triangles tf/martini {tf[0] / res['pymartini'][0]:.3f}"
                     print(line, flush=True)
+                elif "pymartini" in res:
+                    tf, mt = res["terrafarm"], res["pymartini"]
+                    print(f"{'':<24} {'':>7} ratios: time tf/martini {tf[2] / mt[2]:.3f}, triangles tf/martini {tf[0] / mt[0]:.3f}", flush=True)
+        if a.targets_repeat > 0:
+            targets(a.terrafarm, inputs[1][1], tmp, a.targets_repeat)
 
 
 if __name__ == "__main__":
