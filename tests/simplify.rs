@@ -195,6 +195,36 @@ fn budget_stop_on_a_large_tile_reports_the_exact_error() {
     }
 }
 
+/// A void's rim is inserted whatever the budget, also on a large tile where large triangles elsewhere still wait
+/// when the budget runs out: no triangle may cover a no-data sample.
+#[test]
+fn budget_never_leaves_a_void_covered() {
+    let (w, h) = (513usize, 513usize);
+    let mut data = rough(w, h, 3);
+    for y in 30..38 {
+        for x in 40..52 {
+            data[y * w + x] = f32::NAN;
+        }
+    }
+    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 512 };
+    for budget in [20, 60, 200] {
+        let tiles = mesh_in_memory(&data, w, h, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget) })).unwrap();
+        let m = &tiles[0].1;
+        for t in m.indices.chunks_exact(3) {
+            let g = [t[0], t[1], t[2]].map(|i| m.grid[i as usize].map(|v| v as i64));
+            let area = (g[1][0] - g[0][0]) * (g[2][1] - g[0][1]) - (g[1][1] - g[0][1]) * (g[2][0] - g[0][0]);
+            for y in g.iter().map(|v| v[1]).min().unwrap()..=g.iter().map(|v| v[1]).max().unwrap() {
+                for x in g.iter().map(|v| v[0]).min().unwrap()..=g.iter().map(|v| v[0]).max().unwrap() {
+                    let e = |a: [i64; 2], b: [i64; 2]| (b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0]);
+                    let inside = [e(g[1], g[2]), e(g[2], g[0]), e(g[0], g[1])].iter().all(|&v| v * area.signum() >= 0);
+                    assert!(!inside || !data[y as usize * w + x as usize].is_nan(), "budget {budget}: triangle {g:?} covers no-data at ({x}, {y})");
+                }
+            }
+        }
+        assert!(m.max_error.is_finite() && m.max_error < 1e6, "budget {budget}: reported error {}", m.max_error);
+    }
+}
+
 #[test]
 fn triangle_budget_is_respected_and_error_reported() {
     // Flat tile borders: the seam needs no border vertices, so the budget alone limits the triangle count.

@@ -127,7 +127,7 @@ fn in_circle(a: [i32; 2], b: [i32; 2], c: [i32; 2], d: [i32; 2]) -> bool {
 /// when the triangle covers no interior sample but its corners). Rows are rasterised with exact integer edge
 /// functions stepped from row to row; each row's inside span is solved per edge (a correctly rounded f64 quotient
 /// of two integers below 2^47 never crosses an integer it should not, so its ceiling or floor is exact); the plane
-/// along the span is z(k) = z0 + k·dz and the span is scanned by [`scan::max`]. The only vertices inside a
+/// along the span is z(k) = z0 + k·dz and the span is scanned by [`scan::raise`]. The only vertices inside a
 /// triangle are its corners (the triangulation is conforming), so rows holding a corner are scanned around it
 /// instead of testing every sample against the vertex map.
 fn scan_plain(tile: &Tile, [a, b, c]: [[i32; 2]; 3], [ha, hb, hc]: [f64; 3], rows: i32) -> (f64, [i32; 2]) {
@@ -434,8 +434,6 @@ impl Scratch {
         let [ha, hb, hc] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]].map(|v| self.heights[v as usize] as f64);
         let area = orient(a, b, c);
         debug_assert!(area != 0, "degenerate triangle");
-        let sign = area.signum();
-        let inv = 1.0 / area as f64;
         if !tile.voids {
             // A row lattice for large triangles; an exact scan before a triangle can count as done.
             let samples = area.unsigned_abs() / 2;
@@ -449,6 +447,8 @@ impl Scratch {
             self.err[t as usize] = best;
             return;
         }
+        let sign = area.signum();
+        let inv = 1.0 / area as f64;
         let nan_tri = ha.is_nan() || hb.is_nan() || hc.is_nan();
         let voids = tile.voids;
         // Interior samples only: the tile border is handled by the 1-D pass.
@@ -512,8 +512,8 @@ impl Scratch {
     }
 
     /// The heap priority of a queued triangle (larger first): first its class, then its error (as f32 bits, which
-    /// order like the error; closer errors tie and fall to the triangle id). Classes: a triangle larger than a
-    /// block first (these are few, their scans stream long rows, in error order over the whole tile); then the
+    /// order like the error; closer errors tie and fall to the triangle id). Classes: a triangle holding a void
+    /// sample (error f64::MAX, so first of all) or larger than a block first (these are few, their scans stream long rows, in error order over the whole tile); then the
     /// others band by band (octaves of error over the limit, worst first) and within a band block by block
     /// (row-major). Refining block by block keeps the samples being scanned in cache — a large tile no longer
     /// misses on every row of every small triangle — and the bands keep the order close enough to greedy that the
@@ -525,7 +525,9 @@ impl Scratch {
         let [a, b, c] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]].map(|v| self.coords[v as usize]);
         let err = self.err[t as usize];
         let area = orient(a, b, c).unsigned_abs() / 2;
-        let class = if area > 1 << (2 * BLOCK_SHIFT) {
+        // A triangle holding a void sample or its rim (error f64::MAX) goes before everything: a hole must stay a
+        // hole whatever the budget, so none may be left queued when the budget stops refinement.
+        let class = if err == f64::MAX || area > 1 << (2 * BLOCK_SHIFT) {
             0
         } else {
             let [x, y] = self.cand[t as usize];
