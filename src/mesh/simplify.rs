@@ -181,31 +181,21 @@ fn scan_plain(tile: &Tile, [a, b, c]: [[i32; 2]; 3], [ha, hb, hc]: [f64; 3], row
             let z0 = (w0 * ha + w1 * hb + w2 * hc) * inv;
             let (xa, xb) = ((x0 as i64 + lo) as usize, (x0 as i64 + hi) as usize);
             let span = &row[xa..=xb];
-            if y != a[1] && y != b[1] && y != c[1] {
-                if let Some(k) = scan::raise(span, z0, dz, 0, span.len(), &mut best) {
+            // A corner is an extreme point of the triangle, so on its row it is an end of the span (both ends on
+            // a horizontal edge): cut the ends that are corners.
+            let (mut k0, mut k1) = (0, span.len());
+            if y == a[1] || y == b[1] || y == c[1] {
+                let corner = |x: usize| [a, b, c].iter().any(|p| p[1] == y && p[0] as usize == x);
+                if corner(xa) {
+                    k0 = 1;
+                }
+                if xb > xa && corner(xb) {
+                    k1 -= 1;
+                }
+            }
+            if k1 > k0 {
+                if let Some(k) = scan::raise(span, z0, dz, k0, k1, &mut best) {
                     at = [(xa + k) as i32, y];
-                }
-            } else {
-                // Around the corners on this row (at most two, on a horizontal edge).
-                let mut cut = [usize::MAX; 3];
-                for (i, p) in [a, b, c].iter().enumerate() {
-                    if p[1] == y && (xa..=xb).contains(&(p[0] as usize)) {
-                        cut[i] = p[0] as usize - xa;
-                    }
-                }
-                cut.sort_unstable();
-                let mut k0 = 0;
-                for kc in cut.into_iter().chain(std::iter::once(span.len())) {
-                    let kc = kc.min(span.len());
-                    if kc > k0 {
-                        if let Some(k) = scan::raise(span, z0, dz, k0, kc, &mut best) {
-                            at = [(xa + k) as i32, y];
-                        }
-                    }
-                    k0 = k0.max(kc + 1);
-                    if k0 >= span.len() {
-                        break;
-                    }
                 }
             }
         }
