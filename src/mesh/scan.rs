@@ -35,7 +35,7 @@ pub fn first_at(h: &[f32], z0: f64, dz: f64, k0: usize, k1: usize, m: f64) -> us
 /// strictly larger error; short runs take that loop directly.
 #[inline(always)]
 pub fn raise(h: &[f32], z0: f64, dz: f64, k0: usize, k1: usize, best: &mut f64) -> Option<usize> {
-    if k1 - k0 < 8 {
+    if k1 - k0 < 16 {
         let mut at = None;
         for k in k0..k1 {
             let e = err(h, z0, dz, k);
