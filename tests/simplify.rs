@@ -162,8 +162,8 @@ fn fuji_error_bound_and_seams_at_several_errors() {
     assert!(last < 20352 * 13 / 10, "{last} triangles at 20 m");
 }
 
-/// Issue #15: one large tile takes the block-ordered refinement and the row lattice for large triangles (neither
-/// engages much on small tiles): the bound holds against the full-resolution surface, every sample is covered, and
+/// Issue #15: one large tile takes the block-ordered refinement (it only engages past one 128² block) and the row
+/// lattice for large triangles: the bound holds against the full-resolution surface, every sample is covered, and
 /// the count stays near the 100-cell tiles' (fixed borders add a little there; the whole tile has none to fix).
 #[test]
 fn large_single_tile_keeps_the_bound() {
