@@ -123,10 +123,46 @@ fn in_circle(a: [i32; 2], b: [i32; 2], c: [i32; 2], d: [i32; 2]) -> bool {
     det * o.signum() > 0
 }
 
+/// The triangle's bounding box clipped to the tile's interior samples (the border is handled by the 1-D pass):
+/// (x0, x1, y0, y1), empty when x0 > x1 or y0 > y1.
+fn interior_box(tile: &Tile, [a, b, c]: [[i32; 2]; 3]) -> (i32, i32, i32, i32) {
+    let x0 = a[0].min(b[0]).min(c[0]).max(1);
+    let x1 = a[0].max(b[0]).max(c[0]).min(tile.nx as i32 - 2);
+    let y0 = a[1].min(b[1]).min(c[1]).max(1);
+    let y1 = a[1].max(b[1]).max(c[1]).min(tile.ny as i32 - 2);
+    (x0, x1, y0, y1)
+}
+
+/// A row's inside span [lo, hi], in steps from the box's first column, from the three edge functions `w` at that
+/// column (sign-normalised: inside or on is w ≥ 0) and their steps `d` along x; lo > hi when the row is outside.
+/// Solved per edge: a correctly rounded f64 quotient of two integers below 2^47 never crosses an integer it should
+/// not, so its truncation is the exact floor (no integer division, no libm call).
+#[inline(always)]
+fn row_span(w: [i64; 3], d: [i64; 3], last: i64) -> (i64, i64) {
+    let (mut lo, mut hi) = (0i64, last);
+    for k in 0..3 {
+        let (wk, dk) = (w[k], d[k]);
+        if dk > 0 {
+            // w + dk·i ≥ 0 from i = ceil(−w / dk); only binding when w < 0.
+            if wk < 0 {
+                let q = ((-wk) as f64 / dk as f64) as i64;
+                lo = lo.max(q + i64::from(q * dk < -wk));
+            }
+        } else if dk < 0 {
+            // w + dk·i ≥ 0 up to i = floor(w / −dk); only binding when that is before the last column.
+            if wk < (-dk) * last {
+                hi = hi.min(if wk < 0 { -1 } else { (wk as f64 / (-dk) as f64) as i64 });
+            }
+        } else if wk < 0 {
+            hi = -1;
+        }
+    }
+    (lo, hi)
+}
+
 /// The worst interior sample of triangle (a, b, c) of a tile without no-data, and its error (raw height units; −1
 /// when the triangle covers no interior sample but its corners). Rows are rasterised with exact integer edge
-/// functions stepped from row to row; each row's inside span is solved per edge (a correctly rounded f64 quotient
-/// of two integers below 2^47 never crosses an integer it should not, so its ceiling or floor is exact); the plane
+/// functions stepped from row to row; each row's inside span is solved per edge by [`row_span`]; the plane
 /// along the span is z(k) = z0 + k·dz and the span is scanned by [`scan::raise`]. The only vertices inside a
 /// triangle are its corners (the triangulation is conforming), so rows holding a corner are scanned around it
 /// instead of testing every sample against the vertex map.
@@ -135,10 +171,7 @@ fn scan_plain(tile: &Tile, [a, b, c]: [[i32; 2]; 3], [ha, hb, hc]: [f64; 3], row
     debug_assert!(area != 0, "degenerate triangle");
     let sign = area.signum();
     let inv = sign as f64 / area as f64;
-    let x0 = a[0].min(b[0]).min(c[0]).max(1);
-    let x1 = a[0].max(b[0]).max(c[0]).min(tile.nx as i32 - 2);
-    let y0 = a[1].min(b[1]).min(c[1]).max(1);
-    let y1 = a[1].max(b[1]).max(c[1]).min(tile.ny as i32 - 2);
+    let (x0, x1, y0, y1) = interior_box(tile, [a, b, c]);
     let mut best = -1.0f64;
     let mut at = [0, 0];
     if x0 > x1 {
@@ -156,25 +189,7 @@ fn scan_plain(tile: &Tile, [a, b, c]: [[i32; 2]; 3], [ha, hb, hc]: [f64; 3], row
         w[k] += st[k] * (first - y0) as i64;
     }
     for y in (first..=y1).step_by(rows as usize) {
-        let (mut lo, mut hi) = (0i64, last);
-        for k in 0..3 {
-            let (wk, dk) = (w[k], d[k]);
-            if dk > 0 {
-                // w + dk·i ≥ 0 from i = ceil(−w / dk); only binding when w < 0.
-                if wk < 0 {
-                    let q = ((-wk) as f64 / dk as f64) as i64;
-                    lo = lo.max(q + i64::from(q * dk < -wk));
-                }
-            } else if dk < 0 {
-                // w + dk·i ≥ 0 up to i = floor(w / −dk); only binding when that is before the last column.
-                if wk < (-dk) * last {
-                    // Truncation is the floor here (the quotient is not negative).
-                    hi = hi.min(if wk < 0 { -1 } else { (wk as f64 / (-dk) as f64) as i64 });
-                }
-            } else if wk < 0 {
-                hi = -1;
-            }
-        }
+        let (lo, hi) = row_span(w, d, last);
         if lo <= hi {
             let row = &tile.h[y as usize * tile.nx..(y as usize + 1) * tile.nx];
             let (w0, w1, w2) = ((w[0] + d[0] * lo) as f64, (w[1] + d[1] * lo) as f64, (w[2] + d[2] * lo) as f64);
@@ -441,28 +456,14 @@ impl Scratch {
         let inv = 1.0 / area as f64;
         let nan_tri = ha.is_nan() || hb.is_nan() || hc.is_nan();
         let voids = tile.voids;
-        // Interior samples only: the tile border is handled by the 1-D pass.
-        let x0 = a[0].min(b[0]).min(c[0]).max(1);
-        let x1 = a[0].max(b[0]).max(c[0]).min(tile.nx as i32 - 2);
-        let y0 = a[1].min(b[1]).min(c[1]).max(1);
-        let y1 = a[1].max(b[1]).max(c[1]).min(tile.ny as i32 - 2);
+        let (x0, x1, y0, y1) = interior_box(tile, [a, b, c]);
         let mut best = -1.0f64;
         let mut at = [0, 0];
         // Edge functions, sign-normalised so "inside or on the edge" is w ≥ 0; each steps by d along x.
         let d = [(b[1] - c[1]) as i64 * sign, (c[1] - a[1]) as i64 * sign, (a[1] - b[1]) as i64 * sign];
         for y in y0..=y1 {
             let w = [orient(b, c, [x0, y]) * sign, orient(c, a, [x0, y]) * sign, orient(a, b, [x0, y]) * sign];
-            // The row's inside span [lo, hi] in steps from x0, solved per edge instead of testing every sample.
-            let (mut lo, mut hi) = (0i64, (x1 - x0) as i64);
-            for k in 0..3 {
-                if d[k] > 0 {
-                    lo = lo.max((-w[k]).div_euclid(d[k]) + i64::from((-w[k]).rem_euclid(d[k]) != 0));
-                } else if d[k] < 0 {
-                    hi = hi.min(w[k].div_euclid(-d[k]));
-                } else if w[k] < 0 {
-                    hi = -1;
-                }
-            }
+            let (lo, hi) = row_span(w, d, (x1 - x0) as i64);
             if lo > hi {
                 continue;
             }
