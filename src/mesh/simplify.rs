@@ -86,6 +86,9 @@ pub struct Scratch {
 /// log2 of the block side, in samples, of the block-ordered refinement: a block's heights and vertex map stay in
 /// a core's L2 cache while its triangles are refined.
 const BLOCK_SHIFT: u32 = 7;
+/// Children per node of the refinement heap: a 4-ary heap is half as deep as a binary one and reads a node's
+/// children from one cache line. The pop order is the same for any arity (the entries are totally ordered).
+const HEAP_ARITY: usize = 4;
 /// Triangles of at least this many samples take their candidate from a row lattice, every `rows`-th row with
 /// `rows` = √samples / `LATTICE_DIV` rounded down to a power of two, at most 8.
 const LATTICE_MIN: u64 = 1 << 9;
@@ -243,8 +246,11 @@ fn scan_plain(tile: &Tile, [a, b, c]: [[i32; 2]; 3], [ha, hb, hc]: [f64; 3], row
                     let x = x as i32;
                     (a[1] == y && a[0] == x) | (b[1] == y && b[0] == x) | (c[1] == y && c[0] == x)
                 };
-                let k0 = usize::from(corner(xa));
-                let k1 = span.len() - usize::from(xb > xa && corner(xb));
+                let (mut k0, mut k1) = (0, span.len());
+                if y == top[1] || y == mid[1] || y == bot[1] {
+                    k0 = usize::from(corner(xa));
+                    k1 -= usize::from(xb > xa && corner(xb));
+                }
                 if k1 > k0 {
                     if let Some(k) = scan::raise(span, z0, dz, k0, k1, &mut best) {
                         at = [(xa + k) as i32, y];
@@ -401,9 +407,9 @@ impl Scratch {
 
     // ---- max-heap of (priority, triangle); ties by lower triangle id, for determinism. The priority lives in the
     // entry, so sifting touches the heap array alone (a large tile's triangle arrays stay out of the cache). ----
+    /// Whether heap entry `a` comes after `b` (lower priority, or equal priority and a higher triangle id).
     #[inline(always)]
-    fn less(&self, i: usize, j: usize) -> bool {
-        let (a, b) = (self.heap[i], self.heap[j]);
+    fn after(a: (u64, u32), b: (u64, u32)) -> bool {
         a.0 < b.0 || (a.0 == b.0 && a.1 > b.1)
     }
     #[inline(always)]
@@ -412,32 +418,46 @@ impl Scratch {
         self.pos[self.heap[i].1 as usize] = i as u32;
         self.pos[self.heap[j].1 as usize] = j as u32;
     }
+    #[inline(always)]
+    fn place(&mut self, i: usize, x: (u64, u32)) {
+        self.heap[i] = x;
+        self.pos[x.1 as usize] = i as u32;
+    }
     fn up(&mut self, mut i: usize) {
+        let x = self.heap[i];
         while i > 0 {
-            let p = (i - 1) / 2;
-            if !self.less(p, i) {
+            let p = (i - 1) / HEAP_ARITY;
+            let y = self.heap[p];
+            if !Self::after(y, x) {
                 break;
             }
-            self.swap(p, i);
+            self.place(i, y);
             i = p;
         }
+        self.place(i, x);
     }
     fn down(&mut self, mut i: usize) {
+        let x = self.heap[i];
+        let n = self.heap.len();
         loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
-            let mut m = i;
-            if l < self.heap.len() && self.less(m, l) {
-                m = l;
-            }
-            if r < self.heap.len() && self.less(m, r) {
-                m = r;
-            }
-            if m == i {
+            let c0 = HEAP_ARITY * i + 1;
+            if c0 >= n {
                 break;
             }
-            self.swap(i, m);
+            let mut m = c0;
+            for c in c0 + 1..(c0 + HEAP_ARITY).min(n) {
+                if Self::after(self.heap[m], self.heap[c]) {
+                    m = c;
+                }
+            }
+            let y = self.heap[m];
+            if !Self::after(x, y) {
+                break;
+            }
+            self.place(i, y);
             i = m;
         }
+        self.place(i, x);
     }
     fn heap_remove(&mut self, t: u32) {
         let i = self.pos[t as usize];
