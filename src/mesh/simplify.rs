@@ -947,6 +947,18 @@ mod tests {
         }
     }
 
+    /// The row walk's quotient and remainder: exact floor division for both signs and near every multiple.
+    #[test]
+    fn floor_div_is_exact() {
+        for d in [1i64, 2, 3, 7, 255, 4096, 32767] {
+            for base in [0i64, 1 << 20, 1 << 31, (1 << 40) + 3] {
+                for n in (-3 * d - 2..=3 * d + 2).flat_map(|k| [base + k, -base + k]) {
+                    assert_eq!(floor_div(n, d), (n.div_euclid(d), n.rem_euclid(d)), "{n} / {d}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn plane_collapses_to_two_triangles() {
         let (w, h) = (33, 17);
