@@ -27,9 +27,10 @@
 //!   instead of through a vertex map (the triangulation is conforming: the only vertices in a triangle are its
 //!   corners). Each triangle is walked between its long edge and its short edges, each edge's column per row kept
 //!   as an exact quotient and remainder stepped by integers (no division per row; see `scan_plain`), and the next
-//!   row's heights are prefetched: per row, not per sample, is where the scan's time goes (a replay of the kernel's
-//!   2.75 M scans on fuji 4097² at 1 m: 46% of their time was per-row and per-triangle overhead before this walk, against 17% for the
-//!   row's first load and 31% for the samples; the walk and the prefetch took 21% off).
+//!   row's heights are prefetched: per row, not per sample, is where the scan's time goes (a replay of the
+//!   kernel's 2.75 M scans on fuji 4097² at 1 m: 46% of their time was per-row and per-triangle overhead before
+//!   this walk, against 17% for the row's first load and 31% for the samples; the walk and the prefetch took 21%
+//!   off).
 //! - Large triangles (at least `LATTICE_MIN` samples) take their candidate from every 2nd–8th row only: the worst of
 //!   those rows is a lower bound of the triangle's error, so a triangle whose lattice error is within the limit is
 //!   scanned again in full before it can count as done, and a budget stop makes every queued error exact.
@@ -201,6 +202,7 @@ fn scan_plain(tile: &Tile, [a, b, c]: [[i32; 2]; 3], [ha, hb, hc]: [f64; 3], row
     if x0 > x1 || first > y1 {
         return (best, at);
     }
+    // The plane's slopes along x and y, from the edge functions' steps (b→c, c→a, a→b, sign-normalised).
     let d = [(b[1] - c[1]) as i64 * sign, (c[1] - a[1]) as i64 * sign, (a[1] - b[1]) as i64 * sign];
     let st = [(c[0] - b[0]) as i64 * sign, (a[0] - c[0]) as i64 * sign, (b[0] - a[0]) as i64 * sign];
     let dz = (d[0] as f64 * ha + d[1] as f64 * hb + d[2] as f64 * hc) * inv;
