@@ -135,6 +135,10 @@ pub mod x86 {
     /// The CPU has AVX2, and `k0 <= k1 <= h.len()`.
     #[target_feature(enable = "avx2")]
     pub unsafe fn max_avx2(h: &[f32], z0: f64, dz: f64, k0: usize, k1: usize) -> f64 {
+        if k1 - k0 < 4 {
+            // Too short for one vector (the tail below re-reads the last four samples of the range).
+            return super::max_scalar(h, z0, dz, k0, k1);
+        }
         let p = h.as_ptr();
         let abs = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
         let (z0v, dzv) = (_mm256_set1_pd(z0), _mm256_set1_pd(dz));
@@ -159,9 +163,6 @@ pub mod x86 {
             let e0 = _mm256_and_pd(_mm256_sub_pd(_mm256_add_pd(z0v, _mm256_mul_pd(kv, dzv)), h0), abs);
             m0 = _mm256_max_pd(m0, e0);
             k += 4;
-        }
-        if k < k1 && k1 - k0 < 4 {
-            return super::max_scalar(h, z0, dz, k0, k1);
         }
         if k < k1 {
             // The last four samples again (the range has at least four): the maximum is the same, and there is no

@@ -140,33 +140,6 @@ fn interior_box(tile: &Tile, [a, b, c]: [[i32; 2]; 3]) -> (i32, i32, i32, i32) {
     (x0, x1, y0, y1)
 }
 
-/// A row's inside span [lo, hi], in steps from the box's first column, from the three edge functions `w` at that
-/// column (sign-normalised: inside or on is w ≥ 0) and their steps `d` along x; lo > hi when the row is outside.
-/// Solved per edge: a correctly rounded f64 quotient of two integers below 2^47 never crosses an integer it should
-/// not, so its truncation is the exact floor (no integer division, no libm call).
-#[inline(always)]
-fn row_span(w: [i64; 3], d: [i64; 3], last: i64) -> (i64, i64) {
-    let (mut lo, mut hi) = (0i64, last);
-    for k in 0..3 {
-        let (wk, dk) = (w[k], d[k]);
-        if dk > 0 {
-            // w + dk·i ≥ 0 from i = ceil(−w / dk); only binding when w < 0.
-            if wk < 0 {
-                let q = ((-wk) as f64 / dk as f64) as i64;
-                lo = lo.max(q + i64::from(q * dk < -wk));
-            }
-        } else if dk < 0 {
-            // w + dk·i ≥ 0 up to i = floor(w / −dk); only binding when that is before the last column.
-            if wk < (-dk) * last {
-                hi = hi.min(if wk < 0 { -1 } else { (wk as f64 / (-dk) as f64) as i64 });
-            }
-        } else if wk < 0 {
-            hi = -1;
-        }
-    }
-    (lo, hi)
-}
-
 /// floor(n / d) and the remainder, for d > 0 and |n| < 2^52: an f64 quotient corrected by the exact remainder.
 #[inline(always)]
 fn floor_div(n: i64, d: i64) -> (i64, i64) {
@@ -180,6 +153,25 @@ fn floor_div(n: i64, d: i64) -> (i64, i64) {
         r -= d;
     }
     (q, r)
+}
+
+/// A row's inside span [lo, hi], in steps from the box's first column, from the three edge functions `w` at that
+/// column (sign-normalised: inside or on is w ≥ 0) and their steps `d` along x; lo > hi when the row is outside.
+/// Per edge, w + d·i ≥ 0 holds from i = ceil(−w / d) = −floor(w / d) when d > 0, up to i = floor(w / −d) when
+/// d < 0, everywhere or nowhere when d = 0; each floor by [`floor_div`] (exact, no integer division).
+#[inline(always)]
+fn row_span(w: [i64; 3], d: [i64; 3], last: i64) -> (i64, i64) {
+    let (mut lo, mut hi) = (0i64, last);
+    for k in 0..3 {
+        if d[k] > 0 {
+            lo = lo.max(-floor_div(w[k], d[k]).0);
+        } else if d[k] < 0 {
+            hi = hi.min(floor_div(w[k], -d[k]).0);
+        } else if w[k] < 0 {
+            hi = -1;
+        }
+    }
+    (lo, hi)
 }
 
 /// The worst interior sample of triangle (a, b, c) of a tile without no-data, and its error (raw height units; −1
