@@ -140,11 +140,14 @@ pub fn add_skirts(m: &mut Mesh, tile: &Rect, depth: f32) {
     }
     let (x0, y0, x1, y1) = (tile.x0 as u32, tile.y0 as u32, tile.x1 as u32 - 1, tile.y1 as u32 - 1);
     let on_same_side = |a: [u32; 2], b: [u32; 2]| (a[0] == b[0] && (a[0] == x0 || a[0] == x1)) || (a[1] == b[1] && (a[1] == y0 || a[1] == y1));
+    // Only edges along a side can be boundary edges: count those alone (a few percent of a tile's edges).
     let mut edges: std::collections::HashMap<(u32, u32), u32> = std::collections::HashMap::new();
     for t in m.indices.chunks_exact(3) {
         for k in 0..3 {
             let (a, b) = (t[k], t[(k + 1) % 3]);
-            *edges.entry((a.min(b), a.max(b))).or_insert(0) += 1;
+            if on_same_side(m.grid[a as usize], m.grid[b as usize]) {
+                *edges.entry((a.min(b), a.max(b))).or_insert(0) += 1;
+            }
         }
     }
     let mut lowered: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
@@ -153,7 +156,7 @@ pub fn add_skirts(m: &mut Mesh, tile: &Rect, depth: f32) {
     for ti in 0..tris {
         for k in 0..3 {
             let (a, b) = (m.indices[3 * ti + k], m.indices[3 * ti + (k + 1) % 3]);
-            if edges[&(a.min(b), a.max(b))] != 1 || !on_same_side(m.grid[a as usize], m.grid[b as usize]) {
+            if !on_same_side(m.grid[a as usize], m.grid[b as usize]) || edges[&(a.min(b), a.max(b))] != 1 {
                 continue;
             }
             let mut low = |v: u32, m: &mut Mesh| {
