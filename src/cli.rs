@@ -193,7 +193,8 @@ pub struct MeshArgs {
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
     /// Simplify each tile until every sample is within this vertical distance of the mesh (metres, after
-    /// --z-scale); 0 = lossless but merges flat areas. Without it tiles are full-resolution grids.
+    /// --z-scale); 0 = lossless but merges flat areas, planar slopes and straight creases. Without it tiles are
+    /// full-resolution grids.
     #[arg(long, value_name = "METRES")]
     pub max_error: Option<f32>,
     /// Triangle budget per tile when simplifying (the achieved error is then recorded in the manifest).

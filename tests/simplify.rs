@@ -296,3 +296,96 @@ fn voids_are_simplified_around_not_filled() {
         println!("max error {e}: {a} triangles with the void, {b} without ({:.2}x)", a as f64 / b as f64);
     }
 }
+
+/// Piecewise terrain for the lossless fast path (issue #15): flat areas, planar slopes, a straight ridge and
+/// terraces (where vertices can go) next to rough ground (where they cannot), with optional no-data.
+fn piecewise(w: usize, h: usize, seed: u64, voids: bool) -> Vec<f32> {
+    let rough = rough(w, h, seed);
+    let mut s = seed | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let (cx, cy) = (1 + next() as usize % w, 1 + next() as usize % h);
+    let (a, b) = ((next() % 7) as f32 * 0.25 - 0.75, (next() % 5) as f32 - 2.0);
+    let kind = [next() % 5, next() % 5, next() % 5, next() % 5];
+    let ridge = next() as usize % w;
+    let mut out = Vec::with_capacity(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            let q = usize::from(x >= cx) + 2 * usize::from(y >= cy);
+            let v = match kind[q] {
+                0 => 120.0,
+                1 => 200.0 + a * x as f32 + b * y as f32,
+                2 => 300.0 - 2.0 * (x as f32 - ridge as f32).abs() + 0.5 * y as f32,
+                3 => (rough[y * w + x] / 16.0).round() * 16.0,
+                _ => rough[y * w + x],
+            };
+            out.push(v);
+        }
+    }
+    if voids {
+        for v in out.iter_mut().take(w * (h / 5)).skip(w * (h / 7)).step_by(3) {
+            *v = f32::NAN;
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// At --max-error 0 tiles without no-data take the fast path (the full grid, then vertex removals each
+    /// checked by the row scan): every sample exactly on the surface measured here, borders identical to the
+    /// neighbours' (also next to tiles with no-data, which take the greedy path), no T-junctions, every sample
+    /// covered, the same bytes on one thread and two.
+    #[test]
+    fn lossless_fast_path_is_exact_with_seams(w in 3usize..130, h in 3usize..130, tile in 2usize..70, seed in any::<u64>(),
+                                              voids in any::<bool>(), zs in prop_oneof![Just(1.0f32), 0.2f32..3.0]) {
+        let data = piecewise(w, h, seed, voids);
+        if data.iter().all(|v| v.is_nan()) { return Ok(()); }
+        let p = Params { cell: [1.0, 1.0], z_scale: zs, z_offset: 5.0, raster: [w, h], tile: w.max(h) };
+        let method = Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None });
+        let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+        let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
+        let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
+        prop_assert!(one == two, "output depends on thread count");
+        check(&one, &Grid::new(w, h, tile).unwrap(), &data, &p, 0.0)?;
+        for (_, m) in &one {
+            prop_assert_eq!(m.max_error, 0.0);
+        }
+    }
+}
+
+/// The fast path removes what a lossless mesh does not need: flat ground, a planar slope and the inside of a
+/// straight ridge shrink to a handful of triangles (the full grid has 2 × 255² per tile), while a rough quarter
+/// keeps nearly all of its samples.
+#[test]
+fn lossless_fast_path_drops_planar_vertices() {
+    let (w, h) = (512, 512);
+    let rough = rough(w, h, 3);
+    let data: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            match (i % w < 256, i / w < 256) {
+                (true, true) => 50.0,
+                (false, true) => 10.0 + 0.5 * x - 0.25 * y,
+                (true, false) => 400.0 - (x - 128.0).abs() * 3.0,
+                (false, false) => rough[i],
+            }
+        })
+        .collect();
+    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 256 };
+    let tiles = mesh_in_memory(&data, w, h, 256, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None })).unwrap();
+    check(&tiles, &Grid::new(w, h, 256).unwrap(), &data, &p, 0.0).unwrap();
+    let count = |c: usize, r: usize| tiles.iter().find(|(t, _)| (t.col, t.row) == (c, r)).unwrap().1.triangles();
+    let full = 2 * 255 * 255;
+    let (flat, slope, ridge, rugged) = (count(0, 0), count(1, 0), count(0, 1), count(1, 1));
+    // Borders shared with the rough or differently sloped tiles keep their samples; the inside empties.
+    for (name, n) in [("flat", flat), ("slope", slope), ("ridge", ridge)] {
+        assert!(n < full / 50, "{name}: {n} triangles of {full}");
+    }
+    assert!(rugged > full * 9 / 10, "rough: {rugged} triangles of {full}");
+}
