@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the README's simplification table from a recorded `benches/peers.py` run (a file in benches/runs/).
 
-Usage: python3 benches/peers_table.py benches/runs/2026-11-29-simplify-rows.md
+Usage: python3 benches/peers_table.py benches/runs/2026-11-29-lossless.md
 """
 import re, sys
 
