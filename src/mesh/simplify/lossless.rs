@@ -111,7 +111,8 @@ impl Grid<'_> {
         }
         for &(_, n) in &self.made {
             let (err, _) = scan_plain(tile, n.map(|x| s.coords[x as usize]), n.map(|x| s.heights[x as usize] as f64), 1);
-            if err > 0.0 {
+            if err > 0.0 || err.is_nan() {
+                // (NaN included: never take a collapse the scan could not vouch for.)
                 return false;
             }
         }
@@ -293,7 +294,7 @@ pub(super) fn mesh(tile: &Tile, s: &mut Scratch, sides: &[Vec<i32>; 4]) -> bool 
         g.ring = ring;
     }
 
-    // 3. Live triangles only; every error is 0 (each made triangle was scanned).
+    // 3. Live triangles only; every error is 0 (each made triangle was scanned, the others are grid cells).
     let s = g.s;
     let mut w = 0;
     for t in 0..s.tris.len() / 3 {
@@ -304,7 +305,6 @@ pub(super) fn mesh(tile: &Tile, s: &mut Scratch, sides: &[Vec<i32>; 4]) -> bool 
     }
     s.tris.truncate(3 * w);
     s.half.clear();
-    s.err.clear();
-    s.err.resize(w, 0.0);
+    s.err.clear(); // no triangle has an error above 0, which is what an empty list reports
     true
 }
