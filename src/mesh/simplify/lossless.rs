@@ -81,10 +81,17 @@ impl Grid<'_> {
         let hv = s.heights[v as usize] as f64;
         self.made.clear();
         let mut holds_v = false;
+        // v's half-edges in the triangles on edge v–u, which the collapse removes (two inside, one on the border).
+        let (mut gone, mut ngone) = ([NONE; 2], 0);
         for &e in &self.fan {
             let t = e / 3;
             let c = [s.tris[3 * t as usize], s.tris[3 * t as usize + 1], s.tris[3 * t as usize + 2]];
             if c.contains(&u) {
+                if ngone == gone.len() {
+                    return false; // not a manifold edge; cannot happen in a triangulation built here
+                }
+                gone[ngone] = e;
+                ngone += 1;
                 continue;
             }
             let n = c.map(|x| if x == v { u } else { x });
@@ -119,15 +126,9 @@ impl Grid<'_> {
         // Commit: the triangles on edge v–u go, each gluing its two other edges' neighbours together.
         let mut fix = [NONE; 4];
         let mut nfix = 0;
-        for &e in &self.fan {
-            let t = e / 3;
-            let base = 3 * t as usize;
-            if ![s.tris[base], s.tris[base + 1], s.tris[base + 2]].contains(&u) {
-                continue;
-            }
-            // The edge of t not touching v (u–w) follows v's own half-edge; the edge w–v is that half-edge or the one
-            // before it.
-            let ev = base as u32 + (0..3).find(|&k| s.tris[base + k as usize] == v).expect("fan triangle holds v");
+        for &ev in &gone[..ngone] {
+            let base = 3 * (ev / 3) as usize;
+            // The edge not touching v (u–w) follows v's own half-edge `ev`; the edge w–v is `ev` or the one before it.
             let (e_far, e_wv) = (next(ev), if s.tris[next(ev) as usize] == u { prev(ev) } else { ev });
             let (o1, o2) = (s.half[e_far as usize], s.half[e_wv as usize]);
             if o1 != NONE {
