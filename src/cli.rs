@@ -159,6 +159,11 @@ pub struct MeshArgs {
     /// (quantized, then EXT_meshopt_compression). Quantization error is counted inside --max-error (needs > 0).
     #[arg(long, default_value = "plain", value_name = "ENCODING")]
     pub gltf: String,
+    /// How tileset.json describes the tree (with 3dtiles): explicit (every tile listed) or implicit (3D Tiles 1.1
+    /// implicit tiling: a quadtree template and one availability subtree; files laid out by depth from the root,
+    /// content/D/X_Y.glb). Implicit needs levels up to one tile over the raster (--lod auto).
+    #[arg(long, default_value = "explicit", value_name = "explicit|implicit")]
+    pub tileset: String,
     /// Levels of detail above the tiles: N levels (each tile of level L covers 2×2 tiles of level L−1, simplified
     /// from the full-resolution samples), or auto (up to one tile over the whole raster). Needs --max-error > 0
     /// (level L's error is --max-error × 2^L) or --lod-errors.

@@ -54,6 +54,8 @@ pub struct MeshConfig {
     pub formats: Vec<Format>,
     /// Also write a 3D Tiles 1.1 tileset.json per scene (`--format 3dtiles`).
     pub tileset: bool,
+    /// Describe the tileset's tree by implicit tiling (`--tileset implicit`): files by depth from the root.
+    pub implicit: bool,
     /// Levels of detail above the tiles (`--lod`), if asked.
     pub lod: Option<Lod>,
     /// How GLB vertex data is stored (`--gltf`).
@@ -133,6 +135,14 @@ impl MeshConfig {
             (None, None) => Method::Grid,
             (e, n) => Method::Simplify(SimplifyParams { max_error: e.unwrap_or(0.0), max_triangles: n }),
         };
+        let implicit = match a.tileset.to_ascii_lowercase().as_str() {
+            "explicit" => false,
+            "implicit" => true,
+            other => return bad(format!("--tileset '{other}' is not explicit or implicit")),
+        };
+        if implicit && !tileset {
+            return bad("--tileset implicit describes a 3D Tiles tileset: add 3dtiles to --format");
+        }
         let lod = Lod::from_args(a.lod.as_deref(), a.lod_errors.as_deref(), a.max_error.unwrap_or(0.0))?;
         let gltf: crate::encode::glb::Compression = a.gltf.parse().map_err(ConfigError)?;
         if gltf != crate::encode::glb::Compression::Plain {
@@ -168,6 +178,7 @@ impl MeshConfig {
             tile_size: a.tile_size,
             formats,
             tileset,
+            implicit,
             lod,
             gltf,
             read: ReadOptions { encoding, size, max_samples: a.max_samples, nodata: a.nodata },

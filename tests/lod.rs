@@ -188,7 +188,9 @@ type Aabb = ([f64; 3], [f64; 3]);
 fn aabb(b: &serde_json::Value) -> Aabb {
     let v: Vec<f64> = b["box"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     assert!(v[4] == 0.0 && v[5] == 0.0 && v[6] == 0.0 && v[8] == 0.0 && v[9] == 0.0 && v[10] == 0.0, "boxes are axis-aligned");
-    ([v[0] - v[3], v[1] - v[7], v[2] - v[11]], [v[0] + v[3], v[1] + v[7], v[2] + v[11]])
+    // (A half-axis may point either way: an implicit root's y axis points south, its z axis down.)
+    let h = [v[3].abs(), v[7].abs(), v[11].abs()];
+    ([v[0] - h[0], v[1] - h[1], v[2] - h[2]], [v[0] + h[0], v[1] + h[1], v[2] + h[2]])
 }
 
 fn inside(a: &Aabb, b: &Aabb, tol: f64) -> bool {
@@ -292,6 +294,129 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
     if let Some(v) = &v {
         validate(&scene.join("tileset.json"), v);
     }
+}
+
+/// Every GLB a manifest lists (level 0 and every level above), by name.
+fn glb_names(m: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = m["tiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(m["levels"].as_array().unwrap().iter().flat_map(|l| l["tiles"].as_array().unwrap()))
+        .flat_map(|t| t["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()))
+        .filter(|n| n.ends_with(".glb"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Expands an implicit tileset into the explicit one with CesiumGS's 3d-tiles-tools (`.ci/tools/expand-implicit.mjs`).
+fn expand_implicit(tools: &Path, validator: &Path, tileset: &Path) -> PathBuf {
+    let out = tileset.with_file_name("expanded.json");
+    let pkg = validator.parent().and_then(Path::parent).unwrap(); // build/main.js → the package
+    let o = std::process::Command::new("node").arg(tools.join("expand-implicit.mjs")).arg(pkg).arg(tileset).arg(&out).output().expect("node");
+    println!("3d-tiles-tools expansion of {}: {}", tileset.display(), String::from_utf8_lossy(&o.stdout).trim());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// `--tileset implicit` (3D Tiles implicit tiling): the official validator accepts it (and reads every content
+/// through the template and the subtree's bits); CesiumGS's 3d-tiles-tools expand it into a tree that lists exactly
+/// the manifest's GLBs, whose derived boxes hold their contents and nest, with geometric error falling; the files,
+/// laid out by depth from the root, are the explicit run's byte for byte. A 10×8 grid of tiles (top level 4: a
+/// 16×16 quadtree, partly available) exercises the availability bitstreams. One content bit set for a tile past
+/// the raster makes the validator fail, so the bits are read, not assumed.
+#[test]
+fn implicit_tileset_expands_to_the_explicit_tree() {
+    let d = tempfile::tempdir().unwrap();
+    let (input, _) = raster(d.path());
+    let me = mesh(&input, &d.path().join("e"), &LOD_ARGS);
+    let mut args = LOD_ARGS.to_vec();
+    args.extend(["--tileset", "implicit"]);
+    let mi = mesh(&input, &d.path().join("i"), &args);
+    let (se, si) = (d.path().join("e/t"), d.path().join("i/t"));
+    let top = mi["levels"].as_array().unwrap().len();
+    assert_eq!(top, 4, "10×8 tiles of 32 cells: levels up to one tile");
+    let dirs: Vec<&str> = mi["levels"].as_array().unwrap().iter().map(|l| l["dir"].as_str().unwrap()).collect();
+    assert_eq!(dirs, ["content/3", "content/2", "content/1", "content/0"]);
+    // The same meshes, byte for byte: level L's tile (c, r) is content/{top − L}/c_r.glb.
+    let (ge, gi) = (glb_names(&me), glb_names(&mi));
+    assert_eq!(ge.len(), gi.len());
+    let moved = |name: &str| -> String {
+        let (dir, file) = name.rsplit_once('/').unwrap();
+        let level = if dir == "tiles" { 0 } else { dir.trim_start_matches("lod/").parse::<usize>().unwrap() };
+        format!("content/{}/{file}", top - level)
+    };
+    let mut want: Vec<String> = ge.iter().map(|n| moved(n)).collect();
+    want.sort();
+    assert_eq!(want, gi);
+    for n in &ge {
+        assert!(std::fs::read(se.join(n)).unwrap() == std::fs::read(si.join(moved(n))).unwrap(), "{n} differs from {}", moved(n));
+    }
+    let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(si.join("tileset.json")).unwrap()).unwrap();
+    let it = &ts["root"]["children"][0]["implicitTiling"];
+    assert_eq!((it["subdivisionScheme"].as_str(), it["availableLevels"].as_u64()), (Some("QUADTREE"), Some(5)));
+
+    let Some(v) = validator() else { return };
+    validate(&si.join("tileset.json"), &v);
+    let Some(tools) = node_tools() else { return };
+    let expanded = expand_implicit(&tools, &v, &si.join("tileset.json"));
+    let ex: serde_json::Value = serde_json::from_slice(&std::fs::read(&expanded).unwrap()).unwrap();
+    // From the quadtree's root down, boxes nest; the explicit root above it holds the scene's own (smaller) box,
+    // which must hold every content.
+    let (root, quad) = (&ex["root"], &ex["root"]["children"][0]);
+    assert_eq!(root["children"].as_array().unwrap().len(), 1);
+    let mut uris = Vec::new();
+    walk(&si, quad, Some((root["geometricError"].as_f64().unwrap(), aabb(&quad["boundingVolume"]))), &mut uris);
+    let scene_box = aabb(&root["boundingVolume"]);
+    for u in &uris {
+        for p in world(&read_glb(&std::fs::read(si.join(u)).unwrap())) {
+            assert!(inside(&([p[0], -p[2], p[1]], [p[0], -p[2], p[1]]), &scene_box, 1e-3), "{u}: a vertex outside the root's box");
+        }
+    }
+    uris.sort();
+    assert_eq!(uris, gi, "the available contents are exactly the GLBs written");
+    independent_read(&tools, &expanded, &d.path().join("read"));
+
+    // A content bit for the last tile of the deepest level (past the raster): the validator must object.
+    let sub = si.join("subtrees/0/0/0.subtree");
+    let mut b = std::fs::read(&sub).unwrap();
+    assert_eq!(&b[..4], b"subt");
+    let js = u64::from_le_bytes(b[8..16].try_into().unwrap()) as usize;
+    let j: serde_json::Value = serde_json::from_slice(&b[24..24 + js]).unwrap();
+    let view = &j["bufferViews"][j["contentAvailability"][0]["bitstream"].as_u64().unwrap() as usize];
+    let bit = ((1usize << (2 * (top + 1))) - 1) / 3 - 1; // the last tile of level `top`: Morton (15, 15)
+    let at = 24 + js + view["byteOffset"].as_u64().unwrap() as usize + bit / 8;
+    assert_eq!(b[at] & (1 << (bit % 8)), 0, "that tile is past the raster");
+    b[at] |= 1 << (bit % 8);
+    std::fs::write(&sub, &b).unwrap();
+    let report = si.join("report-mutated.json");
+    let o = std::process::Command::new("node")
+        .arg(&v)
+        .args(["--tilesetFile", si.join("tileset.json").to_str().unwrap(), "--reportFile", report.to_str().unwrap()])
+        .output()
+        .expect("node");
+    assert!(o.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    println!("with a content bit past the raster: {} errors", r["numErrors"]);
+    assert!(r["numErrors"].as_u64().unwrap() > 0, "the validator must read the availability bits");
+}
+
+/// `--tileset implicit` is refused without 3dtiles, and for a scene whose levels stop below one tile.
+#[test]
+fn implicit_tileset_usage_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let (input, _) = raster(d.path());
+    let o = run(&["mesh", input.to_str().unwrap(), "--out", d.path().join("a").to_str().unwrap(), "--size", "301x233", "--tileset", "implicit"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("add 3dtiles to --format"), "{}", stderr(&o));
+    let out_b = d.path().join("b");
+    let mut args = vec!["mesh", input.to_str().unwrap(), "--out", out_b.to_str().unwrap()];
+    args.extend(["--size", "301x233", "--max-error", "1", "--lod", "2", "--tile-size", "32", "--format", "3dtiles", "--tileset", "implicit"]);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("needs levels up to one tile over the raster"), "{}", stderr(&o));
+    assert!(!d.path().join("b/t/manifest.json").exists());
 }
 
 /// WGS84 geodetic longitude, latitude (radians) and height of an earth-centred point: Bowring's closed form
@@ -545,7 +670,8 @@ fn compact_gltf_decodes_to_the_same_mesh_in_an_independent_reader() {
 
 /// A real client: CesiumJS in headless Chromium loads a georeferenced, meshopt-compressed pyramid from a server on
 /// 127.0.0.1, every tile the view needs (all of them, at a screen-space error of 1) loads without a failure, and the
-/// frame is not blank. The screenshot is kept in target/ci-artifacts.
+/// frame is not blank; once as an explicit tree, once as an implicit one (subtree and template). The screenshots
+/// are kept in target/ci-artifacts.
 #[test]
 fn cesiumjs_loads_every_tile_of_a_georeferenced_compressed_tileset() {
     let Some(tools) = node_tools() else { return };
@@ -560,21 +686,30 @@ fn cesiumjs_loads_every_tile_of_a_georeferenced_compressed_tileset() {
     let d = tempfile::tempdir().unwrap();
     let (input, _) = raster(d.path());
     let (tif, _, _) = utm_tif(d.path(), &input);
-    let m = mesh(&tif, &d.path().join("o"), &["--max-error", "1", "--lod", "2", "--tile-size", "64", "--format", "3dtiles", "--gltf", "meshopt"]);
-    let tiles = m["tiles"].as_array().unwrap().len() + m["levels"].as_array().unwrap().iter().map(|l| l["tiles"].as_array().unwrap().len()).sum::<usize>();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-artifacts");
     std::fs::create_dir_all(&shots).unwrap();
-    let shot = shots.join("cesium-utm-meshopt.png");
-    let o = std::process::Command::new("node")
-        .arg(tools.join("cesium-check.mjs"))
-        .arg(d.path().join("o/utm"))
-        .arg(&shot)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node");
-    let out = String::from_utf8_lossy(&o.stdout);
-    println!("CesiumJS: {} (screenshot {})", out.trim(), shot.display());
-    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(r["loaded"].as_u64(), Some(tiles as u64), "every tile of every level loaded");
+    // The explicit tree (two levels above the tiles), then the implicit one (levels up to one tile).
+    for (out, extra, png) in
+        [("o", &["--lod", "2"][..], "cesium-utm-meshopt.png"), ("i", &["--lod", "auto", "--tileset", "implicit"][..], "cesium-utm-implicit.png")]
+    {
+        let mut args = vec!["--max-error", "1", "--tile-size", "64", "--format", "3dtiles", "--gltf", "meshopt"];
+        args.extend_from_slice(extra);
+        let m = mesh(&tif, &d.path().join(out), &args);
+        let tiles = m["tiles"].as_array().unwrap().len() + m["levels"].as_array().unwrap().iter().map(|l| l["tiles"].as_array().unwrap().len()).sum::<usize>();
+        let shot = shots.join(png);
+        let o = std::process::Command::new("node")
+            .arg(tools.join("cesium-check.mjs"))
+            .arg(d.path().join(out).join("utm"))
+            .arg(&shot)
+            .env("CHROMIUM", &chromium)
+            .output()
+            .expect("node");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        println!("CesiumJS, {extra:?}: {} (screenshot {})", stdout.trim(), shot.display());
+        assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        // CesiumJS counts the subtree of an implicit tree as one more load (the content of the tile declaring it).
+        let implicit = extra.contains(&"implicit");
+        assert_eq!(r["loaded"].as_u64(), Some((tiles + usize::from(implicit)) as u64), "every tile of every level loaded");
+    }
 }

@@ -2,8 +2,9 @@
 // glTF-Transform, with the meshoptimizer decoder for EXT_meshopt_compression and KHR_mesh_quantization
 // dequantized through the node transform. Checks, failing with exit 1:
 //   - geometric error falls strictly from parent to child;
-//   - each child's box lies inside its parent's (boxes are axis-aligned here: terrafarm writes them so);
-//   - every content vertex, in the tileset frame (glTF Y-up turned Z-up), lies inside its tile's box.
+//   - every content vertex, in the tileset frame (glTF Y-up turned Z-up), lies inside its tile's box and inside
+//     the box of every tile above it (3D Tiles: a tile's volume encloses its descendants' content; boxes are
+//     axis-aligned here, as terrafarm writes them, with half-axes of either sign).
 // Writes OUT/decoded.json (each content's triangles as world positions, glTF frame, for the Rust tests to compare)
 // and OUT/glb/<uri> (each content re-encoded without meshopt compression, for the Khronos validator).
 // Usage: node .ci/tools/read-tileset.mjs TILESET_JSON OUT_DIR
@@ -33,7 +34,7 @@ function apply(m, v) {
   return [0, 1, 2].map((r) => m[r] * v[0] + m[4 + r] * v[1] + m[8 + r] * v[2] + m[12 + r]);
 }
 
-async function content(uri, box) {
+async function content(uri, boxes) {
   const doc = await io.readBinary(new Uint8Array(readFileSync(join(base, uri))));
   const tris = [];
   for (const node of doc.getRoot().listNodes()) {
@@ -50,7 +51,7 @@ async function content(uri, box) {
         world.push(w);
         // glTF Y-up → 3D Tiles Z-up: (x, y, z) → (x, −z, y).
         const q = [w[0], -w[2], w[1]];
-        if (!inside(q, box, 1e-3)) problems.push(`${uri}: vertex ${q} outside its box ${JSON.stringify(box)}`);
+        for (const box of boxes) if (!inside(q, box, 1e-3)) problems.push(`${uri}: vertex ${q} outside the box ${JSON.stringify(box)} of its tile or one above it`);
       }
       for (let t = 0; t < idx.getCount(); t += 3) {
         tris.push([...world[idx.getScalar(t)], ...world[idx.getScalar(t + 1)], ...world[idx.getScalar(t + 2)]]);
@@ -67,17 +68,14 @@ async function content(uri, box) {
 }
 
 async function walk(tile, parent) {
-  const box = aabb(tile.boundingVolume);
-  if (parent) {
-    if (!(tile.geometricError < parent.error)) problems.push(`geometricError ${tile.geometricError} not below the parent's ${parent.error}`);
-    if (!inside(box.min, parent.box, 1e-6) || !inside(box.max, parent.box, 1e-6)) problems.push(`box ${JSON.stringify(box)} outside the parent's ${JSON.stringify(parent.box)}`);
-  }
-  if (tile.content) await content(tile.content.uri, box);
-  for (const c of tile.children ?? []) await walk(c, { error: tile.geometricError, box });
+  const boxes = [...parent.boxes, aabb(tile.boundingVolume)];
+  if (!(tile.geometricError < parent.error)) problems.push(`geometricError ${tile.geometricError} not below the parent's ${parent.error}`);
+  if (tile.content) await content(tile.content.uri, boxes);
+  for (const c of tile.children ?? []) await walk(c, { error: tile.geometricError, boxes });
 }
 
 mkdirSync(out, { recursive: true });
-await walk(tileset.root, { error: tileset.geometricError + 1e-9, box: aabb(tileset.root.boundingVolume) });
+await walk(tileset.root, { error: tileset.geometricError + 1e-9, boxes: [] });
 writeFileSync(join(out, "decoded.json"), JSON.stringify(decoded));
 console.log(JSON.stringify({ contents, triangles, problems: problems.length }));
 for (const p of problems.slice(0, 20)) console.error(p);

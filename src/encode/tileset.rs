@@ -16,6 +16,9 @@ use crate::encode::Format;
 use crate::manifest::{Manifest, TileRecord};
 use crate::raster::georef;
 
+mod implicit;
+pub use implicit::{implicit, SUBTREE_ROOT};
+
 /// Smallest half-size of a box axis (a flat tile still gets a box with volume).
 const MIN_HALF: f64 = 1e-3;
 
@@ -32,7 +35,7 @@ impl Aabb {
         let [lo, hi] = r.bounds;
         Aabb { min: [lo[0], -hi[2], lo[1]], max: [hi[0], -lo[2], hi[1]] }
     }
-    fn union(self, o: Aabb) -> Aabb {
+    pub(crate) fn union(self, o: Aabb) -> Aabb {
         Aabb { min: std::array::from_fn(|k| self.min[k].min(o.min[k])), max: std::array::from_fn(|k| self.max[k].max(o.max[k])) }
     }
     /// The 3D Tiles `box`: centre, then the three half-axis vectors.

@@ -287,17 +287,16 @@ pub fn plan_tiles(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, tile: u
     Ok(Plan { grid, owners, mine, params })
 }
 
-pub fn tile_key(scene: &str, t: TileId) -> String {
-    tile_key_in(scene, LEVEL0_DIR, t)
-}
-
-/// The folder of level 0's files (the tiles), and of level `l`'s.
+/// The folder of level 0's files (the tiles), and of level `l`'s: `tiles` and `lod/L`; with an implicit tileset
+/// whose top level is `top`, `content/D` for every level, D = top − L being the depth from the root (the layout the
+/// tileset's content URI template addresses).
 pub const LEVEL0_DIR: &str = "tiles";
-pub fn level_dir(l: usize) -> String {
-    if l == 0 {
-        LEVEL0_DIR.to_string()
-    } else {
-        format!("lod/{l}")
+pub const IMPLICIT_DIR: &str = "content";
+pub fn level_dir(l: usize, implicit_top: Option<usize>) -> String {
+    match implicit_top {
+        Some(top) => format!("{IMPLICIT_DIR}/{}", top - l),
+        None if l == 0 => LEVEL0_DIR.to_string(),
+        None => format!("lod/{l}"),
     }
 }
 
@@ -334,7 +333,15 @@ pub fn resume_check(store: &dyn Store, scene: &str, dir: &str, tiles: &[TileId],
 
 /// Stage 3b (collective): rank 0 retracts the scene's manifest (the scene's "done" marker) until this run has
 /// finished and sweeps the temporaries a killed run left; then each rank finds which of its tiles are done.
-pub fn retract_and_resume(comm: &dyn Comm, store: &dyn Store, scene: &str, plan: &Plan, key: &str, resume: bool) -> Result<(Vec<TileRecord>, Vec<TileId>)> {
+pub fn retract_and_resume(
+    comm: &dyn Comm,
+    store: &dyn Store,
+    scene: &str,
+    dir: &str,
+    plan: &Plan,
+    key: &str,
+    resume: bool,
+) -> Result<(Vec<TileRecord>, Vec<TileId>)> {
     let retracted = (|| -> Result<()> {
         if comm.rank() == 0 {
             store.delete(&format!("{scene}/manifest.json"))?;
@@ -347,7 +354,7 @@ pub fn retract_and_resume(comm: &dyn Comm, store: &dyn Store, scene: &str, plan:
     })();
     agree(comm, retracted)?;
     if resume {
-        resume_check(store, scene, LEVEL0_DIR, &plan.mine, key)
+        resume_check(store, scene, dir, &plan.mine, key)
     } else {
         Ok((Vec::new(), plan.mine.clone()))
     }
@@ -538,6 +545,8 @@ pub struct CommitInfo<'a> {
     pub levels: Vec<(crate::config::LevelSpec, Grid)>,
     /// Write `tileset.json` (3D Tiles 1.1) over every level.
     pub tileset: bool,
+    /// The top level when the tileset is implicit (files by depth from the root).
+    pub implicit_top: Option<usize>,
 }
 
 /// One rank's part of the commit: its tile records and the input bytes it read.
@@ -583,7 +592,7 @@ pub fn commit(
             recs.sort_by_key(|r| (r.row, r.col));
             LevelRecord {
                 level: spec.level,
-                dir: level_dir(spec.level),
+                dir: level_dir(spec.level, info.implicit_top),
                 tile_size: spec.tile,
                 tile_grid: [g.cols, g.rows],
                 max_error_requested: spec.max_error,
@@ -612,8 +621,19 @@ pub fn commit(
         tileset: None,
         preview: None,
     };
+    let mut subtrees: Vec<(String, Vec<u8>)> = Vec::new();
     if info.tileset {
-        let doc = crate::encode::tileset::tileset(&manifest).map_err(|m| anyhow!("scene {}: {m}", info.scene))?;
+        let doc = match info.implicit_top {
+            None => crate::encode::tileset::tileset(&manifest),
+            Some(top) => crate::encode::tileset::implicit(&manifest, top).map(|(doc, subtree)| {
+                subtrees.push((crate::encode::tileset::SUBTREE_ROOT.to_string(), subtree));
+                doc
+            }),
+        }
+        .map_err(|m| anyhow!("scene {}: {m}", info.scene))?;
+        for (name, bytes) in &subtrees {
+            store.put(&format!("{}/{name}", info.scene), bytes)?;
+        }
         store.put(&format!("{}/tileset.json", info.scene), &serde_json::to_vec_pretty(&doc)?)?;
         manifest.tileset = Some("tileset.json".into());
     }
@@ -627,11 +647,11 @@ pub fn commit(
 /// Fails the scene on every rank when no tile holds a valid sample (checked after the tiles when they read their
 /// own windows): a scene without heights has nothing to commit. The records of its empty tiles (they have no files)
 /// are removed again, so a failed scene leaves nothing behind.
-fn agree_some_valid(comm: &dyn Comm, store: &dyn Store, scene: &str, grid: &Grid, recs: &[TileRecord], shown: &Path) -> Result<()> {
+fn agree_some_valid(comm: &dyn Comm, store: &dyn Store, scene: &str, dir: &str, grid: &Grid, recs: &[TileRecord], shown: &Path) -> Result<()> {
     let valid = recs.iter().any(|r| grid.tile_rect(TileId { col: r.col, row: r.row }).len() > r.nodata_samples);
     if comm::or_abort(comm, comm.all_ok(!valid), "agreement on valid samples")? {
         for r in recs {
-            store.delete(&format!("{}.json", tile_key(scene, TileId { col: r.col, row: r.row })))?;
+            store.delete(&format!("{}.json", tile_key_in(scene, dir, TileId { col: r.col, row: r.row })))?;
         }
         bail!("{}: no valid height samples (every sample is NaN, infinite or --nodata)", shown.display());
     }
@@ -642,6 +662,8 @@ fn agree_some_valid(comm: &dyn Comm, store: &dyn Store, scene: &str, grid: &Grid
 /// already finished.
 pub struct Level<'a> {
     pub level: usize,
+    /// The folder of its files under the scene ([`level_dir`]).
+    pub dir: String,
     pub plan: &'a Plan,
     pub method: Method,
     pub skirts: Option<f32>,
@@ -681,7 +703,7 @@ pub fn mesh_level(
         (None, Some(raster)) => tile::Windows::Direct { raster, z },
         (None, None) => bail!("rank {} has no reader for a streamed input", comm.rank()),
     };
-    let dir = level_dir(lv.level);
+    let dir = lv.dir.clone();
     let cx = level_ctx(cfg, scene, store, &lv, &dir, windows);
     let (mut recs, st) = tiles(comm, &cx, &lv.todo)?;
     st.add_to(timings);
@@ -748,7 +770,23 @@ pub fn mesh_scene(
         });
     }
     let key = output_key(OUTPUT_FORMAT_VERSION, &facts, &params_rec)?;
-    let (done, todo) = retract_and_resume(comm, store, scene, &plan, &key, cfg.resume)?;
+    // An implicit tileset is one quadtree from a single top tile; its files are laid out by depth from that root.
+    let implicit_top = if cfg.implicit {
+        let top = specs.len().saturating_sub(1);
+        if plan.grid.cols.div_ceil(1 << top) != 1 || plan.grid.rows.div_ceil(1 << top) != 1 {
+            bail!(
+                "{}: --tileset implicit needs levels up to one tile over the raster (a {}×{} grid of tiles needs --lod {} or auto)",
+                opened.shown.display(),
+                plan.grid.cols,
+                plan.grid.rows,
+                plan.grid.cols.max(plan.grid.rows).next_power_of_two().trailing_zeros()
+            );
+        }
+        Some(top)
+    } else {
+        None
+    };
+    let (done, todo) = retract_and_resume(comm, store, scene, &level_dir(0, implicit_top), &plan, &key, cfg.resume)?;
     let streamed = !opened.scatter && opened.raster.as_ref().is_some_and(|r| r.windowed());
     let z = (cfg.z_scale, cfg.z_offset);
     if !streamed {
@@ -756,7 +794,7 @@ pub fn mesh_scene(
         timings.read_s = t.elapsed().as_secs_f64();
     }
 
-    let level0 = Level { level: 0, plan: &plan, method: cfg.method, skirts: skirts_of(specs.first()), key: &key, done, todo };
+    let level0 = Level { level: 0, dir: level_dir(0, implicit_top), plan: &plan, method: cfg.method, skirts: skirts_of(specs.first()), key: &key, done, todo };
     let mut levels: Vec<(Plan, String)> = Vec::new();
     for spec in specs.iter().skip(1) {
         levels.push((plan_tiles(comm, &facts, cfg, spec.tile, &opened.shown)?, level_key(&key, spec.level)));
@@ -764,16 +802,25 @@ pub fn mesh_scene(
     let mut todo_levels = Vec::new();
     for (spec, (plan_l, key_l)) in specs.iter().skip(1).zip(&levels) {
         let (done, todo) =
-            if cfg.resume { resume_check(store, scene, &level_dir(spec.level), &plan_l.mine, key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
+            if cfg.resume { resume_check(store, scene, &level_dir(spec.level, implicit_top), &plan_l.mine, key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
         let method = Method::Simplify(crate::mesh::simplify::SimplifyParams { max_error: spec.max_error, max_triangles: None });
-        todo_levels.push(Level { level: spec.level, plan: plan_l, method, skirts: skirts_of(Some(spec)), key: key_l, done, todo });
+        todo_levels.push(Level {
+            level: spec.level,
+            dir: level_dir(spec.level, implicit_top),
+            plan: plan_l,
+            method,
+            skirts: skirts_of(Some(spec)),
+            key: key_l,
+            done,
+            todo,
+        });
     }
     let (mut recs, mut level_recs, resumed) = if streamed {
         // Every level's tiles in one pool, coarsest first: the few long tiles of the top levels start at once and
         // the many small tiles of level 0 fill the cores around them.
         let Some(raster) = &opened.raster else { bail!("rank {} has no reader for a streamed input", comm.rank()) };
         let all: Vec<Level> = std::iter::once(level0).chain(todo_levels).collect();
-        let dirs: Vec<String> = all.iter().map(|l| level_dir(l.level)).collect();
+        let dirs: Vec<String> = all.iter().map(|l| l.dir.clone()).collect();
         let cxs: Vec<tile::SceneCtx> =
             all.iter().zip(&dirs).map(|(lv, dir)| level_ctx(cfg, scene, store, lv, dir, tile::Windows::Direct { raster, z })).collect();
         let mut work: Vec<(usize, TileId)> = all.iter().enumerate().flat_map(|(c, lv)| lv.todo.iter().map(move |&t| (c, t))).collect();
@@ -786,7 +833,7 @@ pub fn mesh_scene(
             recs.extend(lv.done);
         }
         let level0_recs = per_level.remove(0);
-        agree_some_valid(comm, store, scene, &plan.grid, &level0_recs, &opened.shown)?;
+        agree_some_valid(comm, store, scene, &level_dir(0, implicit_top), &plan.grid, &level0_recs, &opened.shown)?;
         (level0_recs, per_level, resumed)
     } else {
         let (recs, mut resumed) = mesh_level(comm, cfg, &opened, streamed, z, scene, store, level0, &mut timings)?;
@@ -823,6 +870,7 @@ pub fn mesh_scene(
         preview: cfg.preview,
         levels: level_grids,
         tileset: cfg.tileset,
+        implicit_top,
     };
     let manifest = commit(comm, store, &plan.grid, recs, level_recs, fetched, info)?;
     let mut summary = SceneSummary {
