@@ -75,8 +75,8 @@ pub fn implicit(m: &Manifest, top: usize) -> Result<(Value, Vec<u8>), String> {
     let (mut tiles, mut content) = (Bits::new(top), Bits::new(top));
     let mut error = 0.0f64;
     let mut all: Option<Aabb> = None;
-    // Deepest level first, so a tile is marked available after its content and before its parent.
-    for d in (0..=top).rev() {
+    // A tile with content is available, and so is every tile above it (its ancestors hold its area).
+    for d in 0..=top {
         for r in levels[top - d].iter().filter(has_glb) {
             if r.col >> d != 0 || r.row >> d != 0 {
                 return Err(format!("tile {}_{} of level {} lies outside the quadtree of {} levels", r.col, r.row, top - d, top + 1));
