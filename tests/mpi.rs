@@ -36,6 +36,8 @@ fn outputs_do_not_depend_on_rank_count() {
         // with the tileset and compressed glTF.
         (SAMPLE, vec!["--tile-size", "100", "--max-error", "3", "--lod", "auto", "--format", "3dtiles"]),
         (raw.to_str().unwrap(), vec!["--size", "301x257", "--tile-size", "64", "--max-error", "1", "--lod", "2", "--format", "3dtiles", "--gltf", "meshopt"]),
+        // The implicit tileset: files by depth from the root, the subtree written once by rank 0.
+        (SAMPLE, vec!["--tile-size", "100", "--max-error", "3", "--lod", "auto", "--format", "3dtiles", "--tileset", "implicit"]),
     ];
     for (ci, (input, extra)) in cases.iter().enumerate() {
         let reference = d.path().join(format!("ref{ci}"));
