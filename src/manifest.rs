@@ -149,6 +149,9 @@ pub struct Manifest {
     /// The 3D Tiles 1.1 tileset over every level (`--format 3dtiles`), relative to the scene folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tileset: Option<String>,
+    /// The tileset's subtree files when it uses implicit tiling (`--tileset implicit`), relative to the scene folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtrees: Vec<String>,
     /// The top-down hillshade `mesh --preview` rendered from the stored tiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<ImageRecord>,

@@ -344,6 +344,8 @@ fn implicit_tileset_expands_to_the_explicit_tree() {
     for n in &ge {
         assert!(std::fs::read(se.join(n)).unwrap() == std::fs::read(si.join(moved(n))).unwrap(), "{n} differs from {}", moved(n));
     }
+    assert_eq!(mi["subtrees"], serde_json::json!(["subtrees/0/0/0.subtree"]), "the manifest lists the subtree");
+    assert!(me.get("subtrees").is_none());
     let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(si.join("tileset.json")).unwrap()).unwrap();
     let it = &ts["root"]["children"][0]["implicitTiling"];
     assert_eq!((it["subdivisionScheme"].as_str(), it["availableLevels"].as_u64()), (Some("QUADTREE"), Some(5)));

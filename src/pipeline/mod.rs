@@ -619,6 +619,7 @@ pub fn commit(
         run: info.run,
         levels,
         tileset: None,
+        subtrees: Vec::new(),
         preview: None,
     };
     let mut subtrees: Vec<(String, Vec<u8>)> = Vec::new();
@@ -634,6 +635,7 @@ pub fn commit(
         for (name, bytes) in &subtrees {
             store.put(&format!("{}/{name}", info.scene), bytes)?;
         }
+        manifest.subtrees = subtrees.into_iter().map(|(name, _)| name).collect();
         store.put(&format!("{}/tileset.json", info.scene), &serde_json::to_vec_pretty(&doc)?)?;
         manifest.tileset = Some("tileset.json".into());
     }
