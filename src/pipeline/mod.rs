@@ -622,14 +622,11 @@ pub fn commit(
         subtrees: Vec::new(),
         preview: None,
     };
-    let mut subtrees: Vec<(String, Vec<u8>)> = Vec::new();
     if info.tileset {
-        let doc = match info.implicit_top {
-            None => crate::encode::tileset::tileset(&manifest),
-            Some(top) => crate::encode::tileset::implicit(&manifest, top).map(|(doc, subtree)| {
-                subtrees.push((crate::encode::tileset::SUBTREE_ROOT.to_string(), subtree));
-                doc
-            }),
+        use crate::encode::tileset;
+        let (doc, subtrees) = match info.implicit_top {
+            None => tileset::tileset(&manifest).map(|doc| (doc, Vec::new())),
+            Some(top) => tileset::implicit(&manifest, top).map(|(doc, subtree)| (doc, vec![(tileset::SUBTREE_ROOT.to_string(), subtree)])),
         }
         .map_err(|m| anyhow!("scene {}: {m}", info.scene))?;
         for (name, bytes) in &subtrees {
