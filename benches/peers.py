@@ -5,10 +5,12 @@ Same heights in memory for every tool, one run, one machine. Reports triangles, 
 (heights in memory -> index buffer, setup included). terrafarm's time is its `bench` halo + mesh stages (tiles of
 256 cells, all cores); its error is the largest per-tile error its kernel reports (the test suite re-measures it
 independently against the full-resolution surface). pydelatin reports its own error; pymartini's RTIN bounds the
-error by construction, so its column shows the requested bound.
+error by construction, so its column shows the requested bound. Inputs: fuji (terrain-RGB from ../shared/data) at
+513² and bicubically upsampled, a synthetic rough raster, and a real DEM read by terrafarm as a GeoTIFF written by
+GDAL (`usgs_dem`: a 257² int16 USGS DEM from matplotlib's sample data; the peers get the same heights in memory).
 
 Then issue #15's targets on the smooth 4097² input at 1 m, best of --targets-repeat: terrafarm all-in on 2 threads
-and on 1 thread (256-cell tiles), the kernel alone (one 4096-cell tile, 1 thread, its mesh stage), pydelatin and
+and on 1 thread (256-cell tiles), the kernel alone (one whole 4096-cell tile, `--whole-tiles`, 1 thread, its mesh stage), pydelatin and
 pymartini, each ratio printed against its goal.
 
 Usage: python3 benches/peers.py [--quick] [--errors 0,1,5,20] [--targets-repeat 3] [--terrafarm target/release/terrafarm]
@@ -40,11 +42,33 @@ def synthetic(exe, n, tmp):
     return np.load(p)
 
 
-def run_terrafarm(exe, h, e, tmp, threads=None, tile=256, stages=("halo", "mesh")):
-    p = os.path.join(tmp, "in.npy")
-    np.save(p, np.ascontiguousarray(h, dtype=np.float32))
+def usgs_dem(tmp, n=257):
+    """A real DEM as a GeoTIFF: the USGS 3-arc-second DEM of the Jacksboro fault (Tennessee; public domain) that
+    matplotlib ships as sample data, its first n×n samples (int16 metres) written by GDAL as an int16 GeoTIFF in
+    EPSG:4326. Returns the GeoTIFF's path (what terrafarm reads) and the same heights as float32 (what the peers get)."""
+    from matplotlib import cbook
+    d = cbook.get_sample_data("jacksboro_fault_dem.npz")  # matplotlib loads .npz sample files itself
+    z = np.ascontiguousarray(d["elevation"][:n, :n].astype("<i2"))
+    x0, y0, step = float(d["xmin"]), float(d["ymin"]), float(d["dx"])  # ymin is the north edge in this file
+    raw, tif = os.path.join(tmp, "usgs.bil"), os.path.join(tmp, "usgs.tif")
+    z.tofile(raw)
+    with open(os.path.join(tmp, "usgs.hdr"), "w") as f:
+        f.write(f"ENVI\nsamples = {n}\nlines = {n}\nbands = 1\nheader offset = 0\nfile type = ENVI Standard\n"
+                "data type = 2\ninterleave = bsq\nbyte order = 0\n")
+    subprocess.run(["gdal_translate", "-q", "-of", "GTiff", "-a_srs", "EPSG:4326", "-a_ullr", str(x0), str(y0),
+                    str(x0 + n * step), str(y0 - n * step), raw, tif], check=True)
+    return tif, z.astype(np.float32)
+
+
+def run_terrafarm(exe, h, e, tmp, threads=None, tile=256, stages=("halo", "mesh"), src=None, whole=False):
+    """terrafarm's halo and mesh stages on `h` (saved as .npy), or on the file `src` holding the same heights; as
+    `mesh` runs them (a raster of fewer than 4 tiles meshed as pieces in parallel) unless `whole`."""
+    p = src or os.path.join(tmp, "in.npy")
+    if src is None:
+        np.save(p, np.ascontiguousarray(h, dtype=np.float32))
     out = subprocess.run([exe, "bench", "--input", p, "--max-error", str(e), "--repeat", "1", "--json", "--no-end-to-end",
-                          "--tile-size", str(tile), "--threads", str(threads or os.cpu_count() or 1)],
+                          "--tile-size", str(tile), "--threads", str(threads or os.cpu_count() or 1),
+                          *(["--whole-tiles"] if whole else [])],
                          check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
     t = sum(row["seconds"] for row in r["rows"] if row["stage"] in stages)
@@ -75,7 +99,7 @@ def targets(exe, h, tmp, repeat):
     for _ in range(repeat):
         for name, f in [("terrafarm 2 threads, all-in", lambda: run_terrafarm(exe, h, 1, tmp)),
                         ("terrafarm 1 thread, all-in", lambda: run_terrafarm(exe, h, 1, tmp, threads=1)),
-                        ("terrafarm kernel, one 4096-cell tile, 1 thread", lambda: run_terrafarm(exe, h, 1, tmp, threads=1, tile=h.shape[0] - 1, stages=("mesh",))),
+                        ("terrafarm kernel, one 4096-cell tile, 1 thread", lambda: run_terrafarm(exe, h, 1, tmp, threads=1, tile=h.shape[0] - 1, stages=("mesh",), whole=True)),
                         ("pydelatin", lambda: run_delatin(h, 1)),
                         ("pymartini", lambda: run_martini(h, 1))]:
             r = f()
@@ -106,12 +130,14 @@ def main():
     errors = [float(x) for x in a.errors.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         fuji = fuji_heights()
-        inputs = [("fuji 513²", fuji), (f"fuji smooth {a.size}²", upsample(fuji, a.size)),
-                  (f"synthetic rough {a.size}²", synthetic(a.terrafarm, a.size, tmp))]
+        dem_tif, dem = usgs_dem(tmp)
+        inputs = [("fuji 513²", fuji, None), (f"fuji smooth {a.size}²", upsample(fuji, a.size), None),
+                  (f"synthetic rough {a.size}²", synthetic(a.terrafarm, a.size, tmp), None),
+                  (f"USGS DEM GeoTIFF {dem.shape[0]}²", dem, dem_tif)]
         print(f"{'input':<24} {'max_err':>7} {'tool':<10} {'triangles':>10} {'error':>9} {'seconds':>8}")
-        for name, h in inputs:
+        for name, h, src in inputs:
             for e in errors:
-                res = {"terrafarm": run_terrafarm(a.terrafarm, h, e, tmp)}
+                res = {"terrafarm": run_terrafarm(a.terrafarm, h, e, tmp, src=src)}
                 if h.shape[0] in (257, 513, 1025, 2049, 4097):
                     res["pymartini"] = run_martini(h, e)
                 if not (a.quick and e == 0 and h.shape[0] > 1000):

@@ -34,6 +34,8 @@ pub struct BenchConfig {
     pub input_decode_s: Option<f64>,
     /// Also run the end-to-end row (the scene written to a RAM disk against a plain write).
     pub end_to_end: bool,
+    /// Mesh whole tiles even where `mesh` would split them into pieces (the kernel alone on one tile).
+    pub whole_tiles: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -181,8 +183,10 @@ pub fn run(cfg: &BenchConfig, data: &[f32]) -> Result<BenchReport> {
             for &e in &cfg.errors {
                 let method = match e {
                     None => Method::Grid,
-                    Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None }),
+                    Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None, split: false }),
                 };
+                // As `mesh` meshes this grid (pieces in parallel when it has few tiles), unless --whole-tiles.
+                let method = if cfg.whole_tiles { method } else { crate::pipeline::with_split(method, &mem.grid) };
                 let (mesh_s, tiles) = best(cfg.repeat, || mem.mesh(&params, &method));
                 let tris: usize = tiles.iter().map(|(_, m)| m.triangles()).sum();
                 let verts: usize = tiles.iter().map(|(_, m)| m.vertices()).sum();
@@ -410,8 +414,18 @@ pub fn command(a: &crate::cli::BenchArgs, comm: &dyn Comm) -> Result<()> {
         }
         return Ok(());
     }
-    let cfg =
-        BenchConfig { width: w, height: h, tile: a.tile_size, errors, threads, repeat: a.repeat, obj: a.obj, input_decode_s, end_to_end: !a.no_end_to_end };
+    let cfg = BenchConfig {
+        width: w,
+        height: h,
+        tile: a.tile_size,
+        errors,
+        threads,
+        repeat: a.repeat,
+        obj: a.obj,
+        input_decode_s,
+        end_to_end: !a.no_end_to_end,
+        whole_tiles: a.whole_tiles,
+    };
     if comm.size() > 1 {
         // Under mpirun: each rank meshes its own tiles with its share of the node's cores (or --threads).
         let threads = a.threads.as_deref().and_then(|l| l.split(',').next_back()?.trim().parse().ok()).unwrap_or_else(|| comm.cores_per_rank()).max(1);
@@ -556,8 +570,9 @@ pub fn run_distributed(comm: &dyn Comm, cfg: &BenchConfig, data: &[f32], threads
     for &e in &cfg.errors {
         let method = match e {
             None => Method::Grid,
-            Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None }),
+            Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None, split: false }),
         };
+        let method = if cfg.whole_tiles { method } else { crate::pipeline::with_split(method, &mem.grid) };
         let mut best_row: Option<RankRow> = None;
         for _ in 0..cfg.repeat.max(1) {
             comm.all_ok(true).map_err(err)?; // barrier

@@ -307,3 +307,24 @@ fn bench_reports_every_stage_against_memset() {
     let grid = e2e.iter().find(|x| x["max_error"].is_null()).unwrap();
     assert!(grid["bytes"].as_u64().unwrap() > b["glb_bytes"].as_u64().unwrap(), "the GLBs plus records and manifest: {grid}");
 }
+
+/// Issue #15: a scene of fewer than four tiles has each tile meshed as pieces in parallel (so one tile keeps every
+/// core busy): the one tile of the sample at `--tile-size 512` holds the cut lines' ends and centre (sample 256
+/// along both axes, 1 m cells), and the output is the same on one and two threads.
+#[test]
+fn a_scene_of_one_tile_is_meshed_in_pieces() {
+    let d = tempfile::tempdir().unwrap();
+    let mut trees = Vec::new();
+    for j in ["1", "2"] {
+        let out = d.path().join(format!("j{j}"));
+        let o = run(&["mesh", SAMPLE, "--out", out.to_str().unwrap(), "--tile-size", "512", "--max-error", "100", "-j", j]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        trees.push(tree(&out));
+    }
+    assert!(trees[0] == trees[1], "output depends on thread count");
+    let glb = trees[0].iter().find(|(k, _)| k.ends_with(".glb")).map(|(_, v)| read_glb(v)).unwrap();
+    let has = |x: f32, z: f32| glb.positions.iter().any(|p| (p[0] - x).abs() < 1e-3 && (p[2] - z).abs() < 1e-3);
+    for (x, z) in [(256.0, 0.0), (256.0, 512.0), (0.0, 256.0), (512.0, 256.0), (256.0, 256.0)] {
+        assert!(has(x, z), "no vertex at sample ({x}, {z}): the tile was not cut");
+    }
+}

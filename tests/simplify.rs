@@ -113,7 +113,7 @@ proptest! {
             }
         }
         let p = Params { cell: [1.0, 1.0], z_scale: zs, z_offset: 5.0, raster: [w, h], tile: w.max(h) };
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false });
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
         let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
@@ -131,7 +131,7 @@ proptest! {
         }
         if data.iter().all(|v| v.is_nan()) { return Ok(()); }
         let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
-        let tiles = mesh_in_memory(&data, w, h, tile, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None })).unwrap();
+        let tiles = mesh_in_memory(&data, w, h, tile, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false })).unwrap();
         check(&tiles, &Grid::new(w, h, tile).unwrap(), &data, &p, e)?;
     }
 }
@@ -151,7 +151,7 @@ fn fuji_error_bound_and_seams_at_several_errors() {
     let grid = Grid::new(512, 512, 100).unwrap();
     let mut last = usize::MAX;
     for e in [0.0f32, 1.0, 5.0, 20.0] {
-        let tiles = mesh_in_memory(&data, 512, 512, 100, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None })).unwrap();
+        let tiles = mesh_in_memory(&data, 512, 512, 100, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false })).unwrap();
         check(&tiles, &grid, &data, &p, e).unwrap();
         let tris: usize = tiles.iter().map(|(_, m)| m.triangles()).sum();
         assert!(tris < last, "more error, fewer triangles");
@@ -171,7 +171,7 @@ fn large_single_tile_keeps_the_bound() {
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [512, 512], tile: 511 };
     let grid = Grid::new(512, 512, 511).unwrap();
     for e in [0.5f32, 1.0, 5.0, 20.0] {
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false });
         let whole = mesh_in_memory(&data, 512, 512, 511, &p, &method).unwrap();
         assert_eq!(whole.len(), 1);
         check(&whole, &grid, &data, &p, e).unwrap();
@@ -188,7 +188,8 @@ fn budget_stop_on_a_large_tile_reports_the_exact_error() {
     let data = rough(513, 513, 9);
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [513, 513], tile: 512 };
     for budget in [300, 3000] {
-        let tiles = mesh_in_memory(&data, 513, 513, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget) })).unwrap();
+        let tiles =
+            mesh_in_memory(&data, 513, 513, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: false })).unwrap();
         let m = &tiles[0].1;
         let (err, _) = measured_error(m, &data, 513, &p);
         assert!((err - m.max_error as f64).abs() < 1e-3, "budget {budget}: reported {} measured {err}", m.max_error);
@@ -208,7 +209,8 @@ fn budget_never_leaves_a_void_covered() {
     }
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 512 };
     for budget in [20, 60, 200] {
-        let tiles = mesh_in_memory(&data, w, h, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget) })).unwrap();
+        let tiles =
+            mesh_in_memory(&data, w, h, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: false })).unwrap();
         let m = &tiles[0].1;
         for t in m.indices.chunks_exact(3) {
             let g = [t[0], t[1], t[2]].map(|i| m.grid[i as usize].map(|v| v as i64));
@@ -235,7 +237,7 @@ fn triangle_budget_is_respected_and_error_reported() {
         }
     }
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [129, 129], tile: 129 };
-    let tiles = mesh_in_memory(&data, 129, 129, 128, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(200) })).unwrap();
+    let tiles = mesh_in_memory(&data, 129, 129, 128, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(200), split: false })).unwrap();
     let m = &tiles[0].1;
     assert!(m.triangles() <= 202, "{}", m.triangles());
     let (err, _) = measured_error(m, &data, 129, &p);
@@ -261,7 +263,7 @@ fn voids_are_simplified_around_not_filled() {
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 128 };
     let grid = Grid::new(w, h, 128).unwrap();
     for e in [1.0f32, 5.0] {
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false });
         let with = mesh_in_memory(&data, w, h, 128, &p, &method).unwrap();
         let without = mesh_in_memory(&base, w, h, 128, &p, &method).unwrap();
         check(&with, &grid, &data, &p, e).unwrap();
@@ -347,7 +349,7 @@ proptest! {
         let data = piecewise(w, h, seed, voids);
         if data.iter().all(|v| v.is_nan()) { return Ok(()); }
         let p = Params { cell: [1.0, 1.0], z_scale: zs, z_offset: 5.0, raster: [w, h], tile: w.max(h) };
-        let method = Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None });
+        let method = Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: false });
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
         let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
@@ -378,7 +380,7 @@ fn lossless_fast_path_drops_planar_vertices() {
         })
         .collect();
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 256 };
-    let tiles = mesh_in_memory(&data, w, h, 256, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None })).unwrap();
+    let tiles = mesh_in_memory(&data, w, h, 256, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: false })).unwrap();
     check(&tiles, &Grid::new(w, h, 256).unwrap(), &data, &p, 0.0).unwrap();
     let count = |c: usize, r: usize| tiles.iter().find(|(t, _)| (t.col, t.row) == (c, r)).unwrap().1.triangles();
     let full = 2 * 255 * 255;
@@ -389,4 +391,96 @@ fn lossless_fast_path_drops_planar_vertices() {
         assert!(n < full / 50, "{name}: {n} triangles of {full}");
     }
     assert!(rugged > full * 9 / 10, "rough: {rugged} triangles of {full}");
+}
+
+/// A hole-free tile's mesh is watertight inside: every undirected edge is shared by exactly two triangles except
+/// edges along the tile's border (one). A crack where a split tile's pieces meet (a T-junction on a cut line) would
+/// leave edges inside the tile with one triangle.
+fn assert_watertight(m: &Mesh, r: terrafarm::tiling::Rect) -> Result<(), TestCaseError> {
+    let mut uses: HashMap<(u32, u32), u32> = HashMap::new();
+    for t in m.indices.chunks_exact(3) {
+        for k in 0..3 {
+            let (a, b) = (t[k], t[(k + 1) % 3]);
+            *uses.entry((a.min(b), a.max(b))).or_insert(0) += 1;
+        }
+    }
+    let (x0, y0, x1, y1) = (r.x0 as u32, r.y0 as u32, r.x1 as u32 - 1, r.y1 as u32 - 1);
+    for ((a, b), n) in uses {
+        let (ga, gb) = (m.grid[a as usize], m.grid[b as usize]);
+        let border = (ga[0] == gb[0] && (ga[0] == x0 || ga[0] == x1)) || (ga[1] == gb[1] && (ga[1] == y0 || ga[1] == y1));
+        prop_assert_eq!(n, if border { 1 } else { 2 }, "edge {:?}-{:?} has {} triangles", ga, gb, n);
+    }
+    Ok(())
+}
+
+/// Whether the tile's mesh has the vertices a split must create: both ends of every cut line (the pieces' corners
+/// on the tile's border) and, cut both ways, the centre.
+fn has_cut_vertices(m: &Mesh, r: terrafarm::tiling::Rect) -> bool {
+    let mid = |a: usize, b: usize| (b - a >= terrafarm::mesh::simplify::SPLIT_MIN).then_some((a + (b - a - 1) / 2) as u32);
+    let (mx, my) = (mid(r.x0, r.x1), mid(r.y0, r.y1));
+    let v: std::collections::HashSet<[u32; 2]> = m.grid.iter().copied().collect();
+    let (x0, y0, x1, y1) = (r.x0 as u32, r.y0 as u32, r.x1 as u32 - 1, r.y1 as u32 - 1);
+    mx.is_none_or(|x| v.contains(&[x, y0]) && v.contains(&[x, y1]))
+        && my.is_none_or(|y| v.contains(&[x0, y]) && v.contains(&[x1, y]))
+        && mx.zip(my).is_none_or(|(x, y)| v.contains(&[x, y]))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Issue #15: tiles cut into pieces meshed in parallel (every tile of the raster, as `mesh` does for a scene of
+    /// few tiles): the bound re-measured against the samples, exact seams between tiles, no crack where pieces meet,
+    /// no-data counted once, and the same output on one and two threads.
+    #[test]
+    fn split_tiles_keep_the_bound_seams_and_no_inner_crack(w in 40usize..230, h in 40usize..230, tile in 30usize..180, seed in any::<u64>(),
+                                                            e in prop_oneof![Just(0.0f32), 0.0f32..40.0], holes in any::<bool>()) {
+        let mut data = rough(w, h, seed);
+        if holes {
+            for (i, v) in data.iter_mut().enumerate() {
+                if (i as u64).wrapping_mul(seed | 1) % 61 == 0 {
+                    *v = f32::NAN;
+                }
+            }
+        }
+        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: true });
+        let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+        let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
+        let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
+        prop_assert!(one == two, "output depends on thread count");
+        let grid = Grid::new(w, h, tile).unwrap();
+        check(&one, &grid, &data, &p, e)?;
+        for (t, m) in &one {
+            let r = grid.tile_rect(*t);
+            let nodata = (r.y0..r.y1).flat_map(|y| (r.x0..r.x1).map(move |x| (x, y))).filter(|&(x, y)| data[y * w + x].is_nan()).count();
+            prop_assert_eq!(m.nodata_samples, nodata, "tile {:?}", t);
+            if nodata == 0 {
+                assert_watertight(m, r)?;
+                prop_assert!(has_cut_vertices(m, r), "tile {:?} was not cut", t);
+            }
+        }
+    }
+}
+
+/// Issue #15: one 511-cell tile of fuji cut into four pieces against the whole tile: the same bound (re-measured),
+/// watertight, within 2% of the whole tile's triangles, the same output on one and two threads.
+#[test]
+fn split_tile_against_the_whole_tile_on_fuji() {
+    let Some(data) = fuji() else { return };
+    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [512, 512], tile: 511 };
+    let grid = Grid::new(512, 512, 511).unwrap();
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    for e in [0.0f32, 1.0, 5.0, 20.0] {
+        let at = |split| Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split });
+        let whole = mesh_in_memory(&data, 512, 512, 511, &p, &at(false)).unwrap();
+        let split = pool(2).install(|| mesh_in_memory(&data, 512, 512, 511, &p, &at(true))).unwrap();
+        assert!(split == pool(1).install(|| mesh_in_memory(&data, 512, 512, 511, &p, &at(true))).unwrap(), "{e} m: thread count changes the split tile");
+        check(&split, &grid, &data, &p, e).unwrap();
+        let (r, m) = (grid.tile_rect(split[0].0), &split[0].1);
+        assert_watertight(m, r).unwrap();
+        assert!(has_cut_vertices(m, r), "{e} m: not cut");
+        let (n, nw) = (m.triangles() as f64, whole[0].1.triangles() as f64);
+        assert!((n - nw).abs() <= 0.02 * nw, "{e} m: {n} triangles split against {nw} whole");
+        eprintln!("{e} m: split {n} whole {nw} ({:+.2}%)", (n / nw - 1.0) * 100.0);
+    }
 }

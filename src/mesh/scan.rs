@@ -37,16 +37,20 @@ pub fn first_at(h: &[f32], z0: f64, dz: f64, k0: usize, k1: usize, m: f64) -> us
 pub fn raise(h: &[f32], z0: f64, dz: f64, k0: usize, k1: usize, best: &mut f64) -> Option<usize> {
     if k1 - k0 < RAISE_SCALAR {
         // Selects instead of a branch per sample (a rising error mispredicts it): 5-8% off the scans.
+        // k as f64 by a float counter (exact: integers below 2^53) and no bounds check per sample: the same e(k),
+        // bit for bit, in fewer instructions.
         let mut b = *best;
         let mut at = usize::MAX;
-        for k in k0..k1 {
-            let e = err(h, z0, dz, k);
+        let mut kf = k0 as f64;
+        for (k, &hv) in h[k0..k1].iter().enumerate() {
+            let e = ((z0 + kf * dz) - hv as f64).abs();
             let gt = e > b;
             b = if gt { e } else { b };
             at = if gt { k } else { at };
+            kf += 1.0;
         }
         *best = b;
-        return (at != usize::MAX).then_some(at);
+        return (at != usize::MAX).then_some(k0 + at);
     }
     let m = max(h, z0, dz, k0, k1);
     if m > *best {

@@ -40,9 +40,15 @@
 //!   the same borders, in a fraction of the greedy path's time and with fewer triangles on every input measured
 //!   (its triangles are not Delaunay: a flat area fans out from the vertices it keeps).
 //!
+//! - A scene (or level) of fewer tiles than cores cannot keep them busy with whole tiles: there every tile is cut
+//!   into up to 2×2 pieces meshed in parallel and joined ([`mesh_split`]; the pipeline sets `split` for scenes of
+//!   fewer than four tiles). Its border lines are then simplified per half, on both tiles that share them.
+//!
 //! Pure: a height window and parameters in, buffers out; scratch is per thread and reused.
 
 use super::{scan, Mesh, Params, VertexMap, Window};
+use crate::tiling::Rect;
+use rayon::prelude::*;
 
 mod lossless;
 
@@ -55,6 +61,9 @@ pub struct SimplifyParams {
     pub max_error: f32,
     /// Optional triangle budget per tile; when it stops refinement first, the achieved error is reported.
     pub max_triangles: Option<usize>,
+    /// Mesh each tile as up to 2×2 pieces in parallel ([`mesh_split`]). Every tile sharing a border must agree on
+    /// it, so it is set for all the tiles of a scene or level or for none; ignored with a triangle budget.
+    pub split: bool,
 }
 
 /// Per-thread working memory, reused across tiles.
@@ -89,6 +98,8 @@ pub struct Scratch {
     limit: f64,
     /// Blocks per row of the tile.
     blocks_x: u32,
+    /// Scratch of each piece of a split tile ([`mesh_split`]).
+    pieces: Vec<Scratch>,
 }
 
 /// log2 of the block side, in samples, of the block-ordered refinement: a block's heights and vertex map stay in
@@ -845,6 +856,73 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     output(w, p, &vm, s, h, nodata, border_err)
 }
 
+/// A side of at least this many samples is halved by [`mesh_split`].
+pub const SPLIT_MIN: usize = 64;
+
+/// Meshes the tile as up to 2×2 pieces in parallel, one mesh out: a side of at least [`SPLIT_MIN`] samples is cut
+/// at its middle sample, the pieces share that line, and each piece is meshed by [`mesh_simplified`] as a tile of
+/// its own (its border lines simplified from their samples alone, so a line is simplified the same way from both
+/// pieces it separates, exactly as between two tiles). The tile's own border lines are then simplified per half:
+/// the tile sharing a border has the same extent along it, so it halves the line at the same sample, and seams stay
+/// exact when every tile of the scene is split. The result is the mesh of half-size tiles joined into one: the
+/// same error bound, the vertices on the cut lines once, and one piece per core where a scene has too few tiles
+/// to keep the cores busy. Pieces are meshed and joined in a fixed order, so the mesh is the same for any
+/// thread count.
+pub fn mesh_split(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scratch) -> Mesh {
+    let t = w.tile;
+    let halves = |a: usize, b: usize| if b - a >= SPLIT_MIN { vec![(a, a + (b - a - 1) / 2 + 1), (a + (b - a - 1) / 2, b)] } else { vec![(a, b)] };
+    let (xs, ys) = (halves(t.x0, t.x1), halves(t.y0, t.y1));
+    let whole = SimplifyParams { split: false, ..*sp };
+    if xs.len() * ys.len() == 1 || sp.max_triangles.is_some() {
+        return mesh_simplified(w, p, &whole, s);
+    }
+    let pieces: Vec<Rect> = ys.iter().flat_map(|&(y0, y1)| xs.iter().map(move |&(x0, x1)| Rect { x0, y0, x1, y1 })).collect();
+    s.pieces.resize_with(pieces.len(), Default::default);
+    let meshes: Vec<Mesh> = pieces.par_iter().zip(s.pieces.par_iter_mut()).map(|(&r, sc)| mesh_simplified(&Window { tile: r, ..*w }, p, &whole, sc)).collect();
+    // Join: vertices in piece order, each once (only those on a cut line can repeat), positions from the tile's
+    // own origin (normals and UVs depend on the sample alone, so the pieces' are kept).
+    let vm = VertexMap::new(&t, p);
+    let (cut_x, cut_y) = (xs.get(1).map(|c| c.0 as u32), ys.get(1).map(|c| c.0 as u32));
+    let mut m = Mesh { origin: vm.origin(), ..Mesh::default() };
+    let mut on_cut: std::collections::HashMap<[u32; 2], u32> = std::collections::HashMap::new();
+    for pm in meshes {
+        let mut remap = Vec::with_capacity(pm.grid.len());
+        for (i, &g) in pm.grid.iter().enumerate() {
+            let cut = Some(g[0]) == cut_x || Some(g[1]) == cut_y;
+            if let Some(&v) = cut.then(|| on_cut.get(&g)).flatten() {
+                remap.push(v);
+                continue;
+            }
+            let v = m.positions.len() as u32;
+            if cut {
+                on_cut.insert(g, v);
+            }
+            let (x, y) = (g[0] as usize, g[1] as usize);
+            m.positions.push(vm.position(x, y, w.at(x, y)));
+            m.normals.push(pm.normals[i]);
+            m.uvs.push(pm.uvs[i]);
+            m.grid.push(g);
+            remap.push(v);
+        }
+        m.indices.extend(pm.indices.iter().map(|&i| remap[i as usize]));
+        m.nodata_samples += pm.nodata_samples;
+        m.max_error = m.max_error.max(pm.max_error);
+    }
+    // A no-data sample on a cut line was counted by both pieces beside it, the centre by all four.
+    let nan = |x: usize, y: usize| usize::from(w.at(x, y).is_nan());
+    if let Some(cy) = cut_y {
+        m.nodata_samples -= (t.x0..t.x1).map(|x| nan(x, cy as usize)).sum::<usize>();
+    }
+    if let Some(cx) = cut_x {
+        m.nodata_samples -= (t.y0..t.y1).map(|y| nan(cx as usize, y)).sum::<usize>();
+    }
+    if let (Some(cx), Some(cy)) = (cut_x, cut_y) {
+        m.nodata_samples -= nan(cx as usize, cy as usize);
+    }
+    m.finish_bounds();
+    m
+}
+
 /// Step 4 of [`mesh_simplified`]: the mesh of the scratch's triangulation (every triangle's error current).
 fn output(w: &Window, p: &Params, vm: &VertexMap, s: &mut Scratch, h: Vec<f32>, nodata: usize, border_err: f64) -> Mesh {
     let t = w.tile;
@@ -900,7 +978,7 @@ mod tests {
     fn run(data: &[f32], w: usize, h: usize, e: f32) -> Mesh {
         let r = Rect::new(0, 0, w, h);
         let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
-        mesh_simplified(&Window { data, rect: r, tile: r }, &p, &SimplifyParams { max_error: e, max_triangles: None }, &mut Scratch::default())
+        mesh_simplified(&Window { data, rect: r, tile: r }, &p, &SimplifyParams { max_error: e, max_triangles: None, split: false }, &mut Scratch::default())
     }
 
     /// The row scan against brute force: every sample inside or on the triangle but its corners, the plane

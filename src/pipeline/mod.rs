@@ -35,7 +35,9 @@ pub use tile::grid_glb_into;
 /// Bumped whenever the bytes terrafarm writes for the same input and parameters change (a kernel, an encoder, the
 /// coordinate mapping), so `--resume` never reuses tiles written by a binary that wrote different bytes.
 /// 2: world X/Z snapped to a power-of-two quantum (exact seams at any cell size).
-pub const OUTPUT_FORMAT_VERSION: u32 = 2;
+/// 3: tiles of a scene or level of fewer than four tiles meshed as pieces ([`with_split`]): their border lines are
+/// simplified per half, so a tile of version 2 beside one of version 3 would not share its border vertices.
+pub const OUTPUT_FORMAT_VERSION: u32 = 3;
 
 /// Resume checks in flight at once (one GET and a HEAD per file each, on blob storage).
 const RESUME_CHECKS_IN_FLIGHT: usize = 16;
@@ -292,6 +294,22 @@ pub fn plan_tiles(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, tile: u
 /// tileset's content URI template addresses).
 pub const LEVEL0_DIR: &str = "tiles";
 pub const IMPLICIT_DIR: &str = "content";
+/// A scene (or level) of fewer tiles than this has each tile meshed as pieces in parallel
+/// ([`crate::mesh::simplify::mesh_split`]): with one tile per core or fewer, whole tiles would leave cores idle.
+pub const SPLIT_BELOW_TILES: usize = 4;
+
+/// `m` with its `split` set for a scene (or level) laid out as `grid`: every tile of it split, or none, so that the
+/// tiles sharing a border halve it alike. A function of the grid alone (not of threads or ranks), so the output is
+/// the same on any machine; never with a triangle budget.
+pub fn with_split(m: Method, grid: &Grid) -> Method {
+    match m {
+        Method::Simplify(sp) => {
+            Method::Simplify(crate::mesh::simplify::SimplifyParams { split: sp.max_triangles.is_none() && grid.cols * grid.rows < SPLIT_BELOW_TILES, ..sp })
+        }
+        Method::Grid => Method::Grid,
+    }
+}
+
 pub fn level_dir(l: usize, implicit_top: Option<usize>) -> String {
     match implicit_top {
         Some(top) => format!("{IMPLICIT_DIR}/{}", top - l),
@@ -793,7 +811,16 @@ pub fn mesh_scene(
         timings.read_s = t.elapsed().as_secs_f64();
     }
 
-    let level0 = Level { level: 0, dir: level_dir(0, implicit_top), plan: &plan, method: cfg.method, skirts: skirts_of(specs.first()), key: &key, done, todo };
+    let level0 = Level {
+        level: 0,
+        dir: level_dir(0, implicit_top),
+        plan: &plan,
+        method: with_split(cfg.method, &plan.grid),
+        skirts: skirts_of(specs.first()),
+        key: &key,
+        done,
+        todo,
+    };
     let mut levels: Vec<(Plan, String)> = Vec::new();
     for spec in specs.iter().skip(1) {
         levels.push((plan_tiles(comm, &facts, cfg, spec.tile, &opened.shown)?, level_key(&key, spec.level)));
@@ -802,7 +829,8 @@ pub fn mesh_scene(
     for (spec, (plan_l, key_l)) in specs.iter().skip(1).zip(&levels) {
         let (done, todo) =
             if cfg.resume { resume_check(store, scene, &level_dir(spec.level, implicit_top), &plan_l.mine, key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
-        let method = Method::Simplify(crate::mesh::simplify::SimplifyParams { max_error: spec.max_error, max_triangles: None });
+        let method =
+            with_split(Method::Simplify(crate::mesh::simplify::SimplifyParams { max_error: spec.max_error, max_triangles: None, split: false }), &plan_l.grid);
         todo_levels.push(Level {
             level: spec.level,
             dir: level_dir(spec.level, implicit_top),
@@ -941,6 +969,19 @@ mod tests {
             georef: None,
             cell: CellSize { metres: [1.0, 1.0], derived_from: "--cell-size".into(), at_latitude: None },
         }
+    }
+
+    #[test]
+    fn scenes_of_fewer_than_four_tiles_are_split() {
+        use crate::mesh::simplify::SimplifyParams;
+        let at = |max_triangles| Method::Simplify(SimplifyParams { max_error: 1.0, max_triangles, split: false });
+        let split = |m: Method| matches!(m, Method::Simplify(sp) if sp.split);
+        for (w, h, want) in [(257, 257, true), (513, 257, true), (769, 257, true), (513, 513, false), (1025, 257, false)] {
+            let g = Grid::new(w, h, 256).unwrap();
+            assert_eq!(split(with_split(at(None), &g)), want, "{w}x{h}");
+            assert!(!split(with_split(at(Some(1000)), &g)), "never with a triangle budget");
+        }
+        assert_eq!(with_split(Method::Grid, &Grid::new(257, 257, 256).unwrap()), Method::Grid);
     }
 
     #[test]
