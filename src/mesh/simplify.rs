@@ -40,7 +40,7 @@
 //!   the same borders, in a fraction of the greedy path's time and with fewer triangles on every input measured
 //!   (its triangles are not Delaunay: a flat area fans out from the vertices it keeps).
 //!
-//! - A scene (or level) of fewer tiles than cores cannot keep them busy with whole tiles: there every tile is cut
+//! - A scene (or level) of very few tiles leaves cores idle when each tile is meshed whole: there every tile is cut
 //!   into up to 2×2 pieces meshed in parallel and joined ([`mesh_split`]; the pipeline sets `split` for scenes of
 //!   fewer than four tiles). Its border lines are then simplified per half, on both tiles that share them.
 //!

@@ -295,7 +295,8 @@ pub fn plan_tiles(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, tile: u
 pub const LEVEL0_DIR: &str = "tiles";
 pub const IMPLICIT_DIR: &str = "content";
 /// A scene (or level) of fewer tiles than this has each tile meshed as pieces in parallel
-/// ([`crate::mesh::simplify::mesh_split`]): with one tile per core or fewer, whole tiles would leave cores idle.
+/// ([`crate::mesh::simplify::mesh_split`]): with so few tiles, meshing each whole would leave cores idle (a
+/// one-tile scene would use one core).
 pub const SPLIT_BELOW_TILES: usize = 4;
 
 /// `m` with its `split` set for a scene (or level) laid out as `grid`: every tile of it split, or none, so that the
