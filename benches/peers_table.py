@@ -6,22 +6,29 @@ Usage: python3 benches/peers_table.py benches/runs/2026-11-29-lossless.md
 import re, sys
 
 ROW = re.compile(r"^(.+?²)\s+(\d+(?:\.\d+)?)\s+(terrafarm|pymartini|pydelatin)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$")
+RATIO = re.compile(r"time tf/(delatin|martini) ([\d.]+)")
 
 
 def main(path):
-    rows = {}
+    # Ratios from the run's own "ratios:" lines (computed from unrounded times; the rows print seconds to 3
+    # decimals, too coarse for the 10-ms cells), else from the rows.
+    rows, ratios, last = {}, {}, None
     for line in open(path, encoding="utf-8"):
         m = ROW.match(line.strip())
         if m:
             inp, e, tool, n, _err, sec = m.groups()
             rows.setdefault((inp, e), {})[tool] = (int(n), float(sec))
+            last = (inp, e)
+        elif "ratios:" in line and last:
+            ratios[last] = {("pymartini" if t == "martini" else "pydelatin"): float(v) for t, v in RATIO.findall(line)}
     print("| input | max error | terrafarm (2 threads) | pymartini | pydelatin | time / pymartini | time / pydelatin |")
     print("|---|---:|---|---|---|---:|---:|")
     for (inp, e), r in rows.items():
         tf, mt, dl = r["terrafarm"], r.get("pymartini"), r.get("pydelatin")
-        cell = lambda x: f"{x[1]:.2f} s / {x[0]:,}" if x else "–"
-        ratio = lambda x: f"{tf[1] / x[1]:.2f}" if x else "–"
-        print(f"| {inp} | {e} m | {cell(tf)} | {cell(mt)} | {cell(dl)} | {ratio(mt)} | {ratio(dl)} |")
+        cell = lambda x: (f"{x[1]:.3f}" if x[1] < 1 else f"{x[1]:.2f}") + f" s / {x[0]:,}" if x else "–"
+        given = ratios.get((inp, e), {})
+        ratio = lambda x, tool: f"{given.get(tool, tf[1] / x[1] if x else 0):.2f}" if x else "–"
+        print(f"| {inp} | {e} m | {cell(tf)} | {cell(mt)} | {cell(dl)} | {ratio(mt, 'pymartini')} | {ratio(dl, 'pydelatin')} |")
 
 
 if __name__ == "__main__":
