@@ -98,6 +98,20 @@ pub struct Bound {
     pub memcpy_s: f64,
 }
 
+/// The method a bench row meshes with: the full grid (`None`) or simplification to `e`, as `mesh` runs it on this
+/// grid (pieces in parallel when it has few tiles) unless `--whole-tiles`.
+fn method_for(cfg: &BenchConfig, e: Option<f32>, grid: &crate::tiling::Grid) -> Method {
+    let method = match e {
+        None => Method::Grid,
+        Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None, split: false }),
+    };
+    if cfg.whole_tiles {
+        method
+    } else {
+        crate::pipeline::with_split(method, grid)
+    }
+}
+
 /// Best-of-`repeat` seconds of a zero fill, a non-zero fill and a copy of `bytes` bytes over `threads` threads
 /// (on the current pool), into memory touched beforehand.
 fn memory_bounds(repeat: usize, threads: usize, bytes: usize) -> (f64, f64, f64) {
@@ -181,12 +195,7 @@ pub fn run(cfg: &BenchConfig, data: &[f32]) -> Result<BenchReport> {
             let (halo_s, mem) = best(cfg.repeat, || InMemory::new(data, cfg.width, cfg.height, cfg.tile));
             let mem = mem?;
             for &e in &cfg.errors {
-                let method = match e {
-                    None => Method::Grid,
-                    Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None, split: false }),
-                };
-                // As `mesh` meshes this grid (pieces in parallel when it has few tiles), unless --whole-tiles.
-                let method = if cfg.whole_tiles { method } else { crate::pipeline::with_split(method, &mem.grid) };
+                let method = method_for(cfg, e, &mem.grid);
                 let (mesh_s, tiles) = best(cfg.repeat, || mem.mesh(&params, &method));
                 let tris: usize = tiles.iter().map(|(_, m)| m.triangles()).sum();
                 let verts: usize = tiles.iter().map(|(_, m)| m.vertices()).sum();
@@ -568,11 +577,7 @@ pub fn run_distributed(comm: &dyn Comm, cfg: &BenchConfig, data: &[f32], threads
     let host = host_name();
     let mut rows = Vec::new();
     for &e in &cfg.errors {
-        let method = match e {
-            None => Method::Grid,
-            Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None, split: false }),
-        };
-        let method = if cfg.whole_tiles { method } else { crate::pipeline::with_split(method, &mem.grid) };
+        let method = method_for(cfg, e, &mem.grid);
         let mut best_row: Option<RankRow> = None;
         for _ in 0..cfg.repeat.max(1) {
             comm.all_ok(true).map_err(err)?; // barrier

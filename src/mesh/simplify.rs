@@ -877,7 +877,10 @@ pub fn mesh_split(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scratch) 
         return mesh_simplified(w, p, &whole, s);
     }
     let pieces: Vec<Rect> = ys.iter().flat_map(|&(y0, y1)| xs.iter().map(move |&(x0, x1)| Rect { x0, y0, x1, y1 })).collect();
-    s.pieces.resize_with(pieces.len(), Default::default);
+    // Grow only: an edge tile cut in two must not drop the scratch the four-piece tiles reuse.
+    if s.pieces.len() < pieces.len() {
+        s.pieces.resize_with(pieces.len(), Default::default);
+    }
     let meshes: Vec<Mesh> = pieces.par_iter().zip(s.pieces.par_iter_mut()).map(|(&r, sc)| mesh_simplified(&Window { tile: r, ..*w }, p, &whole, sc)).collect();
     // Join: vertices in piece order, each once (only those on a cut line can repeat), positions from the tile's
     // own origin (normals and UVs depend on the sample alone, so the pieces' are kept).

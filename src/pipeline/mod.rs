@@ -289,11 +289,21 @@ pub fn plan_tiles(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, tile: u
     Ok(Plan { grid, owners, mine, params })
 }
 
-/// The folder of level 0's files (the tiles), and of level `l`'s: `tiles` and `lod/L`; with an implicit tileset
-/// whose top level is `top`, `content/D` for every level, D = top − L being the depth from the root (the layout the
-/// tileset's content URI template addresses).
+/// The folder of level 0's files (the tiles) without an implicit tileset.
 pub const LEVEL0_DIR: &str = "tiles";
+/// The folder of every level's files with an implicit tileset, one subfolder per depth.
 pub const IMPLICIT_DIR: &str = "content";
+/// The folder of level `l`'s files: `tiles` and `lod/L`; with an implicit tileset whose top level is `top`,
+/// `content/D` for every level, D = top − L being the depth from the root (the layout the tileset's content URI
+/// template addresses).
+pub fn level_dir(l: usize, implicit_top: Option<usize>) -> String {
+    match implicit_top {
+        Some(top) => format!("{IMPLICIT_DIR}/{}", top - l),
+        None if l == 0 => LEVEL0_DIR.to_string(),
+        None => format!("lod/{l}"),
+    }
+}
+
 /// A scene (or level) of fewer tiles than this has each tile meshed as pieces in parallel
 /// ([`crate::mesh::simplify::mesh_split`]): with so few tiles, meshing each whole would leave cores idle (a
 /// one-tile scene would use one core).
@@ -308,14 +318,6 @@ pub fn with_split(m: Method, grid: &Grid) -> Method {
             Method::Simplify(crate::mesh::simplify::SimplifyParams { split: sp.max_triangles.is_none() && grid.cols * grid.rows < SPLIT_BELOW_TILES, ..sp })
         }
         Method::Grid => Method::Grid,
-    }
-}
-
-pub fn level_dir(l: usize, implicit_top: Option<usize>) -> String {
-    match implicit_top {
-        Some(top) => format!("{IMPLICIT_DIR}/{}", top - l),
-        None if l == 0 => LEVEL0_DIR.to_string(),
-        None => format!("lod/{l}"),
     }
 }
 
@@ -804,7 +806,8 @@ pub fn mesh_scene(
     } else {
         None
     };
-    let (done, todo) = retract_and_resume(comm, store, scene, &level_dir(0, implicit_top), &plan, &key, cfg.resume)?;
+    let dir0 = level_dir(0, implicit_top);
+    let (done, todo) = retract_and_resume(comm, store, scene, &dir0, &plan, &key, cfg.resume)?;
     let streamed = !opened.scatter && opened.raster.as_ref().is_some_and(|r| r.windowed());
     let z = (cfg.z_scale, cfg.z_offset);
     if !streamed {
@@ -812,16 +815,8 @@ pub fn mesh_scene(
         timings.read_s = t.elapsed().as_secs_f64();
     }
 
-    let level0 = Level {
-        level: 0,
-        dir: level_dir(0, implicit_top),
-        plan: &plan,
-        method: with_split(cfg.method, &plan.grid),
-        skirts: skirts_of(specs.first()),
-        key: &key,
-        done,
-        todo,
-    };
+    let level0 =
+        Level { level: 0, dir: dir0.clone(), plan: &plan, method: with_split(cfg.method, &plan.grid), skirts: skirts_of(specs.first()), key: &key, done, todo };
     let mut levels: Vec<(Plan, String)> = Vec::new();
     for spec in specs.iter().skip(1) {
         levels.push((plan_tiles(comm, &facts, cfg, spec.tile, &opened.shown)?, level_key(&key, spec.level)));
@@ -861,7 +856,7 @@ pub fn mesh_scene(
             recs.extend(lv.done);
         }
         let level0_recs = per_level.remove(0);
-        agree_some_valid(comm, store, scene, &level_dir(0, implicit_top), &plan.grid, &level0_recs, &opened.shown)?;
+        agree_some_valid(comm, store, scene, &dir0, &plan.grid, &level0_recs, &opened.shown)?;
         (level0_recs, per_level, resumed)
     } else {
         let (recs, mut resumed) = mesh_level(comm, cfg, &opened, streamed, z, scene, store, level0, &mut timings)?;
