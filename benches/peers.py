@@ -4,8 +4,11 @@
 Same heights in memory for every tool, one run, one machine. Reports triangles, max error and all-in time
 (heights in memory -> index buffer, setup included). terrafarm's time is its `bench` halo + mesh stages (tiles of
 256 cells, all cores); its error is the largest per-tile error its kernel reports (the test suite re-measures it
-independently against the full-resolution surface). pydelatin reports its own error; pymartini's RTIN bounds the
-error by construction, so its column shows the requested bound. Inputs: fuji (terrain-RGB from ../shared/data) at
+independently against the full-resolution surface). The peers' errors are measured after each timed run by
+`mesh_error.py` (every sample against the plane of the triangle holding it): pymartini's RTIN stops on its own
+error measure, not the vertical distance from the final mesh, and goes past the requested bound (1.07 m at 1 m and
+8.77 m at 5 m on fuji 513²), so on inputs up to 1025² a `pymartini@bound` row also shows pymartini at the largest
+nominal error that keeps its measured error within the bound. Inputs: fuji (terrain-RGB from ../shared/data) at
 513² and bicubically upsampled, a synthetic rough raster, and a real DEM read by terrafarm as a GeoTIFF written by
 GDAL (`usgs_dem`: a 257² int16 USGS DEM from matplotlib's sample data; the peers get the same heights in memory).
 
@@ -19,6 +22,9 @@ import argparse, json, os, subprocess, sys, tempfile, time
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mesh_error import max_error  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -76,21 +82,51 @@ def run_terrafarm(exe, h, e, tmp, threads=None, tile=256, stages=("halo", "mesh"
     return b["triangles"], b["max_error_achieved"], t
 
 
-def run_martini(h, e):
+def run_martini(h, e, measure=True):
+    """pymartini all-in at nominal error `e`; the error is measured afterwards ([`mesh_error`], outside the time):
+    RTIN stops on its own error measure (each new vertex against the edge it splits), which is not the vertical
+    distance from the final mesh, so its meshes can be further from the samples than `e`."""
     from pymartini import Martini
     t0 = time.perf_counter()
     m = Martini(h.shape[0])
     tile = m.create_tile(h)
-    _, tris = tile.get_mesh(e)
-    return len(tris), e, time.perf_counter() - t0
+    verts, tris = tile.get_mesh(e)
+    sec = time.perf_counter() - t0
+    return len(tris), max_error(h, verts, tris) if measure else float("nan"), sec
 
 
-def run_delatin(h, e):
+def martini_at_bound(h, e, steps=14):
+    """pymartini at the same bound as the others: the largest nominal error (bisection over [0, e], `steps`
+    halvings) whose measured error is within `e`. Returns (triangles, measured error, seconds of one all-in run
+    at that nominal error, nominal error)."""
+    from pymartini import Martini
+    tile = Martini(h.shape[0]).create_tile(h)
+    lo, hi = 0.0, float(e)
+    v, t = tile.get_mesh(hi)
+    if max_error(h, v, t) > e:
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            v, t = tile.get_mesh(mid)
+            if max_error(h, v, t) <= e:
+                lo = mid
+            else:
+                hi = mid
+        hi = lo
+    n, err, sec = run_martini(h, hi)
+    return n, err, sec, hi
+
+
+def run_delatin(h, e, measure=True):
+    """pydelatin all-in; its error measured afterwards as pymartini's (pydelatin's y axis points up: row = rows − 1 − y)."""
     from pydelatin import Delatin
     t0 = time.perf_counter()
     d = Delatin(h, max_error=e)
     tris = d.triangles
-    return len(tris), d.error, time.perf_counter() - t0
+    sec = time.perf_counter() - t0
+    if not measure:
+        return len(tris), float("nan"), sec
+    v = d.vertices
+    return len(tris), max_error(h, np.stack([v[:, 0], h.shape[0] - 1 - v[:, 1]], axis=1), tris), sec
 
 
 def targets(exe, h, tmp, repeat):
@@ -100,8 +136,8 @@ def targets(exe, h, tmp, repeat):
         for name, f in [("terrafarm 2 threads, all-in", lambda: run_terrafarm(exe, h, 1, tmp)),
                         ("terrafarm 1 thread, all-in", lambda: run_terrafarm(exe, h, 1, tmp, threads=1)),
                         ("terrafarm kernel, one 4096-cell tile, 1 thread", lambda: run_terrafarm(exe, h, 1, tmp, threads=1, tile=h.shape[0] - 1, stages=("mesh",), whole=True)),
-                        ("pydelatin", lambda: run_delatin(h, 1)),
-                        ("pymartini", lambda: run_martini(h, 1))]:
+                        ("pydelatin", lambda: run_delatin(h, 1, measure=False)),
+                        ("pymartini", lambda: run_martini(h, 1, measure=False))]:
             r = f()
             if name not in best or r[2] < best[name][2]:
                 best[name] = r
@@ -134,21 +170,27 @@ def main():
         inputs = [("fuji 513²", fuji, None), (f"fuji smooth {a.size}²", upsample(fuji, a.size), None),
                   (f"synthetic rough {a.size}²", synthetic(a.terrafarm, a.size, tmp), None),
                   (f"USGS DEM GeoTIFF {dem.shape[0]}²", dem, dem_tif)]
-        print(f"{'input':<24} {'max_err':>7} {'tool':<10} {'triangles':>10} {'error':>9} {'seconds':>8}")
+        print(f"{'input':<24} {'max_err':>7} {'tool':<15} {'triangles':>10} {'error':>9} {'seconds':>8}")
         for name, h, src in inputs:
             for e in errors:
                 res = {"terrafarm": run_terrafarm(a.terrafarm, h, e, tmp, src=src)}
                 if h.shape[0] in (257, 513, 1025, 2049, 4097):
                     res["pymartini"] = run_martini(h, e)
+                    if h.shape[0] <= 1025 and res["pymartini"][1] > e:
+                        n, err, s, nominal = martini_at_bound(h, e)
+                        res["pymartini@bound"] = (n, err, s)
                 if not (a.quick and e == 0 and h.shape[0] > 1000):
                     res["pydelatin"] = run_delatin(h, e)
                 for tool, (n, err, s) in res.items():
-                    print(f"{name:<24} {e:>7g} {tool:<10} {n:>10} {err:>9.3f} {s:>8.3f}", flush=True)
+                    extra = f"  (nominal {nominal:.4g} m)" if tool == "pymartini@bound" else ""
+                    print(f"{name:<24} {e:>7g} {tool:<15} {n:>10} {err:>9.3f} {s:>8.3f}{extra}", flush=True)
                 if "pydelatin" in res:
                     tf, dl = res["terrafarm"], res["pydelatin"]
                     line = f"{'':<24} {'':>7} ratios: time tf/delatin {tf[2] / dl[2]:.3f}, triangles tf/delatin {tf[0] / dl[0]:.3f}"
                     if "pymartini" in res:
                         line += f", time tf/martini {tf[2] / res['pymartini'][2]:.3f}, triangles tf/martini {tf[0] / res['pymartini'][0]:.3f}"
+                        if "pymartini@bound" in res:
+                            line += f", triangles tf/martini@bound {tf[0] / res['pymartini@bound'][0]:.3f}"
                     print(line, flush=True)
                 elif "pymartini" in res:
                     tf, mt = res["terrafarm"], res["pymartini"]

@@ -37,11 +37,15 @@ impl InMemory {
         }
         let owners = tiling::assign_owners(&grid, comm.size());
         let mine: Vec<TileId> = grid.tiles().filter(|t| owners[grid.index(*t)] == comm.rank()).collect();
+        // Tile by tile in parallel, as the read stage fills `mesh`'s blocks.
         let blocks: Blocks = mine
-            .iter()
+            .par_iter()
             .map(|&t| {
                 let r = grid.owned_rect(t);
-                let mut b: Vec<f32> = (r.y0..r.y1).flat_map(|y| data[y * width + r.x0..y * width + r.x1].iter().copied()).collect();
+                let mut b: Vec<f32> = Vec::with_capacity(r.len());
+                for y in r.y0..r.y1 {
+                    b.extend_from_slice(&data[y * width + r.x0..y * width + r.x1]);
+                }
                 super::sanitize(&mut b, 1.0, 0.0);
                 (grid.index(t), b)
             })
