@@ -26,12 +26,12 @@ def main(path):
     for (inp, e), r in rows.items():
         tf, mt, mb, dl = r["terrafarm"], r.get("pymartini"), r.get("pymartini@bound"), r.get("pydelatin")
         cell = lambda x: (f"{x[1]:.3f}" if x[1] < 1 else f"{x[1]:.2f}") + f" s / {x[0]:,}" if x else "–"
-        # A peer's measured error where it is past the bound (by more than f32 rounding).
+        # A tool's error where it is past the bound (by more than f32 rounding).
         over = lambda x: f" ({x[2]:.3f} m)" if x and x[2] == x[2] and x[2] > float(e) + 1e-3 else ""
         within = f"{mb[0]:,} ({mb[2]:.3f} m)" if mb else ("same" if mt and not over(mt) else "–")
         given = ratios.get((inp, e), {})
         ratio = lambda x, tool: f"{given.get(tool, tf[1] / x[1] if x else 0):.2f}" if x else "–"
-        print(f"| {inp} | {e} m | {cell(tf)} | {cell(mt)}{over(mt)} | {within} | {cell(dl)}{over(dl)} | {ratio(mt, 'pymartini')} | {ratio(dl, 'pydelatin')} |")
+        print(f"| {inp} | {e} m | {cell(tf)}{over(tf)} | {cell(mt)}{over(mt)} | {within} | {cell(dl)}{over(dl)} | {ratio(mt, 'pymartini')} | {ratio(dl, 'pydelatin')} |")
 
 
 if __name__ == "__main__":
