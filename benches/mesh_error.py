@@ -7,8 +7,8 @@ batches by bounding-box size, each batch as one numpy array of (triangle, row, c
 decided by exact integer edge functions. What `benches/peers.py` uses to report the error a peer actually reaches
 (pymartini's RTIN stops on its own error measure, which is not the vertical distance to the final mesh).
 
-Usage as a check: python3 benches/mesh_error.py (meshes a small raster with pymartini and compares the batched
-measurement with a per-triangle loop).
+Usage as a check (CI runs it): python3 benches/mesh_error.py (meshes a small raster with pymartini and compares the
+batched measurement with a per-triangle loop).
 """
 import numpy as np
 
