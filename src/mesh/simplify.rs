@@ -38,8 +38,8 @@
 //!   block, which the order above already treats as one step) has its worst sample inserted, skipping those an
 //!   earlier insertion of the batch rewrote, and the triangles the batch leaves new or changed are searched once,
 //!   after it. One insertion at a time, 47% of the searches were of triangles a later insertion replaced before
-//!   they were used; batches take 8% of the searches and 6–12% of the time off at ±1% triangles
-//!   (`benches/runs/2026-11-29-batches.md`). With a triangle budget insertions stay one at a time.
+//!   they were used; batches take 8% of the searches and 2–12% of the time off, with triangles between −0.2% and
+//!   +1.2% (`benches/runs/2026-11-29-batches.md`). With a triangle budget insertions stay one at a time.
 //!
 //! - At `max_error` 0 a tile without no-data takes the lossless fast path ([`lossless`]): the full grid, then the
 //!   vertices the surface does not need removed by checked collapses; the same bound (every sample on the surface),
