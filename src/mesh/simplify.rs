@@ -857,21 +857,15 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
             s.exact_queued(&tile);
             break;
         }
-        if sp.max_triangles.is_some() {
-            // With a budget, one insertion at a time: the budget is checked before each.
-            let p = s.cand[top as usize];
-            s.insert(&tile, top, p);
-            s.flush(&tile);
-            continue;
-        }
         // A batch: every queued triangle of the top's class (the same octave of error in the same block), in pop
         // order. Each has its worst sample inserted unless an insertion before it in the batch rewrote it (it is
         // then pending, its candidate gone); triangles the batch creates or rewrites are searched once, after it.
+        // With a budget a batch is the top alone: the budget is checked before each insertion.
         let class = s.heap[0].0 >> 32;
         let mut batch = std::mem::take(&mut s.batch);
         batch.clear();
         while let Some(&(prio, t)) = s.heap.first() {
-            if prio >> 32 != class {
+            if prio >> 32 != class || (sp.max_triangles.is_some() && !batch.is_empty()) {
                 break;
             }
             s.heap_remove(t);
