@@ -285,7 +285,13 @@ impl VertexMap {
 
     #[inline]
     pub(crate) fn position(&self, x: usize, y: usize, h: f32) -> [f32; 3] {
-        [self.local_x(x), h * self.zs + self.zo, self.local_z(y)]
+        [self.local_x(x), self.height(h), self.local_z(y)]
+    }
+
+    /// Y of a raw height: scaled and offset.
+    #[inline]
+    pub(crate) fn height(&self, h: f32) -> f32 {
+        h * self.zs + self.zo
     }
 
     #[inline]

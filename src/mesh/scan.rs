@@ -187,6 +187,41 @@ pub mod x86 {
 mod tests {
     use super::*;
 
+    /// `raise` keeps the first strictly larger error from a starting `best`, as one scalar loop does, on short and
+    /// long runs, with many ties (few distinct heights, flat and sloped planes) and with starting values that the
+    /// run does and does not beat.
+    #[test]
+    fn raise_is_the_first_strictly_larger() {
+        let mut s = 0x2545f4914f6cdd1du64;
+        let mut rnd = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for _ in 0..20000 {
+            let n = (rnd() % 40) as usize + 1;
+            let levels = (rnd() % 4) + 1;
+            let h: Vec<f32> = (0..n).map(|_| (rnd() % levels) as f32 * 0.5).collect();
+            let z0 = (rnd() % 5) as f64 * 0.25;
+            let dz = [0.0, 0.5, -0.25, 1.0 / 3.0][(rnd() % 4) as usize];
+            let k0 = (rnd() as usize) % n;
+            let k1 = k0 + (rnd() as usize) % (n - k0 + 1);
+            let start = [-1.0, 0.0, 0.5, 1.0, 100.0][(rnd() % 5) as usize];
+            let (mut want_b, mut want_at) = (start, None);
+            for k in k0..k1 {
+                let e = err(&h, z0, dz, k);
+                if e > want_b {
+                    want_b = e;
+                    want_at = Some(k);
+                }
+            }
+            let mut b = start;
+            assert_eq!(raise(&h, z0, dz, k0, k1, &mut b), want_at, "n {n}, {k0}..{k1}, start {start}");
+            assert_eq!(b.to_bits(), want_b.to_bits());
+        }
+    }
+
     /// Every path returns the scalar twin's maximum bit for bit, on every range of rows with awkward planes.
     #[test]
     fn vector_paths_equal_the_scalar_twin() {

@@ -19,10 +19,10 @@
 //! Speed (issue #15; the profile and the measurements are in `benches/runs/`). A large tile's heights do not fit in
 //! a core's caches, and greedy order jumps across the tile, so the kernel was bound by a cache miss on every row of
 //! every small triangle scanned. Three changes, each keeping the bound exact:
-//! - The heap holds only triangles still past the error, with their priority inside the entry; its order is:
-//!   triangles larger than a block first (by error), then the rest by octave of error over the limit, and within an
-//!   octave block by block ([`Scratch::priority`]): the scans stay in cache, and the triangle count stays within a
-//!   fraction of a percent of the strict greedy order (+0.45% on fuji 4097² at 1 m as one tile).
+//! - The queue holds only triangles still past the error; its order is: triangles larger than a block first (by
+//!   error), then the rest by octave of error over the limit, and within an octave block by block
+//!   ([`Scratch::class`]): the scans stay in cache, and the triangle count stays within a fraction of a percent of
+//!   the strict greedy order (+0.45% on fuji 4097² at 1 m as one tile).
 //! - Rows are scanned by [`scan`] (AVX2/SSE2 with a scalar twin that makes the same choices), around the corners
 //!   instead of through a vertex map (the triangulation is conforming: the only vertices in a triangle are its
 //!   corners). Each triangle is walked between its long edge and its short edges, each edge's column per row kept
@@ -34,12 +34,15 @@
 //! - Large triangles (at least `LATTICE_MIN` samples) take their candidate from every 2nd–8th row only: the worst of
 //!   those rows is a lower bound of the triangle's error, so a triangle whose lattice error is within the limit is
 //!   scanned again in full before it can count as done, and a budget stop makes every queued error exact.
-//! - Insertions go in batches: every queued triangle of the top's heap class (the same octave of error in the same
+//! - Insertions go in batches: every queued triangle of the top's class (the same octave of error in the same
 //!   block, which the order above already treats as one step) has its worst sample inserted, skipping those an
 //!   earlier insertion of the batch rewrote, and the triangles the batch leaves new or changed are searched once,
 //!   after it. One insertion at a time, 47% of the searches were of triangles a later insertion replaced before
 //!   they were used; batches take 8% of the searches and 2–12% of the time off, with triangles between −0.2% and
 //!   +1.2% (`benches/runs/2026-11-29-batches.md`). With a triangle budget insertions stay one at a time.
+//! - Since a batch is a whole class, the queue is a bucket per class, sorted when taken ([`queue`]): the same
+//!   order as the heap it replaced, triangle for triangle, without a sift per update
+//!   (`benches/runs/2026-11-30-queue.md`).
 //!
 //! - At `max_error` 0 a tile without no-data takes the lossless fast path ([`lossless`]): the full grid, then the
 //!   vertices the surface does not need removed by checked collapses; the same bound (every sample on the surface),
@@ -57,6 +60,7 @@ use crate::tiling::Rect;
 use rayon::prelude::*;
 
 mod lossless;
+mod queue;
 
 const NONE: u32 = u32::MAX;
 
@@ -86,9 +90,8 @@ pub struct Scratch {
     /// Worst sample of each triangle and its error (raw height units); error < 0 means "no candidate".
     cand: Vec<[i32; 2]>,
     err: Vec<f64>,
-    /// Max-heap of (priority, triangle) (see [`Scratch::priority`]), and each triangle's position in it.
-    heap: Vec<(u64, u32)>,
-    pos: Vec<u32>,
+    /// The triangles still past the error, by class (see [`Scratch::class`]).
+    queue: queue::Queue,
     pending: Vec<u32>,
     /// Whether a triangle is already in `pending` (a flip can rewrite a fresh triangle; scan it once).
     queued: Vec<bool>,
@@ -100,7 +103,7 @@ pub struct Scratch {
     /// The tile's heights, contiguous (taken out while a tile is meshed, then put back for reuse).
     tile_heights: Vec<f32>,
     /// The error (raw height units) a triangle must exceed to be queued: triangles within it are done and stay out
-    /// of the heap (most of the final triangles), so the heap holds only the work left.
+    /// of the queue (most of the final triangles), so the queue holds only the work left.
     limit: f64,
     /// Blocks per row of the tile.
     blocks_x: u32,
@@ -113,9 +116,6 @@ pub struct Scratch {
 /// log2 of the block side, in samples, of the block-ordered refinement: a block's heights and vertex map stay in
 /// a core's L2 cache while its triangles are refined.
 const BLOCK_SHIFT: u32 = 7;
-/// Children per node of the refinement heap: a 4-ary heap is half as deep as a binary one and reads a node's
-/// children from one cache line. The pop order is the same for any arity (the entries are totally ordered).
-const HEAP_ARITY: usize = 4;
 /// Triangles of at least this many samples take their candidate from a row lattice, every `rows`-th row with
 /// `rows` = √samples / `LATTICE_DIV` rounded down to a power of two, at most 8.
 const LATTICE_MIN: u64 = 1 << 9;
@@ -375,8 +375,7 @@ impl Scratch {
         self.half.clear();
         self.cand.clear();
         self.err.clear();
-        self.heap.clear();
-        self.pos.clear();
+        self.queue.reset(1 + 32 * (self.blocks_x * self.blocks_x) as usize);
         self.pending.clear();
         self.queued.clear();
         self.is_vertex.clear();
@@ -408,7 +407,7 @@ impl Scratch {
                 self.half.extend_from_slice(&[NONE, NONE, NONE]);
                 self.cand.push([0, 0]);
                 self.err.push(-1.0);
-                self.pos.push(NONE);
+                self.queue.grow();
                 self.queued.push(false);
                 t
             }
@@ -425,95 +424,15 @@ impl Scratch {
         t
     }
 
-    // ---- max-heap of (priority, triangle); ties by lower triangle id, for determinism. The priority lives in the
-    // entry, so sifting touches the heap array alone (a large tile's triangle arrays stay out of the cache). ----
-    /// Whether heap entry `a` comes after `b` (lower priority, or equal priority and a higher triangle id).
-    #[inline(always)]
-    fn after(a: (u64, u32), b: (u64, u32)) -> bool {
-        a.0 < b.0 || (a.0 == b.0 && a.1 > b.1)
-    }
-    #[inline(always)]
-    fn swap(&mut self, i: usize, j: usize) {
-        self.heap.swap(i, j);
-        self.pos[self.heap[i].1 as usize] = i as u32;
-        self.pos[self.heap[j].1 as usize] = j as u32;
-    }
-    #[inline(always)]
-    fn place(&mut self, i: usize, x: (u64, u32)) {
-        self.heap[i] = x;
-        self.pos[x.1 as usize] = i as u32;
-    }
-    fn up(&mut self, mut i: usize) {
-        let x = self.heap[i];
-        while i > 0 {
-            let p = (i - 1) / HEAP_ARITY;
-            let y = self.heap[p];
-            if !Self::after(y, x) {
-                break;
-            }
-            self.place(i, y);
-            i = p;
-        }
-        self.place(i, x);
-    }
-    fn down(&mut self, mut i: usize) {
-        let x = self.heap[i];
-        let n = self.heap.len();
-        loop {
-            let c0 = HEAP_ARITY * i + 1;
-            if c0 >= n {
-                break;
-            }
-            let mut m = c0;
-            for c in c0 + 1..(c0 + HEAP_ARITY).min(n) {
-                if Self::after(self.heap[m], self.heap[c]) {
-                    m = c;
-                }
-            }
-            let y = self.heap[m];
-            if !Self::after(x, y) {
-                break;
-            }
-            self.place(i, y);
-            i = m;
-        }
-        self.place(i, x);
-    }
-    fn heap_remove(&mut self, t: u32) {
-        let i = self.pos[t as usize];
-        if i == NONE {
-            return;
-        }
-        let i = i as usize;
-        let last = self.heap.len() - 1;
-        self.swap(i, last);
-        self.heap.pop();
-        self.pos[t as usize] = NONE;
-        if i < self.heap.len() {
-            self.down(i);
-            self.up(i);
-        }
-    }
-    /// Queues the triangle after its scan (or requeues it with its new priority), or drops it from the heap when
-    /// it is within the error.
-    fn heap_set(&mut self, t: u32) {
-        let i = self.pos[t as usize];
+    /// Queues the triangle after its scan (or moves it to its new class), or takes it out of the queue when it is
+    /// within the error.
+    fn queue_set(&mut self, t: u32) {
         if self.err[t as usize] <= self.limit {
-            self.heap_remove(t);
+            self.queue.remove(t);
             return;
         }
-        let prio = self.priority(t);
-        if i != NONE {
-            let i = i as usize;
-            self.heap[i].0 = prio;
-            self.down(i);
-            self.up(self.pos[t as usize] as usize);
-            return;
-        }
-        self.heap.push((prio, t));
-        let i = self.heap.len() - 1;
-        self.pos[t as usize] = i as u32;
-        self.up(i);
+        let class = self.class(t);
+        self.queue.set(t, class, (self.err[t as usize] as f32).to_bits());
     }
 
     /// Scans the triangle's interior samples for the worst one (rasterisation with exact integer edge functions).
@@ -586,8 +505,9 @@ impl Scratch {
         self.err[t as usize] = best;
     }
 
-    /// The heap priority of a queued triangle (larger first): first its class, then its error (as f32 bits, which
-    /// order like the error; closer errors tie and fall to the triangle id). Classes: a triangle holding a void
+    /// The class of a queued triangle, the first key of the refinement order (lower first); inside a class the order
+    /// is by error (as f32 bits, which order like the error; closer errors tie and fall to the triangle id), and a
+    /// class is refined as one batch ([`queue`]). Classes: a triangle holding a void
     /// sample (error f64::MAX, so first of all) or larger than a block first (these are few, their scans stream long rows, in error order over the whole tile); then the
     /// others band by band (octaves of error over the limit, worst first) and within a band block by block
     /// (row-major). Refining block by block keeps the samples being scanned in cache — a large tile no longer
@@ -595,29 +515,29 @@ impl Scratch {
     /// triangle count is within a fraction of a percent of it. A triangle changed in a block already passed sorts
     /// before the current block and is refined at once; the error bound is unaffected (every triangle is scanned
     /// after each change and stays queued while past the error).
-    fn priority(&self, t: u32) -> u64 {
+    fn class(&self, t: u32) -> u32 {
         let e = 3 * t as usize;
         let [a, b, c] = [self.tris[e], self.tris[e + 1], self.tris[e + 2]].map(|v| self.coords[v as usize]);
         let err = self.err[t as usize];
         let area = orient(a, b, c).unsigned_abs() / 2;
         // A triangle holding a void sample or its rim (error f64::MAX) goes before everything: a hole must stay a
         // hole whatever the budget, so none may be left queued when the budget stops refinement.
-        let class = if err == f64::MAX || area > 1 << (2 * BLOCK_SHIFT) {
+        if err == f64::MAX || area > 1 << (2 * BLOCK_SHIFT) {
             0
         } else {
             let [x, y] = self.cand[t as usize];
             let r = if self.limit > 0.0 { err / self.limit } else { err };
             let band = ((r.to_bits() >> 52) as i64 - 1023).clamp(0, 31) as u64;
-            let blocks = (self.blocks_x * self.blocks_x) as u64;
-            1 + (31 - band) * blocks + ((y as u32 >> BLOCK_SHIFT) * self.blocks_x + (x as u32 >> BLOCK_SHIFT)) as u64
-        };
-        ((u32::MAX as u64 - class) << 32) | (err as f32).to_bits() as u64
+            let blocks = self.blocks_x * self.blocks_x;
+            1 + (31 - band as u32) * blocks + (y as u32 >> BLOCK_SHIFT) * self.blocks_x + (x as u32 >> BLOCK_SHIFT)
+        }
     }
 
     /// Replaces the error of every queued triangle by its exact one (a full scan, every row).
     fn exact_queued(&mut self, tile: &Tile) {
-        for i in 0..self.heap.len() {
-            let t = self.heap[i].1 as usize;
+        let queued: Vec<u32> = self.queue.all().collect();
+        for t in queued {
+            let t = t as usize;
             if tile.voids || self.err[t] == f64::MAX {
                 continue;
             }
@@ -632,7 +552,7 @@ impl Scratch {
         while let Some(t) = self.pending.pop() {
             self.queued[t as usize] = false;
             self.find_candidate(tile, t);
-            self.heap_set(t);
+            self.queue_set(t);
         }
     }
 
@@ -691,7 +611,7 @@ impl Scratch {
             }
         }
         let (h0, h1, h2) = (self.half[e], self.half[e + 1], self.half[e + 2]);
-        self.heap_remove(t);
+        self.queue.remove(t);
         let t0 = self.set_tri(Some(t), [v0, v1, n], [h0, NONE, NONE]);
         let t1 = self.set_tri(None, [v1, v2, n], [h1, NONE, 3 * t0 + 1]);
         let t2 = self.set_tri(None, [v2, v0, n], [h2, 3 * t0 + 2, 3 * t1 + 1]);
@@ -709,7 +629,7 @@ impl Scratch {
         let (a, b, c) = (self.tris[e_ab as usize], self.tris[e_bc as usize], self.tris[e_ca as usize]);
         let (h_bc, h_ca) = (self.half[e_bc as usize], self.half[e_ca as usize]);
         let o = self.half[e_ab as usize];
-        self.heap_remove(t);
+        self.queue.remove(t);
         // (a, b, c) → (a, n, c) + (n, b, c)
         let t0 = self.set_tri(Some(t), [a, n, c], [NONE, NONE, h_ca]);
         let t1 = self.set_tri(None, [n, b, c], [NONE, h_bc, 3 * t0 + 1]);
@@ -725,7 +645,7 @@ impl Scratch {
         let d = self.tris[o_db as usize];
         debug_assert_eq!((self.tris[o as usize], self.tris[o_ad as usize]), (b, a));
         let (h_ad, h_db) = (self.half[o_ad as usize], self.half[o_db as usize]);
-        self.heap_remove(tt);
+        self.queue.remove(tt);
         // (b, a, d) → (b, n, d) + (n, a, d)
         let t2 = self.set_tri(Some(tt), [b, n, d], [3 * t1, NONE, h_db]);
         let t3 = self.set_tri(None, [n, a, d], [3 * t0, h_ad, 3 * t2 + 1]);
@@ -755,9 +675,9 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     let nodata = h.iter().filter(|v| v.is_nan()).count();
     let limit = (sp.max_error as f64 / (p.z_scale as f64).abs()).max(0.0);
     let tile = Tile { h: &h, nx, ny, voids: nodata > 0 };
+    s.blocks_x = (nx as u32 >> BLOCK_SHIFT) + 1;
     s.reset(nx * ny);
     s.limit = limit;
-    s.blocks_x = (nx as u32 >> BLOCK_SHIFT) + 1;
     if tile.voids {
         // Interior void samples and their valid interior 8-neighbours.
         s.forced.resize(nx * ny, false);
@@ -848,28 +768,27 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     s.pending = (0..(s.tris.len() / 3) as u32).collect();
     s.queued.iter_mut().for_each(|q| *q = true);
     s.flush(&tile);
-    while let Some(&(_, top)) = s.heap.first() {
+    while let Some(class) = s.queue.top_class() {
         // Each insertion adds two triangles (a split triangle, or two split across an edge). Void samples and
         // their rim are inserted whatever the budget: without them a hole would be covered.
-        if s.err[top as usize] < f64::MAX && sp.max_triangles.is_some_and(|m| s.tris.len() / 3 + 2 > m) {
+        if sp.max_triangles.is_some_and(|m| s.tris.len() / 3 + 2 > m) && s.err[s.queue.first(class) as usize] < f64::MAX {
             // Stopped by the budget: the errors still queued may come from a row lattice (lower bounds); the
             // error to report is the exact one.
             s.exact_queued(&tile);
             break;
         }
-        // A batch: every queued triangle of the top's class (the same octave of error in the same block), in pop
+        // A batch: every queued triangle of the top's class (the same octave of error in the same block), in queue
         // order. Each has its worst sample inserted unless an insertion before it in the batch rewrote it (it is
         // then pending, its candidate gone); triangles the batch creates or rewrites are searched once, after it.
         // With a budget a batch is the top alone: the budget is checked before each insertion.
-        let class = s.heap[0].0 >> 32;
         let mut batch = std::mem::take(&mut s.batch);
         batch.clear();
-        while let Some(&(prio, t)) = s.heap.first() {
-            if prio >> 32 != class || (sp.max_triangles.is_some() && !batch.is_empty()) {
-                break;
-            }
-            s.heap_remove(t);
+        if sp.max_triangles.is_some() {
+            let t = s.queue.first(class);
+            s.queue.remove(t);
             batch.push(t);
+        } else {
+            s.queue.take_class(class, &mut batch);
         }
         for &t in &batch {
             if !s.queued[t as usize] {
@@ -956,7 +875,7 @@ pub fn mesh_split(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scratch) 
 /// Step 4 of [`mesh_simplified`]: the mesh of the scratch's triangulation (every triangle's error current).
 fn output(w: &Window, p: &Params, vm: &VertexMap, s: &mut Scratch, h: Vec<f32>, nodata: usize, border_err: f64) -> Mesh {
     let t = w.tile;
-    // Every triangle's error is current (done ones are not in the heap, but keep theirs).
+    // Every triangle's error is current (done ones are not in the queue, but keep theirs).
     let interior_err = s.err.iter().fold(0.0f64, |m, &e| m.max(e));
 
     // 4. Output: drop triangles touching no-data, keep only used vertices, in insertion order.
@@ -970,13 +889,32 @@ fn output(w: &Window, p: &Params, vm: &VertexMap, s: &mut Scratch, h: Vec<f32>, 
         }
     }
     let mut remap = vec![NONE; s.coords.len()];
+    let n_used = used.iter().filter(|&&u| u).count();
+    m.positions.reserve_exact(n_used);
+    m.normals.reserve_exact(n_used);
+    m.uvs.reserve_exact(n_used);
+    m.grid.reserve_exact(n_used);
+    // Normals of vertices off the tile's edge from the tile's contiguous heights (the same samples as the window's,
+    // and still in cache from the refinement; the window is not: reading it in insertion order missed on most
+    // vertices); those on the edge need the halo, so the window.
+    let (nx, ny) = (t.width(), t.height());
+    let [kx, kz] = vm.slope_factors();
+    // Snapped X per column and Z per row, once per tile instead of twice per vertex (the same function).
+    let lx: Vec<f32> = (t.x0..t.x1).map(|x| vm.local_x(x)).collect();
+    let lz: Vec<f32> = (t.y0..t.y1).map(|y| vm.local_z(y)).collect();
     for (v, c) in s.coords.iter().enumerate() {
         if used[v] {
             remap[v] = m.positions.len() as u32;
-            let (x, y) = (t.x0 + c[0] as usize, t.y0 + c[1] as usize);
+            let (cx, cy) = (c[0] as usize, c[1] as usize);
+            let (x, y) = (t.x0 + cx, t.y0 + cy);
             let hv = s.heights[v];
-            m.positions.push(vm.position(x, y, hv));
-            m.normals.push(vm.normal(w, x, y, hv));
+            m.positions.push([lx[cx], vm.height(hv), lz[cy]]);
+            m.normals.push(if cx > 0 && cy > 0 && cx + 1 < nx && cy + 1 < ny {
+                let i = cy * nx + cx;
+                super::normal_from(h[i - 1], h[i + 1], h[i - nx], h[i + nx], hv, kx, kz)
+            } else {
+                vm.normal(w, x, y, hv)
+            });
             m.uvs.push(vm.uv(x, y));
             m.grid.push([x as u32, y as u32]);
         }
