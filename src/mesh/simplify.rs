@@ -42,7 +42,7 @@
 //!   +1.2% (`benches/runs/2026-11-29-batches.md`). With a triangle budget insertions stay one at a time.
 //! - Since a batch is a whole class, the queue is a bucket per class, sorted when taken ([`queue`]): the same
 //!   order as the heap it replaced, triangle for triangle, without a sift per update
-//!   (`benches/runs/2026-11-30-queue.md`).
+//!   (`benches/runs/2026-11-29-queue.md`).
 //!
 //! - At `max_error` 0 a tile without no-data takes the lossless fast path ([`lossless`]): the full grid, then the
 //!   vertices the surface does not need removed by checked collapses; the same bound (every sample on the surface),
