@@ -105,8 +105,9 @@ pub struct Scratch {
     /// The error (raw height units) a triangle must exceed to be queued: triangles within it are done and stay out
     /// of the queue (most of the final triangles), so the queue holds only the work left.
     limit: f64,
-    /// Blocks per row of the tile.
+    /// Blocks per row and per column of the tile.
     blocks_x: u32,
+    blocks_y: u32,
     /// Scratch of each piece of a split tile ([`mesh_split`]).
     pieces: Vec<Scratch>,
     /// The triangles of the refinement batch being inserted (see `mesh_simplified`, step 3).
@@ -375,7 +376,7 @@ impl Scratch {
         self.half.clear();
         self.cand.clear();
         self.err.clear();
-        self.queue.reset(1 + 32 * (self.blocks_x * self.blocks_x) as usize);
+        self.queue.reset(1 + 32 * (self.blocks_x * self.blocks_y) as usize);
         self.pending.clear();
         self.queued.clear();
         self.is_vertex.clear();
@@ -528,7 +529,7 @@ impl Scratch {
             let [x, y] = self.cand[t as usize];
             let r = if self.limit > 0.0 { err / self.limit } else { err };
             let band = ((r.to_bits() >> 52) as i64 - 1023).clamp(0, 31) as u64;
-            let blocks = self.blocks_x * self.blocks_x;
+            let blocks = self.blocks_x * self.blocks_y;
             1 + (31 - band as u32) * blocks + (y as u32 >> BLOCK_SHIFT) * self.blocks_x + (x as u32 >> BLOCK_SHIFT)
         }
     }
@@ -675,7 +676,7 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     let nodata = h.iter().filter(|v| v.is_nan()).count();
     let limit = (sp.max_error as f64 / (p.z_scale as f64).abs()).max(0.0);
     let tile = Tile { h: &h, nx, ny, voids: nodata > 0 };
-    s.blocks_x = (nx as u32 >> BLOCK_SHIFT) + 1;
+    (s.blocks_x, s.blocks_y) = ((nx as u32 >> BLOCK_SHIFT) + 1, (ny as u32 >> BLOCK_SHIFT) + 1);
     s.reset(nx * ny);
     s.limit = limit;
     if tile.voids {
@@ -1027,6 +1028,38 @@ mod tests {
         let data: Vec<f32> = (0..w * h).map(|i| (i % w) as f32 * 0.5 + (i / w) as f32 * 2.0).collect();
         let m = run(&data, w, h, 0.0);
         assert_eq!((m.vertices(), m.triangles()), (4, 2));
+    }
+
+    /// Tiles much taller than wide and wider than tall (more blocks down than across, and the reverse): every
+    /// sample within the error, re-measured by brute force from the output triangles. (The class of a triangle
+    /// once counted blocks as if the tile were square, which put a tall tile's lower blocks past the last class.)
+    #[test]
+    fn narrow_tiles_keep_the_bound() {
+        for (w, h) in [(40usize, 700usize), (700, 40), (130, 300)] {
+            let data: Vec<f32> = (0..w * h).map(|i| (((i * 7919) % 1013) as f32 * 0.37).sin() * 3.0 + ((i / w) as f32 * 0.05).sin() * 40.0).collect();
+            let e = 0.5f32;
+            let m = run(&data, w, h, e);
+            assert!(m.max_error <= e, "{w}×{h}: reported {}", m.max_error);
+            let mut worst = 0.0f64;
+            for t in m.indices.chunks_exact(3) {
+                let p = [0, 1, 2].map(|k| m.grid[t[k] as usize].map(|c| c as i32));
+                let area = orient(p[0], p[1], p[2]);
+                let hp = p.map(|q| data[q[1] as usize * w + q[0] as usize] as f64);
+                let (x0, x1) = (p.iter().map(|q| q[0]).min().unwrap(), p.iter().map(|q| q[0]).max().unwrap());
+                let (y0, y1) = (p.iter().map(|q| q[1]).min().unwrap(), p.iter().map(|q| q[1]).max().unwrap());
+                for y in y0..=y1 {
+                    for x in x0..=x1 {
+                        let l = [orient(p[1], p[2], [x, y]), orient(p[2], p[0], [x, y]), orient(p[0], p[1], [x, y])];
+                        if l.iter().all(|&v| v * area.signum() >= 0) {
+                            let z = (l[0] as f64 * hp[0] + l[1] as f64 * hp[1] + l[2] as f64 * hp[2]) / area as f64;
+                            worst = worst.max((z - data[y as usize * w + x as usize] as f64).abs());
+                        }
+                    }
+                }
+            }
+            assert!(worst <= e as f64 + 1e-4, "{w}×{h}: measured {worst}");
+            assert!(m.triangles() > 2, "{w}×{h}: refined");
+        }
     }
 
     #[test]
