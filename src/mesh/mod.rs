@@ -336,6 +336,17 @@ fn slope(a: f32, c: f32, b: f32) -> f32 {
     }
 }
 
+/// The unit tests' random numbers: xorshift64 from `seed` (deterministic, no dependency).
+#[cfg(test)]
+pub(crate) fn xorshift(mut s: u64) -> impl FnMut() -> u64 {
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

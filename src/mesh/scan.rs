@@ -192,13 +192,7 @@ mod tests {
     /// run does and does not beat.
     #[test]
     fn raise_is_the_first_strictly_larger() {
-        let mut s = 0x2545f4914f6cdd1du64;
-        let mut rnd = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
+        let mut rnd = crate::mesh::xorshift(0x2545f4914f6cdd1du64);
         for _ in 0..20000 {
             let n = (rnd() % 40) as usize + 1;
             let levels = (rnd() % 4) + 1;
@@ -225,13 +219,7 @@ mod tests {
     /// Every path returns the scalar twin's maximum bit for bit, on every range of rows with awkward planes.
     #[test]
     fn vector_paths_equal_the_scalar_twin() {
-        let mut s = 0x9e3779b97f4a7c15u64;
-        let mut rnd = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
+        let mut rnd = crate::mesh::xorshift(0x9e3779b97f4a7c15u64);
         for _ in 0..2000 {
             let n = (rnd() % 70) as usize + 1;
             let h: Vec<f32> = (0..n).map(|_| (rnd() % 100_000) as f32 * 0.037 - 1000.0).collect();

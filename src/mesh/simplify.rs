@@ -117,6 +117,8 @@ pub struct Scratch {
 /// log2 of the block side, in samples, of the block-ordered refinement: a block's heights and vertex map stay in
 /// a core's L2 cache while its triangles are refined.
 const BLOCK_SHIFT: u32 = 7;
+/// Octaves of error over the limit that get a class band of their own (the last holds every larger error).
+const BANDS: u32 = 32;
 /// Triangles of at least this many samples take their candidate from a row lattice, every `rows`-th row with
 /// `rows` = √samples / `LATTICE_DIV` rounded down to a power of two, at most 8.
 const LATTICE_MIN: u64 = 1 << 9;
@@ -376,7 +378,7 @@ impl Scratch {
         self.half.clear();
         self.cand.clear();
         self.err.clear();
-        self.queue.reset(1 + 32 * (self.blocks_x * self.blocks_y) as usize);
+        self.queue.reset((1 + BANDS * self.blocks_x * self.blocks_y) as usize);
         self.pending.clear();
         self.queued.clear();
         self.is_vertex.clear();
@@ -528,9 +530,9 @@ impl Scratch {
         } else {
             let [x, y] = self.cand[t as usize];
             let r = if self.limit > 0.0 { err / self.limit } else { err };
-            let band = ((r.to_bits() >> 52) as i64 - 1023).clamp(0, 31) as u64;
+            let band = ((r.to_bits() >> 52) as i64 - 1023).clamp(0, BANDS as i64 - 1) as u32;
             let blocks = self.blocks_x * self.blocks_y;
-            1 + (31 - band as u32) * blocks + (y as u32 >> BLOCK_SHIFT) * self.blocks_x + (x as u32 >> BLOCK_SHIFT)
+            1 + (BANDS - 1 - band) * blocks + (y as u32 >> BLOCK_SHIFT) * self.blocks_x + (x as u32 >> BLOCK_SHIFT)
         }
     }
 
@@ -770,9 +772,11 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     s.queued.iter_mut().for_each(|q| *q = true);
     s.flush(&tile);
     while let Some(class) = s.queue.top_class() {
+        // With a budget, the first triangle of the first class: the budget is checked before it, and it is the batch.
+        let top = sp.max_triangles.map(|_| s.queue.first(class));
         // Each insertion adds two triangles (a split triangle, or two split across an edge). Void samples and
         // their rim are inserted whatever the budget: without them a hole would be covered.
-        if sp.max_triangles.is_some_and(|m| s.tris.len() / 3 + 2 > m) && s.err[s.queue.first(class) as usize] < f64::MAX {
+        if sp.max_triangles.is_some_and(|m| s.tris.len() / 3 + 2 > m) && top.is_some_and(|t| s.err[t as usize] < f64::MAX) {
             // Stopped by the budget: the errors still queued may come from a row lattice (lower bounds); the
             // error to report is the exact one.
             s.exact_queued(&tile);
@@ -781,15 +785,14 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
         // A batch: every queued triangle of the top's class (the same octave of error in the same block), in queue
         // order. Each has its worst sample inserted unless an insertion before it in the batch rewrote it (it is
         // then pending, its candidate gone); triangles the batch creates or rewrites are searched once, after it.
-        // With a budget a batch is the top alone: the budget is checked before each insertion.
         let mut batch = std::mem::take(&mut s.batch);
         batch.clear();
-        if sp.max_triangles.is_some() {
-            let t = s.queue.first(class);
-            s.queue.remove(t);
-            batch.push(t);
-        } else {
-            s.queue.take_class(class, &mut batch);
+        match top {
+            Some(t) => {
+                s.queue.remove(t);
+                batch.push(t);
+            }
+            None => s.queue.take_class(class, &mut batch),
         }
         for &t in &batch {
             if !s.queued[t as usize] {
@@ -959,13 +962,8 @@ mod tests {
         let (nx, ny) = (61usize, 47usize);
         let h: Vec<f32> = (0..nx * ny).map(|i| (((i * 7919) % 1013) as f32 * 0.37).sin() * 40.0 + (i % nx) as f32 * 0.3).collect();
         let tile = Tile { h: &h, nx, ny, voids: false };
-        let mut s = 0x2545f4914f6cdd1du64;
-        let mut rnd = move |n: i32| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % n as u64) as i32
-        };
+        let mut next = crate::mesh::xorshift(0x2545f4914f6cdd1du64);
+        let mut rnd = move |n: i32| (next() % n as u64) as i32;
         let mut checked = 0;
         while checked < 3000 {
             let p = [[rnd(nx as i32), rnd(ny as i32)], [rnd(nx as i32), rnd(ny as i32)], [rnd(nx as i32), rnd(ny as i32)]];

@@ -139,13 +139,7 @@ mod tests {
     /// whole-class takes in random order, with many equal errors.
     #[test]
     fn takes_classes_in_heap_order() {
-        let mut s = 0x9e3779b97f4a7c15u64;
-        let mut rnd = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
+        let mut rnd = crate::mesh::xorshift(0x9e3779b97f4a7c15u64);
         for round in 0..50 {
             let classes = [1usize, 3, 64, 65, 300, 5000][round % 6];
             let n = 200;
