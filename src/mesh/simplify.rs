@@ -94,7 +94,7 @@ pub struct Scratch {
     queue: queue::Queue,
     pending: Vec<u32>,
     /// Whether a triangle is already in `pending` (a flip can rewrite a fresh triangle; scan it once).
-    queued: Vec<bool>,
+    in_pending: Vec<bool>,
     /// Per tile sample: is it a vertex already.
     is_vertex: Vec<bool>,
     /// Per tile sample: must become a vertex before refinement (an interior void sample or its valid rim).
@@ -380,7 +380,7 @@ impl Scratch {
         self.err.clear();
         self.queue.reset((1 + BANDS * self.blocks_x * self.blocks_y) as usize);
         self.pending.clear();
-        self.queued.clear();
+        self.in_pending.clear();
         self.is_vertex.clear();
         self.is_vertex.resize(samples, false);
         self.forced.clear();
@@ -411,7 +411,7 @@ impl Scratch {
                 self.cand.push([0, 0]);
                 self.err.push(-1.0);
                 self.queue.grow();
-                self.queued.push(false);
+                self.in_pending.push(false);
                 t
             }
         };
@@ -420,8 +420,8 @@ impl Scratch {
         for (k, &o) in opp.iter().enumerate() {
             self.link(e as u32 + k as u32, o);
         }
-        if !self.queued[t as usize] {
-            self.queued[t as usize] = true;
+        if !self.in_pending[t as usize] {
+            self.in_pending[t as usize] = true;
             self.pending.push(t);
         }
         t
@@ -553,7 +553,7 @@ impl Scratch {
 
     fn flush(&mut self, tile: &Tile) {
         while let Some(t) = self.pending.pop() {
-            self.queued[t as usize] = false;
+            self.in_pending[t as usize] = false;
             self.find_candidate(tile, t);
             self.queue_set(t);
         }
@@ -740,7 +740,7 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     let tb = s.set_tri(None, [c10, c01, c11], [NONE, NONE, NONE]);
     s.link(3 * ta + 1, 3 * tb);
     s.pending.clear();
-    s.queued.iter_mut().for_each(|q| *q = false);
+    s.in_pending.iter_mut().for_each(|q| *q = false);
     // Each side as (start corner, end corner, points strictly between, in walking order from start). Points are
     // split into the boundary edge without flips (each side fans from a vertex off its line, so nothing is
     // degenerate); one Lawson pass then makes the whole triangulation Delaunay.
@@ -769,7 +769,7 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
 
     // 3. Greedy interior refinement.
     s.pending = (0..(s.tris.len() / 3) as u32).collect();
-    s.queued.iter_mut().for_each(|q| *q = true);
+    s.in_pending.iter_mut().for_each(|q| *q = true);
     s.flush(&tile);
     while let Some(class) = s.queue.top_class() {
         // With a budget, the first triangle of the first class: the budget is checked before it, and it is the batch.
@@ -795,7 +795,7 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
             None => s.queue.take_class(class, &mut batch),
         }
         for &t in &batch {
-            if !s.queued[t as usize] {
+            if !s.in_pending[t as usize] {
                 let p = s.cand[t as usize];
                 s.insert(&tile, t, p);
             }
