@@ -3,7 +3,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use terrafarm::mesh::grid::Kernel;
-use terrafarm::mesh::simplify::{mesh_simplified, Scratch, SimplifyParams};
+use terrafarm::mesh::simplify::{mesh_simplified, Scratch, SimplifyParams, Split};
 use terrafarm::mesh::{grid::mesh_grid, Params, Window};
 use terrafarm::raster::{decode_terrain_rgb, decode_terrarium};
 use terrafarm::tiling::Rect;
@@ -23,7 +23,7 @@ fn kernels(c: &mut Criterion) {
     g.bench_function("grid 257² (samples)", |b| b.iter(|| black_box(mesh_grid(black_box(&w), &p))));
     // 0 m takes the lossless fast path (the full grid, then checked vertex removals); 1 and 5 m the greedy insertion.
     for e in [0.0f32, 1.0, 5.0] {
-        let sp = SimplifyParams { max_error: e, max_triangles: None, split: false };
+        let sp = SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole };
         let mut s = Scratch::default();
         g.bench_function(format!("simplify {e} m 257² (samples)"), |b| b.iter(|| black_box(mesh_simplified(&w, &p, &sp, &mut s))));
     }

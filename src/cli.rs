@@ -133,8 +133,8 @@ pub struct BenchArgs {
     /// Skip the end-to-end row (the scene written through `mesh` to a RAM disk, against a plain write).
     #[arg(long)]
     pub no_end_to_end: bool,
-    /// Mesh whole tiles even where `mesh` would cut them into pieces meshed in parallel (a scene of fewer than 4
-    /// tiles): to time the kernel on one large tile.
+    /// Mesh whole tiles even where `mesh` would cut them into pieces meshed in parallel (tiles wider than 256 cells,
+    /// and every tile of a scene of fewer than 4): to time the kernel on one large tile.
     #[arg(long)]
     pub whole_tiles: bool,
     /// With --input: only open and decode it (one thread), print that time, and stop.

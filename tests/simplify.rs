@@ -4,7 +4,7 @@
 mod common;
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap};
-use terrafarm::mesh::simplify::SimplifyParams;
+use terrafarm::mesh::simplify::{SimplifyParams, Split};
 use terrafarm::mesh::{Mesh, Method, Params};
 use terrafarm::pipeline::memory::mesh_in_memory;
 use terrafarm::tiling::{Grid, TileId};
@@ -113,7 +113,7 @@ proptest! {
             }
         }
         let p = Params { cell: [1.0, 1.0], z_scale: zs, z_offset: 5.0, raster: [w, h], tile: w.max(h) };
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole });
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
         let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
@@ -131,7 +131,7 @@ proptest! {
         }
         if data.iter().all(|v| v.is_nan()) { return Ok(()); }
         let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
-        let tiles = mesh_in_memory(&data, w, h, tile, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false })).unwrap();
+        let tiles = mesh_in_memory(&data, w, h, tile, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole })).unwrap();
         check(&tiles, &Grid::new(w, h, tile).unwrap(), &data, &p, e)?;
     }
 }
@@ -151,7 +151,8 @@ fn fuji_error_bound_and_seams_at_several_errors() {
     let grid = Grid::new(512, 512, 100).unwrap();
     let mut last = usize::MAX;
     for e in [0.0f32, 1.0, 5.0, 20.0] {
-        let tiles = mesh_in_memory(&data, 512, 512, 100, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false })).unwrap();
+        let tiles =
+            mesh_in_memory(&data, 512, 512, 100, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole })).unwrap();
         check(&tiles, &grid, &data, &p, e).unwrap();
         let tris: usize = tiles.iter().map(|(_, m)| m.triangles()).sum();
         assert!(tris < last, "more error, fewer triangles");
@@ -171,7 +172,7 @@ fn large_single_tile_keeps_the_bound() {
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [512, 512], tile: 511 };
     let grid = Grid::new(512, 512, 511).unwrap();
     for e in [0.5f32, 1.0, 5.0, 20.0] {
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole });
         let whole = mesh_in_memory(&data, 512, 512, 511, &p, &method).unwrap();
         assert_eq!(whole.len(), 1);
         check(&whole, &grid, &data, &p, e).unwrap();
@@ -189,7 +190,8 @@ fn budget_stop_on_a_large_tile_reports_the_exact_error() {
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [513, 513], tile: 512 };
     for budget in [300, 3000] {
         let tiles =
-            mesh_in_memory(&data, 513, 513, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: false })).unwrap();
+            mesh_in_memory(&data, 513, 513, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: Split::Whole }))
+                .unwrap();
         let m = &tiles[0].1;
         let (err, _) = measured_error(m, &data, 513, &p);
         assert!((err - m.max_error as f64).abs() < 1e-3, "budget {budget}: reported {} measured {err}", m.max_error);
@@ -210,7 +212,8 @@ fn budget_never_leaves_a_void_covered() {
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 512 };
     for budget in [20, 60, 200] {
         let tiles =
-            mesh_in_memory(&data, w, h, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: false })).unwrap();
+            mesh_in_memory(&data, w, h, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: Split::Whole }))
+                .unwrap();
         let m = &tiles[0].1;
         for t in m.indices.chunks_exact(3) {
             let g = [t[0], t[1], t[2]].map(|i| m.grid[i as usize].map(|v| v as i64));
@@ -237,7 +240,8 @@ fn triangle_budget_is_respected_and_error_reported() {
         }
     }
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [129, 129], tile: 129 };
-    let tiles = mesh_in_memory(&data, 129, 129, 128, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(200), split: false })).unwrap();
+    let tiles =
+        mesh_in_memory(&data, 129, 129, 128, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(200), split: Split::Whole })).unwrap();
     let m = &tiles[0].1;
     assert!(m.triangles() <= 202, "{}", m.triangles());
     let (err, _) = measured_error(m, &data, 129, &p);
@@ -263,7 +267,7 @@ fn voids_are_simplified_around_not_filled() {
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 128 };
     let grid = Grid::new(w, h, 128).unwrap();
     for e in [1.0f32, 5.0] {
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: false });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole });
         let with = mesh_in_memory(&data, w, h, 128, &p, &method).unwrap();
         let without = mesh_in_memory(&base, w, h, 128, &p, &method).unwrap();
         check(&with, &grid, &data, &p, e).unwrap();
@@ -349,7 +353,7 @@ proptest! {
         let data = piecewise(w, h, seed, voids);
         if data.iter().all(|v| v.is_nan()) { return Ok(()); }
         let p = Params { cell: [1.0, 1.0], z_scale: zs, z_offset: 5.0, raster: [w, h], tile: w.max(h) };
-        let method = Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: false });
+        let method = Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: Split::Whole });
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
         let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
@@ -380,7 +384,7 @@ fn lossless_fast_path_drops_planar_vertices() {
         })
         .collect();
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 256 };
-    let tiles = mesh_in_memory(&data, w, h, 256, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: false })).unwrap();
+    let tiles = mesh_in_memory(&data, w, h, 256, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: Split::Whole })).unwrap();
     check(&tiles, &Grid::new(w, h, 256).unwrap(), &data, &p, 0.0).unwrap();
     let count = |c: usize, r: usize| tiles.iter().find(|(t, _)| (t.col, t.row) == (c, r)).unwrap().1.triangles();
     let full = 2 * 255 * 255;
@@ -443,7 +447,7 @@ proptest! {
             }
         }
         let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: true });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Cores });
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
         let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
@@ -471,7 +475,7 @@ fn split_tile_against_the_whole_tile_on_fuji() {
     let grid = Grid::new(512, 512, 511).unwrap();
     let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
     for e in [0.0f32, 1.0, 5.0, 20.0] {
-        let at = |split| Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split });
+        let at = |split: bool| Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: if split { Split::Cores } else { Split::Whole } });
         let whole = mesh_in_memory(&data, 512, 512, 511, &p, &at(false)).unwrap();
         let split = pool(2).install(|| mesh_in_memory(&data, 512, 512, 511, &p, &at(true))).unwrap();
         assert!(split == pool(1).install(|| mesh_in_memory(&data, 512, 512, 511, &p, &at(true))).unwrap(), "{e} m: thread count changes the split tile");
@@ -482,5 +486,106 @@ fn split_tile_against_the_whole_tile_on_fuji() {
         let (n, nw) = (m.triangles() as f64, whole[0].1.triangles() as f64);
         assert!((n - nw).abs() <= 0.02 * nw, "{e} m: {n} triangles split against {nw} whole");
         eprintln!("{e} m: split {n} whole {nw} ({:+.2}%)", (n / nw - 1.0) * 100.0);
+    }
+}
+
+/// The cut samples of a side [a, b) meshed as pieces of at most 256 cells (`PIECE_CELLS`): its cells in n even
+/// parts (stated here again, so that a change of the rule shows).
+fn piece_cuts(a: usize, b: usize) -> Vec<u32> {
+    assert_eq!(terrafarm::mesh::simplify::PIECE_CELLS, 256);
+    let cells = b - a - 1;
+    let n = cells.div_ceil(256).max(1);
+    (1..n).map(|k| (a + k * cells / n) as u32).collect()
+}
+
+/// Issues #13 and #15: tiles wider than `PIECE_CELLS` are meshed as pieces of at most that many cells (what
+/// `mesh` does with a coarse level's tiles, up to 16× wider than level 0's): the bound re-measured against the
+/// samples, exact seams with a neighbour cut differently across (one piece against three), no crack where pieces
+/// meet, no-data counted once where cut lines cross, every cut line's ends and crossings kept as vertices, and the
+/// same output on one and two threads.
+#[test]
+fn large_tiles_are_meshed_as_pieces() {
+    let (w, h, tile) = (700, 600, 600);
+    let grid = Grid::new(w, h, tile).unwrap();
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    for (seed, holes) in [(3u64, false), (11, true)] {
+        let mut data = rough(w, h, seed);
+        if holes {
+            for (i, v) in data.iter_mut().enumerate() {
+                if (i as u64).wrapping_mul(seed | 1) % 61 == 0 {
+                    *v = f32::NAN;
+                }
+            }
+            // No-data where cut lines cross (counted by four pieces) and on one cut line only (by two).
+            for (x, y) in [(200, 199), (400, 399), (200, 50), (50, 399), (650, 199)] {
+                data[y * w + x] = f32::NAN;
+            }
+        }
+        let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile };
+        for e in [0.0f32, 2.0, 10.0] {
+            let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Pieces });
+            let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
+            let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
+            assert!(one == two, "{e} m: output depends on thread count");
+            check(&one, &grid, &data, &p, e).unwrap();
+            for (t, m) in &one {
+                let r = grid.tile_rect(*t);
+                let nodata = (r.y0..r.y1).flat_map(|y| (r.x0..r.x1).map(move |x| (x, y))).filter(|&(x, y)| data[y * w + x].is_nan()).count();
+                assert_eq!(m.nodata_samples, nodata, "{e} m, tile {t:?}");
+                let (cx, cy) = (piece_cuts(r.x0, r.x1), piece_cuts(r.y0, r.y1));
+                assert_eq!((cx.len(), cy.len()), if r.x0 == 0 { (2, 2) } else { (0, 2) }, "tile {t:?}: 3×3 and 1×3 pieces");
+                if nodata > 0 {
+                    continue;
+                }
+                assert_watertight(m, r).unwrap();
+                let v: std::collections::HashSet<[u32; 2]> = m.grid.iter().copied().collect();
+                let (x0, y0, x1, y1) = (r.x0 as u32, r.y0 as u32, r.x1 as u32 - 1, r.y1 as u32 - 1);
+                for &x in &cx {
+                    assert!(v.contains(&[x, y0]) && v.contains(&[x, y1]), "{e} m: cut x = {x} has no end vertex");
+                    for &y in &cy {
+                        assert!(v.contains(&[x, y]), "{e} m: cuts cross at ({x}, {y}) without a vertex");
+                    }
+                }
+                for &y in &cy {
+                    assert!(v.contains(&[x0, y]) && v.contains(&[x1, y]), "{e} m: cut y = {y} has no end vertex");
+                }
+            }
+        }
+    }
+}
+
+/// Issue #15's check for pieces on real terrain: fuji upsampled to 1023² (bilinear, 2×) as one 1022-cell tile, 4×4
+/// pieces against the whole tile: the bound re-measured, watertight, within 2% of the whole tile's triangles.
+#[test]
+fn pieces_against_the_whole_tile_on_fuji() {
+    let Some(f) = fuji() else { return };
+    let n: usize = 1023;
+    let at = |x: usize, y: usize| f[y * 512 + x];
+    let data: Vec<f32> = (0..n * n)
+        .map(|i| {
+            let (x, y) = (i % n, i / n);
+            let (x0, y0, x1, y1): (usize, usize, usize, usize) = (x / 2, y / 2, x.div_ceil(2), y.div_ceil(2));
+            (at(x0, y0) + at(x1, y0) + at(x0, y1) + at(x1, y1)) / 4.0
+        })
+        .collect();
+    let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [n, n], tile: n - 1 };
+    let grid = Grid::new(n, n, n - 1).unwrap();
+    for e in [1.0f32, 5.0, 20.0] {
+        let at = |split| Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split });
+        let whole = mesh_in_memory(&data, n, n, n - 1, &p, &at(Split::Whole)).unwrap();
+        let pieces = mesh_in_memory(&data, n, n, n - 1, &p, &at(Split::Pieces)).unwrap();
+        check(&pieces, &grid, &data, &p, e).unwrap();
+        let (r, m) = (grid.tile_rect(pieces[0].0), &pieces[0].1);
+        assert_watertight(m, r).unwrap();
+        let cuts = piece_cuts(r.x0, r.x1);
+        assert_eq!(cuts.len(), 3, "4×4 pieces");
+        let v: std::collections::HashSet<[u32; 2]> = m.grid.iter().copied().collect();
+        for &a in &cuts {
+            assert!([[a, 0], [a, 1022], [0, a], [1022, a]].iter().all(|p| v.contains(p)), "{e} m: cut {a} has no end vertex");
+            assert!(cuts.iter().all(|&b| v.contains(&[a, b])), "{e} m: cuts cross on line {a} without a vertex");
+        }
+        let (k, kw) = (m.triangles() as f64, whole[0].1.triangles() as f64);
+        assert!((k - kw).abs() <= 0.02 * kw, "{e} m: {k} triangles in pieces against {kw} whole");
+        eprintln!("{e} m: pieces {k} whole {kw} ({:+.2}%)", (k / kw - 1.0) * 100.0);
     }
 }

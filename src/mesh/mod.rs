@@ -123,7 +123,7 @@ pub enum Method {
 pub fn mesh_tile(w: &Window, p: &Params, method: &Method, skirt: Option<f32>, scratch: &mut simplify::Scratch) -> Mesh {
     let mut m = match method {
         Method::Grid => grid::mesh_grid(w, p),
-        Method::Simplify(sp) if sp.split => simplify::mesh_split(w, p, sp, scratch),
+        Method::Simplify(sp) if sp.split != simplify::Split::Whole => simplify::mesh_split(w, p, sp, scratch),
         Method::Simplify(sp) => simplify::mesh_simplified(w, p, sp, scratch),
     };
     if let Some(d) = skirt {

@@ -49,9 +49,13 @@
 //!   the same borders, in a fraction of the greedy path's time and with fewer triangles on every input measured
 //!   (its triangles are not Delaunay: a flat area fans out from the vertices it keeps).
 //!
-//! - A scene (or level) of very few tiles leaves cores idle when each tile is meshed whole: there every tile is cut
-//!   into up to 2×2 pieces meshed in parallel and joined ([`mesh_split`]; the pipeline sets `split` for scenes of
-//!   fewer than four tiles). Its border lines are then simplified per half, on both tiles that share them.
+//! - A tile wider than [`PIECE_CELLS`] (256) cells, such as a coarse level of detail's, is cut evenly into pieces
+//!   of at most that many cells, meshed in parallel and joined ([`mesh_split`], [`Split::Pieces`]): the refinement
+//!   of one large tile rescans its large first triangles over the whole tile, and pieces do the same work with
+//!   about the same triangle count in a fraction of the time. A scene (or level) of very few tiles would leave
+//!   cores idle: there every tile is also cut at least in two each way ([`Split::Cores`]; the pipeline chooses per
+//!   scene or level, [`crate::pipeline::with_split`]). Border lines are then simplified per piece, on both tiles
+//!   that share them.
 //!
 //! Pure: a height window and parameters in, buffers out; scratch is per thread and reused.
 
@@ -71,9 +75,23 @@ pub struct SimplifyParams {
     pub max_error: f32,
     /// Optional triangle budget per tile; when it stops refinement first, the achieved error is reported.
     pub max_triangles: Option<usize>,
-    /// Mesh each tile as up to 2×2 pieces in parallel ([`mesh_split`]). Every tile sharing a border must agree on
-    /// it, so it is set for all the tiles of a scene or level or for none; ignored with a triangle budget.
-    pub split: bool,
+    /// How each tile is cut into pieces meshed in parallel ([`mesh_split`]). Every tile sharing a border must agree
+    /// on it, so it is the same for all the tiles of a scene or level; ignored with a triangle budget.
+    pub split: Split,
+}
+
+/// How [`mesh_split`] cuts a tile into pieces. Cuts depend on the tile's extent alone, so two tiles sharing a
+/// border (the same extent along it) cut it at the same samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// The whole tile at once: the kernel alone (`bench --whole-tiles`, and tests of the kernel).
+    Whole,
+    /// A side of more than [`PIECE_CELLS`] cells cut evenly into pieces of at most that many: what `mesh` does with
+    /// large tiles (a coarse level's, or a large `--tile-size`).
+    Pieces,
+    /// As `Pieces`, and a side of at least [`SPLIT_MIN`] samples cut in at least two: a scene of few tiles then
+    /// keeps every core busy.
+    Cores,
 }
 
 /// Per-thread working memory, reused across tiles.
@@ -806,51 +824,88 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     output(w, p, &vm, s, h, nodata, border_err)
 }
 
-/// A side of at least this many samples is halved by [`mesh_split`].
+/// A side of at least this many samples is halved by [`mesh_split`] with [`Split::Cores`].
 pub const SPLIT_MIN: usize = 64;
 
-/// Meshes the tile as up to 2×2 pieces in parallel, one mesh out: a side of at least [`SPLIT_MIN`] samples is cut
-/// at its middle sample, the pieces share that line, and each piece is meshed by [`mesh_simplified`] as a tile of
-/// its own (its border lines simplified from their samples alone, so a line is simplified the same way from both
-/// pieces it separates, exactly as between two tiles). The tile's own border lines are then simplified per half:
-/// the tile sharing a border has the same extent along it, so it halves the line at the same sample, and seams stay
-/// exact when every tile of the scene is split. The result is the mesh of half-size tiles joined into one: the
-/// same error bound, the vertices on the cut lines once, and one piece per core where a scene has too few tiles
-/// to keep the cores busy. Pieces are meshed and joined in a fixed order, so the mesh is the same for any
-/// thread count.
+/// The largest side, in cells, of a piece [`mesh_split`] meshes at once (the default tile's). A larger tile is
+/// meshed as pieces: the greedy refinement of one large tile rescans its large first triangles over the whole
+/// tile at every step, and its block order leaves the caches between blocks; pieces of this size refine with
+/// about the same triangle count (within ±1% on fuji 4097² at 1 to 16 m, `benches/runs/`) at a fraction of the
+/// time on coarse levels of detail, whose tiles are up to 16× wider.
+pub const PIECE_CELLS: usize = 256;
+
+/// The pieces of sample range [a, b) along one side: `n` even parts of its cells, each piece holding its end
+/// samples (neighbouring pieces share their cut sample).
+fn cuts(a: usize, b: usize, split: Split) -> Vec<(usize, usize)> {
+    let cells = b - a - 1;
+    let mut n = match split {
+        Split::Whole => 1,
+        Split::Pieces | Split::Cores => cells.div_ceil(PIECE_CELLS).max(1),
+    };
+    if split == Split::Cores && b - a >= SPLIT_MIN {
+        n = n.max(2);
+    }
+    (0..n).map(|k| (a + k * cells / n, a + (k + 1) * cells / n + 1)).collect()
+}
+
+/// Meshes the tile as pieces in parallel ([`cuts`]: pieces of at most [`PIECE_CELLS`] cells a side, and with
+/// [`Split::Cores`] at least 2×2), one mesh out. The pieces share their cut lines, and each piece is meshed by
+/// [`mesh_simplified`] as a tile of its own (its border lines simplified from their samples alone, so a line is
+/// simplified the same way from both pieces it separates, exactly as between two tiles). The tile's own border
+/// lines are then simplified per piece: the tile sharing a border has the same extent along it, so it cuts the line
+/// at the same samples, and seams stay exact when every tile of the scene is cut alike. The result is the mesh of
+/// smaller tiles joined into one: the same error bound, the vertices on the cut lines once. Pieces are meshed and
+/// joined in a fixed order, so the mesh is the same for any thread count.
 pub fn mesh_split(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scratch) -> Mesh {
     let t = w.tile;
-    let halves = |a: usize, b: usize| if b - a >= SPLIT_MIN { vec![(a, a + (b - a - 1) / 2 + 1), (a + (b - a - 1) / 2, b)] } else { vec![(a, b)] };
-    let (xs, ys) = (halves(t.x0, t.x1), halves(t.y0, t.y1));
-    let whole = SimplifyParams { split: false, ..*sp };
+    let (xs, ys) = (cuts(t.x0, t.x1, sp.split), cuts(t.y0, t.y1, sp.split));
+    let whole = SimplifyParams { split: Split::Whole, ..*sp };
     if xs.len() * ys.len() == 1 || sp.max_triangles.is_some() {
         return mesh_simplified(w, p, &whole, s);
     }
     let pieces: Vec<Rect> = ys.iter().flat_map(|&(y0, y1)| xs.iter().map(move |&(x0, x1)| Rect { x0, y0, x1, y1 })).collect();
-    // Grow only: an edge tile cut in two must not drop the scratch the four-piece tiles reuse.
-    if s.pieces.len() < pieces.len() {
-        s.pieces.resize_with(pieces.len(), Default::default);
-    }
-    let meshes: Vec<Mesh> = pieces.par_iter().zip(s.pieces.par_iter_mut()).map(|(&r, sc)| mesh_simplified(&Window { tile: r, ..*w }, p, &whole, sc)).collect();
+    // Piece scratch from a pool kept in the tile's scratch: as many as pieces run at once, not one per piece (a
+    // coarse level's tile has up to hundreds).
+    let pool = std::sync::Mutex::new(std::mem::take(&mut s.pieces));
+    let meshes: Vec<Mesh> = pieces
+        .par_iter()
+        .map(|&r| {
+            let mut sc = pool.lock().ok().and_then(|mut v| v.pop()).unwrap_or_default();
+            let m = mesh_simplified(&Window { tile: r, ..*w }, p, &whole, &mut sc);
+            if let Ok(mut v) = pool.lock() {
+                v.push(sc);
+            }
+            m
+        })
+        .collect();
+    s.pieces = pool.into_inner().unwrap_or_default();
     // Join: vertices in piece order, each once (only those on a cut line can repeat), positions from the tile's
     // own origin (normals and UVs depend on the sample alone, so the pieces' are kept).
     let vm = VertexMap::new(&t, p);
-    let (cut_x, cut_y) = (xs.get(1).map(|c| c.0 as u32), ys.get(1).map(|c| c.0 as u32));
+    // The joined index of each vertex on a cut line, by line: a vertical cut (x = const) by row, a horizontal one
+    // by column; a vertex on both is kept in its vertical line's.
+    let (cut_xs, cut_ys): (Vec<usize>, Vec<usize>) = (xs[1..].iter().map(|c| c.0).collect(), ys[1..].iter().map(|c| c.0).collect());
+    let mut on_x = vec![NONE; cut_xs.len() * (t.y1 - t.y0)];
+    let mut on_y = vec![NONE; cut_ys.len() * (t.x1 - t.x0)];
     let mut m = Mesh { origin: vm.origin(), ..Mesh::default() };
-    let mut on_cut: std::collections::HashMap<[u32; 2], u32> = std::collections::HashMap::new();
+    let (h, wd) = (t.y1 - t.y0, t.x1 - t.x0);
     for pm in meshes {
         let mut remap = Vec::with_capacity(pm.grid.len());
         for (i, &g) in pm.grid.iter().enumerate() {
-            let cut = Some(g[0]) == cut_x || Some(g[1]) == cut_y;
-            if let Some(&v) = cut.then(|| on_cut.get(&g)).flatten() {
+            let (x, y) = (g[0] as usize, g[1] as usize);
+            let slot = match (cut_xs.binary_search(&x), cut_ys.binary_search(&y)) {
+                (Ok(k), _) => Some(&mut on_x[k * h + y - t.y0]),
+                (_, Ok(k)) => Some(&mut on_y[k * wd + x - t.x0]),
+                _ => None,
+            };
+            if let Some(&v) = slot.as_deref().filter(|&&v| v != NONE) {
                 remap.push(v);
                 continue;
             }
             let v = m.positions.len() as u32;
-            if cut {
-                on_cut.insert(g, v);
+            if let Some(slot) = slot {
+                *slot = v;
             }
-            let (x, y) = (g[0] as usize, g[1] as usize);
             m.positions.push(vm.position(x, y, w.at(x, y)));
             m.normals.push(pm.normals[i]);
             m.uvs.push(pm.uvs[i]);
@@ -861,16 +916,14 @@ pub fn mesh_split(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scratch) 
         m.nodata_samples += pm.nodata_samples;
         m.max_error = m.max_error.max(pm.max_error);
     }
-    // A no-data sample on a cut line was counted by both pieces beside it, the centre by all four.
+    // A no-data sample on a cut line was counted by both pieces beside it, one where two cuts cross by all four.
     let nan = |x: usize, y: usize| usize::from(w.at(x, y).is_nan());
-    if let Some(cy) = cut_y {
-        m.nodata_samples -= (t.x0..t.x1).map(|x| nan(x, cy as usize)).sum::<usize>();
+    for &cy in &cut_ys {
+        m.nodata_samples -= (t.x0..t.x1).map(|x| nan(x, cy)).sum::<usize>();
     }
-    if let Some(cx) = cut_x {
-        m.nodata_samples -= (t.y0..t.y1).map(|y| nan(cx as usize, y)).sum::<usize>();
-    }
-    if let (Some(cx), Some(cy)) = (cut_x, cut_y) {
-        m.nodata_samples -= nan(cx as usize, cy as usize);
+    for &cx in &cut_xs {
+        m.nodata_samples -= (t.y0..t.y1).map(|y| nan(cx, y)).sum::<usize>();
+        m.nodata_samples -= cut_ys.iter().map(|&cy| nan(cx, cy)).sum::<usize>();
     }
     m.finish_bounds();
     m
@@ -947,10 +1000,44 @@ mod tests {
         assert_eq!(k, [0, 1, 2, 3, 5]);
     }
 
+    /// Pieces cover the side, share their cut samples, have at most PIECE_CELLS cells (the pieces of one side
+    /// differ by at most one cell), are at least two per side of SPLIT_MIN samples with `Cores`, and halve a side
+    /// of up to 2·PIECE_CELLS cells at the sample the 2×2 split has always used (its tiles keep their bytes).
+    #[test]
+    fn cuts_cover_the_side_in_even_pieces() {
+        assert_eq!(cuts(5, 6, Split::Pieces), [(5, 6)]);
+        assert_eq!(cuts(0, 300, Split::Whole), [(0, 300)]);
+        for a in [0usize, 7, 512] {
+            for samples in 2..1400 {
+                let b = a + samples;
+                for split in [Split::Pieces, Split::Cores] {
+                    let c = cuts(a, b, split);
+                    assert_eq!((c[0].0, c[c.len() - 1].1), (a, b), "{a}..{b}");
+                    assert!(c.windows(2).all(|p| p[0].1 == p[1].0 + 1), "{a}..{b}: pieces share their cut sample");
+                    let cells: Vec<usize> = c.iter().map(|&(x0, x1)| x1 - x0 - 1).collect();
+                    assert!(cells.iter().all(|n| (1..=PIECE_CELLS).contains(n)), "{a}..{b}: {cells:?}");
+                    assert!(cells.iter().max().unwrap() - cells.iter().min().unwrap() <= 1, "{a}..{b}: {cells:?}");
+                    assert_eq!(c.len(), (samples - 1).div_ceil(PIECE_CELLS).max(if split == Split::Cores && samples >= SPLIT_MIN { 2 } else { 1 }));
+                    if c.len() == 2 {
+                        let mid = a + (samples - 1) / 2;
+                        assert_eq!(c, [(a, mid + 1), (mid, b)], "{a}..{b}");
+                    }
+                    // A function of the side alone: the same cuts, shifted, at any origin.
+                    assert_eq!(c.iter().map(|&(x0, x1)| (x0 - a, x1 - a)).collect::<Vec<_>>(), cuts(0, samples, split));
+                }
+            }
+        }
+    }
+
     fn run(data: &[f32], w: usize, h: usize, e: f32) -> Mesh {
         let r = Rect::new(0, 0, w, h);
         let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
-        mesh_simplified(&Window { data, rect: r, tile: r }, &p, &SimplifyParams { max_error: e, max_triangles: None, split: false }, &mut Scratch::default())
+        mesh_simplified(
+            &Window { data, rect: r, tile: r },
+            &p,
+            &SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole },
+            &mut Scratch::default(),
+        )
     }
 
     /// The row scan against brute force: every sample inside or on the triangle but its corners, the plane

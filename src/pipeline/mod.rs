@@ -24,6 +24,7 @@ use crate::comm::{self, agree, Comm};
 use crate::config::MeshConfig;
 use crate::halo::{self, Blocks, Halo};
 use crate::manifest::{InputRecord, LevelRecord, LodRecord, Manifest, ParamsRecord, RunRecord, TileRecord, Timings, Totals};
+use crate::mesh::simplify::{SimplifyParams, Split};
 use crate::mesh::{Method, Params};
 use crate::raster::{self, ByteSource, CellSize, Georef, Raster, ReadOptions};
 use crate::store::{self, BlobOptions, Store};
@@ -37,7 +38,9 @@ pub use tile::grid_glb_into;
 /// 2: world X/Z snapped to a power-of-two quantum (exact seams at any cell size).
 /// 3: tiles of a scene or level of fewer than four tiles meshed as pieces ([`with_split`]): their border lines are
 /// simplified per half, so a tile of version 2 beside one of version 3 would not share its border vertices.
-pub const OUTPUT_FORMAT_VERSION: u32 = 3;
+/// 4: tiles wider than 256 cells (coarse levels of detail, a large `--tile-size`) meshed as pieces of at most 256
+/// cells ([`crate::mesh::simplify::PIECE_CELLS`]): their border lines are simplified per piece.
+pub const OUTPUT_FORMAT_VERSION: u32 = 4;
 
 /// Resume checks in flight at once (one GET and a HEAD per file each, on blob storage).
 const RESUME_CHECKS_IN_FLIGHT: usize = 16;
@@ -309,13 +312,22 @@ pub fn level_dir(l: usize, implicit_top: Option<usize>) -> String {
 /// one-tile scene would use one core).
 pub const SPLIT_BELOW_TILES: usize = 4;
 
-/// `m` with its `split` set for a scene (or level) laid out as `grid`: every tile of it split, or none, so that the
-/// tiles sharing a border halve it alike. A function of the grid alone (not of threads or ranks), so the output is
-/// the same on any machine; never with a triangle budget.
+/// `m` with its `split` set for a scene (or level) laid out as `grid`, the same for every tile of it so that the
+/// tiles sharing a border cut it alike: pieces of at most 256 cells ([`crate::mesh::simplify::Split::Pieces`]), and
+/// at least 2×2 in a scene of fewer than [`SPLIT_BELOW_TILES`] tiles (`Cores`). A function of the grid alone (not of
+/// threads or ranks), so the output is the same on any machine; whole tiles with a triangle budget (a cap per
+/// tile).
 pub fn with_split(m: Method, grid: &Grid) -> Method {
     match m {
         Method::Simplify(sp) => {
-            Method::Simplify(crate::mesh::simplify::SimplifyParams { split: sp.max_triangles.is_none() && grid.cols * grid.rows < SPLIT_BELOW_TILES, ..sp })
+            let split = if sp.max_triangles.is_some() {
+                Split::Whole
+            } else if grid.cols * grid.rows < SPLIT_BELOW_TILES {
+                Split::Cores
+            } else {
+                Split::Pieces
+            };
+            Method::Simplify(SimplifyParams { split, ..sp })
         }
         Method::Grid => Method::Grid,
     }
@@ -825,8 +837,7 @@ pub fn mesh_scene(
     for (spec, (plan_l, key_l)) in specs.iter().skip(1).zip(&levels) {
         let (done, todo) =
             if cfg.resume { resume_check(store, scene, &level_dir(spec.level, implicit_top), &plan_l.mine, key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
-        let method =
-            with_split(Method::Simplify(crate::mesh::simplify::SimplifyParams { max_error: spec.max_error, max_triangles: None, split: false }), &plan_l.grid);
+        let method = with_split(Method::Simplify(SimplifyParams { max_error: spec.max_error, max_triangles: None, split: Split::Pieces }), &plan_l.grid);
         todo_levels.push(Level {
             level: spec.level,
             dir: level_dir(spec.level, implicit_top),
@@ -969,13 +980,15 @@ mod tests {
 
     #[test]
     fn scenes_of_fewer_than_four_tiles_are_split() {
-        use crate::mesh::simplify::SimplifyParams;
-        let at = |max_triangles| Method::Simplify(SimplifyParams { max_error: 1.0, max_triangles, split: false });
-        let split = |m: Method| matches!(m, Method::Simplify(sp) if sp.split);
-        for (w, h, want) in [(257, 257, true), (513, 257, true), (769, 257, true), (513, 513, false), (1025, 257, false)] {
+        let at = |max_triangles| Method::Simplify(SimplifyParams { max_error: 1.0, max_triangles, split: Split::Whole });
+        let split = |m: Method| match m {
+            Method::Simplify(sp) => sp.split,
+            Method::Grid => unreachable!(),
+        };
+        for (w, h, cores) in [(257, 257, true), (513, 257, true), (769, 257, true), (513, 513, false), (1025, 257, false)] {
             let g = Grid::new(w, h, 256).unwrap();
-            assert_eq!(split(with_split(at(None), &g)), want, "{w}x{h}");
-            assert!(!split(with_split(at(Some(1000)), &g)), "never with a triangle budget");
+            assert_eq!(split(with_split(at(None), &g)), if cores { Split::Cores } else { Split::Pieces }, "{w}x{h}");
+            assert_eq!(split(with_split(at(Some(1000)), &g)), Split::Whole, "never with a triangle budget");
         }
         assert_eq!(with_split(Method::Grid, &Grid::new(257, 257, 256).unwrap()), Method::Grid);
     }
