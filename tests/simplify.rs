@@ -489,12 +489,12 @@ fn split_tile_against_the_whole_tile_on_fuji() {
     }
 }
 
-/// The cut samples of a side [a, b) meshed as pieces of at most 256 cells (`PIECE_CELLS`): its cells in n even
-/// parts (stated here again, so that a change of the rule shows).
+/// The cut samples of a side [a, b) meshed as pieces of at most 256 cells (`PIECE_CELLS`), at most 4 of them
+/// (`MAX_PIECES`): its cells in n even parts (stated here again, so that a change of the rule shows).
 fn piece_cuts(a: usize, b: usize) -> Vec<u32> {
-    assert_eq!(terrafarm::mesh::simplify::PIECE_CELLS, 256);
+    assert_eq!((terrafarm::mesh::simplify::PIECE_CELLS, terrafarm::mesh::simplify::MAX_PIECES), (256, 4));
     let cells = b - a - 1;
-    let n = cells.div_ceil(256).max(1);
+    let n = cells.div_ceil(256).clamp(1, 4);
     (1..n).map(|k| (a + k * cells / n) as u32).collect()
 }
 

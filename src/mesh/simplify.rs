@@ -50,7 +50,7 @@
 //!   (its triangles are not Delaunay: a flat area fans out from the vertices it keeps).
 //!
 //! - A tile wider than [`PIECE_CELLS`] (256) cells, such as a coarse level of detail's, is cut evenly into pieces
-//!   of at most that many cells, meshed in parallel and joined ([`mesh_split`], [`Split::Pieces`]): the refinement
+//!   of at most that many cells (at most [`MAX_PIECES`] a side), meshed in parallel and joined ([`mesh_split`], [`Split::Pieces`]): the refinement
 //!   of one large tile rescans its large first triangles over the whole tile, and pieces do the same work with
 //!   about the same triangle count in a fraction of the time. A scene (or level) of very few tiles would leave
 //!   cores idle: there every tile is also cut at least in two each way ([`Split::Cores`]; the pipeline chooses per
@@ -86,8 +86,9 @@ pub struct SimplifyParams {
 pub enum Split {
     /// The whole tile at once: the kernel alone (`bench --whole-tiles`, and tests of the kernel).
     Whole,
-    /// A side of more than [`PIECE_CELLS`] cells cut evenly into pieces of at most that many: what `mesh` does with
-    /// large tiles (a coarse level's, or a large `--tile-size`).
+    /// A side of more than [`PIECE_CELLS`] cells cut evenly into pieces of at most that many, or into
+    /// [`MAX_PIECES`] when that would take more: what `mesh` does with large tiles (a coarse level's, or a large
+    /// `--tile-size`).
     Pieces,
     /// As `Pieces`, and a side of at least [`SPLIT_MIN`] samples cut in at least two: a scene of few tiles then
     /// keeps every core busy.
@@ -827,12 +828,15 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
 /// A side of at least this many samples is halved by [`mesh_split`] with [`Split::Cores`].
 pub const SPLIT_MIN: usize = 64;
 
-/// The largest side, in cells, of a piece [`mesh_split`] meshes at once (the default tile's). A larger tile is
-/// meshed as pieces: the greedy refinement of one large tile rescans its large first triangles over the whole
-/// tile at every step, and its block order leaves the caches between blocks; pieces of this size refine with
-/// about the same triangle count (within ±1% on fuji 4097² at 1 to 16 m, `benches/runs/`) at a fraction of the
-/// time on coarse levels of detail, whose tiles are up to 16× wider.
+/// The side, in cells, of the pieces [`mesh_split`] cuts a larger tile into (the default tile's), and at most
+/// how many it cuts a side into. The greedy refinement of one large tile rescans its large first triangles over
+/// the whole tile at every step, and its block order leaves the caches between blocks: pieces reach the same bound
+/// with about the same triangles in a fraction of the time on coarse levels of detail, whose tiles are up to 16×
+/// wider. Past 4 pieces a side the pieces grow instead: a coarse level's error grows with its tile, and cut lines
+/// every 256 cells would then cost triangles (fuji 4097² at 80 m: +5.8% on 256-cell pieces, +0.9% on 4×4 of 1024;
+/// `benches/runs/2026-11-30-pieces.md`).
 pub const PIECE_CELLS: usize = 256;
+pub const MAX_PIECES: usize = 4;
 
 /// The pieces of sample range [a, b) along one side: `n` even parts of its cells, each piece holding its end
 /// samples (neighbouring pieces share their cut sample).
@@ -840,7 +844,7 @@ fn cuts(a: usize, b: usize, split: Split) -> Vec<(usize, usize)> {
     let cells = b - a - 1;
     let mut n = match split {
         Split::Whole => 1,
-        Split::Pieces | Split::Cores => cells.div_ceil(PIECE_CELLS).max(1),
+        Split::Pieces | Split::Cores => cells.div_ceil(PIECE_CELLS).clamp(1, MAX_PIECES),
     };
     if split == Split::Cores && b - a >= SPLIT_MIN {
         n = n.max(2);
@@ -848,8 +852,8 @@ fn cuts(a: usize, b: usize, split: Split) -> Vec<(usize, usize)> {
     (0..n).map(|k| (a + k * cells / n, a + (k + 1) * cells / n + 1)).collect()
 }
 
-/// Meshes the tile as pieces in parallel ([`cuts`]: pieces of at most [`PIECE_CELLS`] cells a side, and with
-/// [`Split::Cores`] at least 2×2), one mesh out. The pieces share their cut lines, and each piece is meshed by
+/// Meshes the tile as pieces in parallel ([`cuts`]: pieces of about [`PIECE_CELLS`] cells a side, at most
+/// [`MAX_PIECES`] a side, and with [`Split::Cores`] at least 2×2), one mesh out. The pieces share their cut lines, and each piece is meshed by
 /// [`mesh_simplified`] as a tile of its own (its border lines simplified from their samples alone, so a line is
 /// simplified the same way from both pieces it separates, exactly as between two tiles). The tile's own border
 /// lines are then simplified per piece: the tile sharing a border has the same extent along it, so it cuts the line
@@ -1000,9 +1004,10 @@ mod tests {
         assert_eq!(k, [0, 1, 2, 3, 5]);
     }
 
-    /// Pieces cover the side, share their cut samples, have at most PIECE_CELLS cells (the pieces of one side
-    /// differ by at most one cell), are at least two per side of SPLIT_MIN samples with `Cores`, and halve a side
-    /// of up to 2·PIECE_CELLS cells at the sample the 2×2 split has always used (its tiles keep their bytes).
+    /// Pieces cover the side, share their cut samples, have at most PIECE_CELLS cells up to MAX_PIECES of them and
+    /// are MAX_PIECES past that (the pieces of one side differ by at most one cell), are at least two per side of
+    /// SPLIT_MIN samples with `Cores`, and halve a side of up to 2·PIECE_CELLS cells at the sample the 2×2 split has
+    /// always used (its tiles keep their bytes).
     #[test]
     fn cuts_cover_the_side_in_even_pieces() {
         assert_eq!(cuts(5, 6, Split::Pieces), [(5, 6)]);
@@ -1015,9 +1020,11 @@ mod tests {
                     assert_eq!((c[0].0, c[c.len() - 1].1), (a, b), "{a}..{b}");
                     assert!(c.windows(2).all(|p| p[0].1 == p[1].0 + 1), "{a}..{b}: pieces share their cut sample");
                     let cells: Vec<usize> = c.iter().map(|&(x0, x1)| x1 - x0 - 1).collect();
-                    assert!(cells.iter().all(|n| (1..=PIECE_CELLS).contains(n)), "{a}..{b}: {cells:?}");
+                    let most = PIECE_CELLS.max((samples - 1).div_ceil(MAX_PIECES));
+                    assert!(cells.iter().all(|n| (1..=most).contains(n)), "{a}..{b}: {cells:?}");
                     assert!(cells.iter().max().unwrap() - cells.iter().min().unwrap() <= 1, "{a}..{b}: {cells:?}");
-                    assert_eq!(c.len(), (samples - 1).div_ceil(PIECE_CELLS).max(if split == Split::Cores && samples >= SPLIT_MIN { 2 } else { 1 }));
+                    let n = (samples - 1).div_ceil(PIECE_CELLS).clamp(1, MAX_PIECES);
+                    assert_eq!(c.len(), n.max(if split == Split::Cores && samples >= SPLIT_MIN { 2 } else { 1 }));
                     if c.len() == 2 {
                         let mid = a + (samples - 1) / 2;
                         assert_eq!(c, [(a, mid + 1), (mid, b)], "{a}..{b}");

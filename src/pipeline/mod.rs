@@ -38,8 +38,8 @@ pub use tile::grid_glb_into;
 /// 2: world X/Z snapped to a power-of-two quantum (exact seams at any cell size).
 /// 3: tiles of a scene or level of fewer than four tiles meshed as pieces ([`with_split`]): their border lines are
 /// simplified per half, so a tile of version 2 beside one of version 3 would not share its border vertices.
-/// 4: tiles wider than 256 cells (coarse levels of detail, a large `--tile-size`) meshed as pieces of at most 256
-/// cells ([`crate::mesh::simplify::PIECE_CELLS`]): their border lines are simplified per piece.
+/// 4: tiles wider than 256 cells (coarse levels of detail, a large `--tile-size`) meshed as up to 4×4 pieces of about
+/// 256 cells ([`crate::mesh::simplify::PIECE_CELLS`]): their border lines are simplified per piece.
 pub const OUTPUT_FORMAT_VERSION: u32 = 4;
 
 /// Resume checks in flight at once (one GET and a HEAD per file each, on blob storage).
@@ -313,7 +313,7 @@ pub fn level_dir(l: usize, implicit_top: Option<usize>) -> String {
 pub const SPLIT_BELOW_TILES: usize = 4;
 
 /// `m` with its `split` set for a scene (or level) laid out as `grid`, the same for every tile of it so that the
-/// tiles sharing a border cut it alike: pieces of at most 256 cells ([`crate::mesh::simplify::Split::Pieces`]), and
+/// tiles sharing a border cut it alike: up to 4×4 pieces of about 256 cells ([`crate::mesh::simplify::Split::Pieces`]), and
 /// at least 2×2 in a scene of fewer than [`SPLIT_BELOW_TILES`] tiles (`Cores`). A function of the grid alone (not of
 /// threads or ranks), so the output is the same on any machine; whole tiles with a triangle budget (a cap per
 /// tile).
