@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Two terrafarm binaries alternated on lod.py's input and command lines (fuji upsampled to 4097², 1 m cells,
+`--max-error 1`, tile 256, both cores, output to /dev/shm): level 0 alone (`--format glb`) and the pyramid
+(`--format 3dtiles --lod auto`), wall time and the child's user+sys CPU time, medians over --rounds. For a change that
+should only move the pyramid: level 0 runs the same code in both, so the ratio is also given against the median of
+all level-0 runs.
+
+Usage: python3 benches/lod_ab.py BEFORE AFTER [--rounds 7] [--size 4097]
+"""
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers import fuji_heights, upsample  # noqa: E402
+
+
+def run(exe, src, out, extra):
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    p = subprocess.Popen([exe, "mesh", src, "--out", out, "--cell-size", "1", "--max-error", "1", "--log", "error", *extra],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    if status != 0:
+        sys.exit(f"{exe} failed ({status})")
+    return wall, ru.ru_utime + ru.ru_stime
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("before")
+    ap.add_argument("after")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--size", type=int, default=4097)
+    a = ap.parse_args()
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    bins = {"before": a.before, "after": a.after}
+    res = {k: {"l0": [], "pyr": []} for k in bins}
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=shm) as out:
+        src = os.path.join(tmp, "fuji.npy")
+        np.save(src, np.ascontiguousarray(upsample(fuji_heights(), a.size), dtype=np.float32))
+        o = os.path.join(out, "o")
+        for _ in range(a.rounds):
+            for k, exe in bins.items():
+                res[k]["l0"].append(run(exe, src, o, ["--format", "glb"]))
+                res[k]["pyr"].append(run(exe, src, o, ["--format", "3dtiles", "--lod", "auto"]))
+    med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731
+    l0 = [x for k in bins for x in res[k]["l0"]]
+    print(f"fuji {a.size}², 1 m, tile 256, {os.cpu_count()} threads, {a.rounds} rounds alternating, medians (wall, CPU):")
+    for k in bins:
+        l, p = res[k]["l0"], res[k]["pyr"]
+        print(f"  {k}: level 0 alone {med(l, 0):.3f} s, {med(l, 1):.3f} s; pyramid {med(p, 0):.3f} s, {med(p, 1):.3f} s; "
+              f"pyramid / all level-0 runs: {med(p, 0) / med(l0, 0):.2f}x wall, {med(p, 1) / med(l0, 1):.2f}x CPU")
+    print(f"  pyramid after / before: {med(res['after']['pyr'], 0) / med(res['before']['pyr'], 0):.3f} wall, "
+          f"{med(res['after']['pyr'], 1) / med(res['before']['pyr'], 1):.3f} CPU")
+    print("  all:", json.dumps(res))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
