@@ -50,12 +50,12 @@
 //!   (its triangles are not Delaunay: a flat area fans out from the vertices it keeps).
 //!
 //! - A tile wider than [`PIECE_CELLS`] (256) cells, such as a coarse level of detail's, is cut evenly into pieces
-//!   of at most that many cells (at most [`MAX_PIECES`] a side), meshed in parallel and joined ([`mesh_split`], [`Split::Pieces`]): the refinement
-//!   of one large tile rescans its large first triangles over the whole tile, and pieces do the same work with
-//!   about the same triangle count in a fraction of the time. A scene (or level) of very few tiles would leave
-//!   cores idle: there every tile is also cut at least in two each way ([`Split::Cores`]; the pipeline chooses per
-//!   scene or level, [`crate::pipeline::with_split`]). Border lines are then simplified per piece, on both tiles
-//!   that share them.
+//!   of at most that many cells, or into [`MAX_PIECES`] (4) a side when that would take more; the pieces are meshed
+//!   in parallel and joined ([`mesh_split`], [`Split::Pieces`]). The refinement of one large tile rescans its large
+//!   first triangles over the whole tile; pieces reach the same bound with about the same triangle count in a
+//!   fraction of the time. A scene (or level) of very few tiles would leave cores idle: there every tile is also cut
+//!   at least in two each way ([`Split::Cores`]; the pipeline chooses per scene or level,
+//!   [`crate::pipeline::with_split`]). Border lines are then simplified per piece, on both tiles that share them.
 //!
 //! Pure: a height window and parameters in, buffers out; scratch is per thread and reused.
 
@@ -127,7 +127,7 @@ pub struct Scratch {
     /// Blocks per row and per column of the tile.
     blocks_x: u32,
     blocks_y: u32,
-    /// Scratch of each piece of a split tile ([`mesh_split`]).
+    /// Scratch for the pieces of a split tile ([`mesh_split`]): a pool, as many as have run at once.
     pieces: Vec<Scratch>,
     /// The triangles of the refinement batch being inserted (see `mesh_simplified`, step 3).
     batch: Vec<u32>,
@@ -836,6 +836,7 @@ pub const SPLIT_MIN: usize = 64;
 /// every 256 cells would then cost triangles (fuji 4097² at 80 m: +5.8% on 256-cell pieces, +0.9% on 4×4 of 1024;
 /// `benches/runs/2026-11-30-pieces.md`).
 pub const PIECE_CELLS: usize = 256;
+/// At most this many pieces a side ([`PIECE_CELLS`]).
 pub const MAX_PIECES: usize = 4;
 
 /// The pieces of sample range [a, b) along one side: `n` even parts of its cells, each piece holding its end
@@ -852,9 +853,9 @@ fn cuts(a: usize, b: usize, split: Split) -> Vec<(usize, usize)> {
     (0..n).map(|k| (a + k * cells / n, a + (k + 1) * cells / n + 1)).collect()
 }
 
-/// Meshes the tile as pieces in parallel ([`cuts`]: pieces of about [`PIECE_CELLS`] cells a side, at most
-/// [`MAX_PIECES`] a side, and with [`Split::Cores`] at least 2×2), one mesh out. The pieces share their cut lines, and each piece is meshed by
-/// [`mesh_simplified`] as a tile of its own (its border lines simplified from their samples alone, so a line is
+/// Meshes the tile as pieces in parallel (`cuts`: pieces of about [`PIECE_CELLS`] cells a side, at most
+/// [`MAX_PIECES`] a side, and with [`Split::Cores`] at least 2×2), one mesh out. The pieces share their cut lines,
+/// and each piece is meshed by [`mesh_simplified`] as a tile of its own (its border lines simplified from their samples alone, so a line is
 /// simplified the same way from both pieces it separates, exactly as between two tiles). The tile's own border
 /// lines are then simplified per piece: the tile sharing a border has the same extent along it, so it cuts the line
 /// at the same samples, and seams stay exact when every tile of the scene is cut alike. The result is the mesh of

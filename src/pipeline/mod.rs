@@ -313,10 +313,10 @@ pub fn level_dir(l: usize, implicit_top: Option<usize>) -> String {
 pub const SPLIT_BELOW_TILES: usize = 4;
 
 /// `m` with its `split` set for a scene (or level) laid out as `grid`, the same for every tile of it so that the
-/// tiles sharing a border cut it alike: up to 4×4 pieces of about 256 cells ([`crate::mesh::simplify::Split::Pieces`]), and
-/// at least 2×2 in a scene of fewer than [`SPLIT_BELOW_TILES`] tiles (`Cores`). A function of the grid alone (not of
-/// threads or ranks), so the output is the same on any machine; whole tiles with a triangle budget (a cap per
-/// tile).
+/// tiles sharing a border cut it alike: up to 4×4 pieces of about 256 cells
+/// ([`crate::mesh::simplify::Split::Pieces`]), and at least 2×2 in a scene of fewer than [`SPLIT_BELOW_TILES`] tiles
+/// (`Cores`). A function of the grid alone (not of threads or ranks), so the output is the same on any machine;
+/// whole tiles with a triangle budget (a cap per tile).
 pub fn with_split(m: Method, grid: &Grid) -> Method {
     match m {
         Method::Simplify(sp) => {
