@@ -422,11 +422,16 @@ fn assert_watertight(m: &Mesh, r: terrafarm::tiling::Rect) -> Result<(), TestCas
 fn has_cut_vertices(m: &Mesh, r: terrafarm::tiling::Rect) -> bool {
     let mid = |a: usize, b: usize| (b - a >= terrafarm::mesh::simplify::SPLIT_MIN).then_some((a + (b - a - 1) / 2) as u32);
     let (mx, my) = (mid(r.x0, r.x1), mid(r.y0, r.y1));
+    has_cut_vertices_at(m, r, mx.as_slice(), my.as_slice())
+}
+
+/// Whether the tile's mesh has a vertex at both ends of every cut line (columns `cx`, rows `cy`) and wherever two
+/// of them cross.
+fn has_cut_vertices_at(m: &Mesh, r: terrafarm::tiling::Rect, cx: &[u32], cy: &[u32]) -> bool {
     let v: std::collections::HashSet<[u32; 2]> = m.grid.iter().copied().collect();
     let (x0, y0, x1, y1) = (r.x0 as u32, r.y0 as u32, r.x1 as u32 - 1, r.y1 as u32 - 1);
-    mx.is_none_or(|x| v.contains(&[x, y0]) && v.contains(&[x, y1]))
-        && my.is_none_or(|y| v.contains(&[x0, y]) && v.contains(&[x1, y]))
-        && mx.zip(my).is_none_or(|(x, y)| v.contains(&[x, y]))
+    cx.iter().all(|&x| v.contains(&[x, y0]) && v.contains(&[x, y1]) && cy.iter().all(|&y| v.contains(&[x, y])))
+        && cy.iter().all(|&y| v.contains(&[x0, y]) && v.contains(&[x1, y]))
 }
 
 proptest! {
@@ -538,17 +543,7 @@ fn large_tiles_are_meshed_as_pieces() {
                     continue;
                 }
                 assert_watertight(m, r).unwrap();
-                let v: std::collections::HashSet<[u32; 2]> = m.grid.iter().copied().collect();
-                let (x0, y0, x1, y1) = (r.x0 as u32, r.y0 as u32, r.x1 as u32 - 1, r.y1 as u32 - 1);
-                for &x in &cx {
-                    assert!(v.contains(&[x, y0]) && v.contains(&[x, y1]), "{e} m: cut x = {x} has no end vertex");
-                    for &y in &cy {
-                        assert!(v.contains(&[x, y]), "{e} m: cuts cross at ({x}, {y}) without a vertex");
-                    }
-                }
-                for &y in &cy {
-                    assert!(v.contains(&[x0, y]) && v.contains(&[x1, y]), "{e} m: cut y = {y} has no end vertex");
-                }
+                assert!(has_cut_vertices_at(m, r, &cx, &cy), "{e} m, tile {t:?}: a cut line's end or crossing is no vertex");
             }
         }
     }
@@ -579,11 +574,7 @@ fn pieces_against_the_whole_tile_on_fuji() {
         assert_watertight(m, r).unwrap();
         let cuts = piece_cuts(r.x0, r.x1);
         assert_eq!(cuts.len(), 3, "4×4 pieces");
-        let v: std::collections::HashSet<[u32; 2]> = m.grid.iter().copied().collect();
-        for &a in &cuts {
-            assert!([[a, 0], [a, 1022], [0, a], [1022, a]].iter().all(|p| v.contains(p)), "{e} m: cut {a} has no end vertex");
-            assert!(cuts.iter().all(|&b| v.contains(&[a, b])), "{e} m: cuts cross on line {a} without a vertex");
-        }
+        assert!(has_cut_vertices_at(m, r, &cuts, &cuts), "{e} m: a cut line's end or crossing is no vertex");
         let (k, kw) = (m.triangles() as f64, whole[0].1.triangles() as f64);
         assert!((k - kw).abs() <= 0.02 * kw, "{e} m: {k} triangles in pieces against {kw} whole");
         eprintln!("{e} m: pieces {k} whole {kw} ({:+.2}%)", (k / kw - 1.0) * 100.0);

@@ -855,12 +855,12 @@ fn cuts(a: usize, b: usize, split: Split) -> Vec<(usize, usize)> {
 
 /// Meshes the tile as pieces in parallel (`cuts`: pieces of about [`PIECE_CELLS`] cells a side, at most
 /// [`MAX_PIECES`] a side, and with [`Split::Cores`] at least 2×2), one mesh out. The pieces share their cut lines,
-/// and each piece is meshed by [`mesh_simplified`] as a tile of its own (its border lines simplified from their samples alone, so a line is
-/// simplified the same way from both pieces it separates, exactly as between two tiles). The tile's own border
-/// lines are then simplified per piece: the tile sharing a border has the same extent along it, so it cuts the line
-/// at the same samples, and seams stay exact when every tile of the scene is cut alike. The result is the mesh of
-/// smaller tiles joined into one: the same error bound, the vertices on the cut lines once. Pieces are meshed and
-/// joined in a fixed order, so the mesh is the same for any thread count.
+/// and each piece is meshed by [`mesh_simplified`] as a tile of its own (its border lines simplified from their
+/// samples alone, so a line is simplified the same way from both pieces it separates, exactly as between two
+/// tiles). The tile's own border lines are then simplified per piece: the tile sharing a border has the same
+/// extent along it, so it cuts the line at the same samples, and seams stay exact when every tile of the scene is
+/// cut alike. The result is the mesh of smaller tiles joined into one: the same error bound, the vertices on the
+/// cut lines once. Pieces are meshed and joined in a fixed order, so the mesh is the same for any thread count.
 pub fn mesh_split(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scratch) -> Mesh {
     let t = w.tile;
     let (xs, ys) = (cuts(t.x0, t.x1, sp.split), cuts(t.y0, t.y1, sp.split));
@@ -890,10 +890,10 @@ pub fn mesh_split(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scratch) 
     // The joined index of each vertex on a cut line, by line: a vertical cut (x = const) by row, a horizontal one
     // by column; a vertex on both is kept in its vertical line's.
     let (cut_xs, cut_ys): (Vec<usize>, Vec<usize>) = (xs[1..].iter().map(|c| c.0).collect(), ys[1..].iter().map(|c| c.0).collect());
-    let mut on_x = vec![NONE; cut_xs.len() * (t.y1 - t.y0)];
-    let mut on_y = vec![NONE; cut_ys.len() * (t.x1 - t.x0)];
+    let (h, wd) = (t.height(), t.width());
+    let mut on_x = vec![NONE; cut_xs.len() * h];
+    let mut on_y = vec![NONE; cut_ys.len() * wd];
     let mut m = Mesh { origin: vm.origin(), ..Mesh::default() };
-    let (h, wd) = (t.y1 - t.y0, t.x1 - t.x0);
     for pm in meshes {
         let mut remap = Vec::with_capacity(pm.grid.len());
         for (i, &g) in pm.grid.iter().enumerate() {
