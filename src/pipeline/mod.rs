@@ -405,7 +405,7 @@ pub fn sanitize(block: &mut [f32], z_scale: f32, z_offset: f32) {
 
 /// The heights of `rect`, holes marked ([`sanitize`]): how both the read stage and streamed tiles read an input.
 pub fn read_heights(raster: &Raster, rect: Rect, z: (f32, f32), out: &mut Vec<f32>) -> Result<(), raster::RasterError> {
-    out.clear();
+    // Every source writes every sample of the window, so what a reused buffer held before is not cleared first.
     out.resize(rect.len(), 0.0);
     raster.read_window(rect, out)?;
     sanitize(out, z.0, z.1);

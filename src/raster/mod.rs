@@ -184,7 +184,7 @@ pub(crate) fn read_all(path: &Path, src: &dyn ByteSource) -> Result<Vec<u8>, Ras
 pub trait Source: Send + Sync {
     fn width(&self) -> usize;
     fn height(&self) -> usize;
-    /// Fills `out` (row-major over `rect`) with heights; NaN where the input has no data.
+    /// Fills `out` (row-major over `rect`) with heights, every sample of it written; NaN where the input has no data.
     fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError>;
     /// True when `read_window` reads only the window from storage (no whole-raster decode).
     fn windowed(&self) -> bool;

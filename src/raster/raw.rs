@@ -73,6 +73,27 @@ fn decode_row(bytes: &[u8], dtype: Dtype, big: bool, out: &mut [f32]) {
     }
 }
 
+/// Decodes `n` samples of `dtype` (at most 4 bytes each) stored at the end of `bytes` (`n * 4` bytes long) into
+/// native f32 over the whole of `bytes`, front to back, a chunk at a time through the stack. In place is safe:
+/// the f32s of samples `..j` end at byte `4j`, never past where sample `j`'s source bytes start
+/// (`n * (4 - size) + j * size`).
+fn widen_in_place(bytes: &mut [u8], n: usize, dtype: Dtype, big: bool) {
+    const CHUNK: usize = 256;
+    let bs = dtype.size();
+    debug_assert!(bs <= 4 && bytes.len() == n * 4);
+    if dtype == Dtype::F32 && big == cfg!(target_endian = "big") {
+        return;
+    }
+    let start = n * (4 - bs);
+    let (mut raw, mut wide) = ([0u8; 4 * CHUNK], [0f32; CHUNK]);
+    for j in (0..n).step_by(CHUNK) {
+        let k = CHUNK.min(n - j);
+        raw[..k * bs].copy_from_slice(&bytes[start + j * bs..start + (j + k) * bs]);
+        decode_row(&raw[..k * bs], dtype, big, &mut wide[..k]);
+        bytes[4 * j..4 * (j + k)].copy_from_slice(bytemuck::cast_slice(&wide[..k]));
+    }
+}
+
 impl Source for RawSource {
     fn width(&self) -> usize {
         self.width
@@ -83,18 +104,28 @@ impl Source for RawSource {
     fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
         let bs = self.dtype.size();
         let row_bytes = rect.width() * bs;
+        let row_at = |y: usize| self.offset + ((y * self.width + rect.x0) * bs) as u64;
         // One request list for the whole window: a local file does one positioned read per row, a blob merges the
         // rows into a few ranged GETs.
-        let mut bytes = vec![0u8; rect.height() * row_bytes];
-        let mut reqs: Vec<(u64, &mut [u8])> =
-            bytes.chunks_exact_mut(row_bytes).zip(rect.y0..rect.y1).map(|(buf, y)| (self.offset + ((y * self.width + rect.x0) * bs) as u64, buf)).collect();
+        // Samples of at most 4 bytes are read into the end of `out` itself and widened in place from the front: no
+        // second buffer, and native f32 (most .npy) needs no decoding at all. f64 goes through a byte buffer.
+        let n = rect.len();
+        let mut f64_bytes = Vec::new();
+        let region: &mut [u8] = if bs <= 4 {
+            &mut bytemuck::cast_slice_mut(out)[n * (4 - bs)..]
+        } else {
+            f64_bytes.resize(n * bs, 0);
+            &mut f64_bytes
+        };
+        let mut reqs: Vec<(u64, &mut [u8])> = region.chunks_exact_mut(row_bytes).zip(rect.y0..rect.y1).map(|(buf, y)| (row_at(y), buf)).collect();
         self.file.read_many(&mut reqs).map_err(|e| RasterError::io(&self.path, e))?;
-        for (i, row) in bytes.chunks_exact(row_bytes).enumerate() {
-            let o = &mut out[i * rect.width()..(i + 1) * rect.width()];
-            decode_row(row, self.dtype, self.big_endian, o);
-            if let Some(v) = self.void {
-                o.iter_mut().filter(|x| **x == v).for_each(|x| *x = f32::NAN);
-            }
+        if bs <= 4 {
+            widen_in_place(bytemuck::cast_slice_mut(out), n, self.dtype, self.big_endian);
+        } else {
+            decode_row(&f64_bytes, self.dtype, self.big_endian, out);
+        }
+        if let Some(v) = self.void {
+            out.iter_mut().filter(|x| **x == v).for_each(|x| *x = f32::NAN);
         }
         Ok(())
     }
@@ -384,6 +415,31 @@ mod tests {
             "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)} junk",
         ] {
             assert!(parse_npy_header(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Widening in place gives what decoding into a second buffer gives, for every type of at most 4 bytes, both
+    /// byte orders, and lengths around the chunk size.
+    #[test]
+    fn widening_in_place_matches_decoding_aside() {
+        for dtype in [Dtype::U8, Dtype::I16, Dtype::U16, Dtype::I32, Dtype::F32] {
+            for big in [false, true] {
+                for n in [1usize, 2, 255, 256, 257, 511, 1000] {
+                    let bs = dtype.size();
+                    let raw: Vec<u8> = (0..n * bs).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+                    let mut want = vec![0f32; n];
+                    decode_row(&raw, dtype, big, &mut want);
+                    let mut out = vec![f32::NAN; n];
+                    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
+                    bytes[n * (4 - bs)..].copy_from_slice(&raw);
+                    widen_in_place(bytes, n, dtype, big);
+                    assert_eq!(
+                        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "{dtype:?} big {big} n {n}"
+                    );
+                }
+            }
         }
     }
 }
