@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Two terrafarm binaries alternated on lod.py's input and command lines (fuji upsampled to 4097², 1 m cells,
 `--max-error 1`, tile 256, both cores, output to /dev/shm): level 0 alone (`--format glb`) and the pyramid
-(`--format 3dtiles --lod auto`), wall time and the child's user+sys CPU time, medians over --rounds. For a change that
-should only move the pyramid: level 0 runs the same code in both, so the ratio is also given against the median of
-all level-0 runs.
+(`--format 3dtiles --lod auto`), wall time, the child's user+sys CPU time and the thread-seconds it reports reading
+the input, medians over --rounds. For a change that should only move the pyramid: level 0 runs the same code in
+both, so the ratio is also given against the median of all level-0 runs.
 
 Usage: python3 benches/lod_ab.py BEFORE AFTER [--rounds 7] [--size 4097]
 """
@@ -16,15 +16,17 @@ from peers import fuji_heights, upsample  # noqa: E402
 
 
 def run(exe, src, out, extra):
+    """Wall time, the child's user+sys CPU time, and the thread-seconds the run reports reading its input."""
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
-    p = subprocess.Popen([exe, "mesh", src, "--out", out, "--cell-size", "1", "--max-error", "1", "--log", "error", *extra],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([exe, "mesh", src, "--out", out, "--cell-size", "1", "--max-error", "1", "--log", "error", "--json", *extra],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    report = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     if status != 0:
         sys.exit(f"{exe} failed ({status})")
-    return wall, ru.ru_utime + ru.ru_stime
+    return wall, ru.ru_utime + ru.ru_stime, json.loads(report)["scenes"][0]["timings"]["read_s"]
 
 
 def main():
@@ -54,6 +56,9 @@ def main():
               f"pyramid / all level-0 runs: {med(p, 0) / med(l0, 0):.2f}x wall, {med(p, 1) / med(l0, 1):.2f}x CPU")
     print(f"  pyramid after / before: {med(res['after']['pyr'], 0) / med(res['before']['pyr'], 0):.3f} wall, "
           f"{med(res['after']['pyr'], 1) / med(res['before']['pyr'], 1):.3f} CPU")
+    print(f"  level 0 after / before: {med(res['after']['l0'], 0) / med(res['before']['l0'], 0):.3f} wall, "
+          f"{med(res['after']['l0'], 1) / med(res['before']['l0'], 1):.3f} CPU")
+    print("  input reads (thread-seconds, median): " + "; ".join(f"{k}: level 0 {med(res[k]['l0'], 2):.3f}, pyramid {med(res[k]['pyr'], 2):.3f}" for k in bins))
     print("  all:", json.dumps(res))
 
 
