@@ -7,7 +7,10 @@
 - Bytes per triangle of the GLB tiles for --gltf plain, quantized and meshopt (level 0 alone, and the whole
   pyramid); goal: meshopt ≤ 1/4 of plain.
 
-Usage: python3 benches/lod.py [--size 4097] [--repeat 3] [--terrafarm target/release/terrafarm]
+With --geotiff the heights are read from a Deflate COG (512² blocks, floating-point predictor) that GDAL writes,
+as a real DEM usually comes, instead of `.npy`.
+
+Usage: python3 benches/lod.py [--size 4097] [--repeat 3] [--geotiff] [--terrafarm target/release/terrafarm]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
@@ -15,6 +18,25 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peers import ROOT, fuji_heights, upsample  # noqa: E402
+
+
+def write_input(tmp, size, geotiff=False):
+    """fuji upsampled to size² as `.npy`, or (`geotiff`) as a real DEM usually comes: a COG in 512² blocks, Deflate
+    with the floating-point predictor, written by GDAL's `gdal_translate`."""
+    h = np.ascontiguousarray(upsample(fuji_heights(), size), dtype=np.float32)
+    if not geotiff:
+        src = os.path.join(tmp, "fuji.npy")
+        np.save(src, h)
+        return src
+    raw = os.path.join(tmp, "fuji.f32")
+    h.astype("<f4").tofile(raw)
+    with open(os.path.join(tmp, "fuji.hdr"), "w") as f:
+        f.write(f"ENVI\nsamples = {size}\nlines = {size}\nbands = 1\nheader offset = 0\ndata type = 4\ninterleave = bsq\nbyte order = 0\n")
+    src = os.path.join(tmp, "fuji.tif")
+    subprocess.run(["gdal_translate", "-q", "-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=YES", "-co", "BLOCKSIZE=512",
+                    "-co", "OVERVIEWS=NONE", raw, src], check=True)
+    os.remove(raw)
+    return src
 
 
 def run(exe, src, out, extra):
@@ -32,18 +54,18 @@ def main():
     ap.add_argument("--terrafarm", default=os.path.join(ROOT, "target", "release", "terrafarm"))
     ap.add_argument("--size", type=int, default=4097)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--geotiff", action="store_true", help="read the heights from a Deflate COG written by GDAL instead of .npy")
     a = ap.parse_args()
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=shm) as out:
-        src = os.path.join(tmp, "fuji.npy")
-        np.save(src, np.ascontiguousarray(upsample(fuji_heights(), a.size), dtype=np.float32))
+        src = write_input(tmp, a.size, a.geotiff)
         o = os.path.join(out, "o")
         base, pyr = [], []
         for _ in range(a.repeat):
             base.append(run(a.terrafarm, src, o, ["--format", "glb"])[0])
             pyr.append(run(a.terrafarm, src, o, ["--format", "3dtiles", "--lod", "auto"])[0])
         _, levels, m = run(a.terrafarm, src, o, ["--format", "3dtiles", "--lod", "auto"])
-        print(f"fuji {a.size}², 1 m, tile 256, {os.cpu_count()} threads, best of {a.repeat} (interleaved):")
+        print(f"fuji {a.size}² ({os.path.basename(src)}), 1 m, tile 256, {os.cpu_count()} threads, best of {a.repeat} (interleaved):")
         print(f"  level 0 alone: {min(base):.3f} s (all: {', '.join(f'{t:.3f}' for t in base)})")
         print(f"  pyramid, {len(levels)} levels + tileset: {min(pyr):.3f} s (all: {', '.join(f'{t:.3f}' for t in pyr)})")
         print(f"  pyramid / level 0: {min(pyr) / min(base):.2f}x (goal <= 1.5x)")

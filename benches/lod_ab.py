@@ -5,14 +5,13 @@
 the input, medians over --rounds. For a change that should only move the pyramid: level 0 runs the same code in
 both, so the ratio is also given against the median of all level-0 runs.
 
-Usage: python3 benches/lod_ab.py BEFORE AFTER [--rounds 7] [--size 4097]
+Usage: python3 benches/lod_ab.py BEFORE AFTER [--rounds 7] [--size 4097] [--geotiff] (as in lod.py)
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import fuji_heights, upsample  # noqa: E402
+from lod import write_input  # noqa: E402
 
 
 def run(exe, src, out, extra):
@@ -35,13 +34,13 @@ def main():
     ap.add_argument("after")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--size", type=int, default=4097)
+    ap.add_argument("--geotiff", action="store_true", help="read the heights from a Deflate COG written by GDAL instead of .npy")
     a = ap.parse_args()
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     bins = {"before": a.before, "after": a.after}
     res = {k: {"l0": [], "pyr": []} for k in bins}
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=shm) as out:
-        src = os.path.join(tmp, "fuji.npy")
-        np.save(src, np.ascontiguousarray(upsample(fuji_heights(), a.size), dtype=np.float32))
+        src = write_input(tmp, a.size, a.geotiff)
         o = os.path.join(out, "o")
         for _ in range(a.rounds):
             for k, exe in bins.items():
@@ -49,11 +48,12 @@ def main():
                 res[k]["pyr"].append(run(exe, src, o, ["--format", "3dtiles", "--lod", "auto"]))
     med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731
     l0 = [x for k in bins for x in res[k]["l0"]]
-    print(f"fuji {a.size}², 1 m, tile 256, {os.cpu_count()} threads, {a.rounds} rounds alternating, medians (wall, CPU):")
+    print(f"fuji {a.size}² ({os.path.basename(src)}), 1 m, tile 256, {os.cpu_count()} threads, {a.rounds} rounds alternating, medians (wall, CPU):")
     for k in bins:
         l, p = res[k]["l0"], res[k]["pyr"]
         print(f"  {k}: level 0 alone {med(l, 0):.3f} s, {med(l, 1):.3f} s; pyramid {med(p, 0):.3f} s, {med(p, 1):.3f} s; "
-              f"pyramid / all level-0 runs: {med(p, 0) / med(l0, 0):.2f}x wall, {med(p, 1) / med(l0, 1):.2f}x CPU")
+              f"pyramid / own level 0: {med(p, 0) / med(l, 0):.2f}x wall; pyramid / all level-0 runs: {med(p, 0) / med(l0, 0):.2f}x wall, "
+              f"{med(p, 1) / med(l0, 1):.2f}x CPU")
     print(f"  pyramid after / before: {med(res['after']['pyr'], 0) / med(res['before']['pyr'], 0):.3f} wall, "
           f"{med(res['after']['pyr'], 1) / med(res['before']['pyr'], 1):.3f} CPU")
     print(f"  level 0 after / before: {med(res['after']['l0'], 0) / med(res['before']['l0'], 0):.3f} wall, "

@@ -104,7 +104,7 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
     // whole.
     let per_thread = tile_window * (4 + 48 + 56);
     let whole = if streamed { 0 } else { (w * h) as u64 * 4 * 2 };
-    let cache = if r.encoding() == raster::Encoding::GeoTiff { raster::cache_budget(w, h) as u64 } else { 0 };
+    let cache = r.plan_windows(a.tile_size + 3, 1);
     Ok(Report {
         input: inp.shown.display().to_string(),
         bytes: inp.source.len(),

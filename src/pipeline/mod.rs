@@ -519,12 +519,16 @@ pub fn tiles_of(comm: &dyn Comm, cxs: &[&tile::SceneCtx], work: &[(usize, TileId
         b
     });
     let failed = AtomicBool::new(false);
-    let results: Vec<Option<(usize, TileOutcome)>> = work
-        .par_iter()
-        .with_max_len(1)
-        .map_init(Default::default, |scratch, &(c, t)| {
+    // Workers take the tiles one at a time in the order given, from one shared front (not each from its own half of
+    // the list, as an indexed split would): tiles read in row order share the input's blocks and pages with the
+    // tiles just before them, which a reader's cache still holds.
+    let mut results: Vec<(usize, Option<(usize, TileOutcome)>)> = work
+        .iter()
+        .enumerate()
+        .par_bridge()
+        .map_init(Default::default, |scratch, (i, &(c, t))| {
             if failed.load(Ordering::Relaxed) {
-                return None;
+                return (i, None);
             }
             let cx = cxs[c];
             let r = tile::process_tile(cx, t, scratch).with_context(|| {
@@ -540,9 +544,11 @@ pub fn tiles_of(comm: &dyn Comm, cxs: &[&tile::SceneCtx], work: &[(usize, TileId
             if let Some(b) = &bar {
                 b.inc(1);
             }
-            Some((c, r))
+            (i, Some((c, r)))
         })
         .collect();
+    results.sort_unstable_by_key(|r| r.0);
+    let results: Vec<Option<(usize, TileOutcome)>> = results.into_iter().map(|r| r.1).collect();
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -821,6 +827,10 @@ pub fn mesh_scene(
     let dir0 = level_dir(0, implicit_top);
     let (done, todo) = retract_and_resume(comm, store, scene, &dir0, &plan, &key, cfg.resume)?;
     let streamed = !opened.scatter && opened.raster.as_ref().is_some_and(|r| r.windowed());
+    if let (true, Some(r), Some(&t)) = (streamed, &opened.raster, plan.mine.first()) {
+        // Level 0's tiles are read in row order, and every level reads the raster once more.
+        r.plan_windows(plan.grid.halo_rect(t).height(), specs.len().max(1));
+    }
     let z = (cfg.z_scale, cfg.z_offset);
     if !streamed {
         // Opening (and decoding) a whole-decoded input counts as reading it; streamed inputs count their window reads.

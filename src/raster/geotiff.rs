@@ -7,10 +7,10 @@
 //! `tiff` parses the IFD through [`SparseReader`], which serves the blocks fetched for the current window from
 //! memory and anything else (the header, the IFD and its tag values) from the source in 64 KiB pages.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
@@ -99,6 +99,8 @@ struct BlockCache {
     used: usize,
     tick: u64,
     blocks: HashMap<u32, (Arc<Vec<f32>>, u64)>,
+    /// Blocks a worker is fetching and decoding now (see `GeoTiffSource::read_window`).
+    in_flight: HashSet<u32>,
 }
 
 impl BlockCache {
@@ -142,9 +144,29 @@ fn compression_name(c: u16) -> Result<&'static str, String> {
     })
 }
 
-/// Bytes of decoded blocks a reader keeps (see [`GeoTiffSource::open`]); `terrafarm info` estimates with it.
-pub fn cache_budget(w: usize, h: usize) -> usize {
-    (w.saturating_mul(h) / 2).clamp(4 << 20, 64 << 20)
+/// Decoded bytes a reader may keep to serve several passes over a raster (a pyramid's levels each read it again) from
+/// one decode: a raster whose blocks fit is kept whole.
+pub const MULTI_PASS_CACHE: usize = 512 << 20;
+
+/// Bytes of decoded blocks a reader keeps (see [`GeoTiffSource::open`] and `plan_windows`, which `terrafarm info`
+/// also calls to estimate memory).
+/// - Before the windows are known: an eighth of the raster's f32 bytes, between 4 and 64 MiB.
+/// - With windows `window_rows` tall read tile after tile in row order: at least the block rows one row of windows
+///   touches, plus one, so that each tile finds the blocks the row before it decoded and a pass decodes each block
+///   once. A band of `window_rows` straddles up to `window_rows / bh` block rows rounded up, plus one; two workers on
+///   adjacent tile rows, one more.
+/// - Read in `passes` > 1 passes: the whole raster's blocks when they fit in [`MULTI_PASS_CACHE`].
+/// - Never more than the whole raster's blocks.
+fn cache_budget(w: usize, h: usize, (bw, bh): (usize, usize), window_rows: usize, passes: usize) -> usize {
+    let block = bw.saturating_mul(bh).saturating_mul(4);
+    let across = w.div_ceil(bw.max(1));
+    let all = across.saturating_mul(h.div_ceil(bh.max(1))).saturating_mul(block).max(block);
+    if passes > 1 && all <= MULTI_PASS_CACHE {
+        return all;
+    }
+    let base = (w.saturating_mul(h) / 2).clamp(4 << 20, 64 << 20);
+    let band = if window_rows == 0 { 0 } else { (window_rows.div_ceil(bh.max(1)) + 2).saturating_mul(across).saturating_mul(block) };
+    base.max(band).min(all)
 }
 
 pub struct GeoTiffSource {
@@ -166,6 +188,8 @@ pub struct GeoTiffSource {
     pages: Pages,
     decoders: Mutex<Vec<Decoder<SparseReader>>>,
     cache: Mutex<BlockCache>,
+    /// Signalled whenever decoded blocks are put in the cache or a claim on blocks is given up.
+    ready: Condvar,
 }
 
 fn tiff_err(path: &Path, e: impl std::fmt::Display) -> RasterError {
@@ -173,6 +197,49 @@ fn tiff_err(path: &Path, e: impl std::fmt::Display) -> RasterError {
 }
 
 impl GeoTiffSource {
+    fn poisoned(&self) -> RasterError {
+        RasterError::format(&self.path, "block cache poisoned by an earlier panic")
+    }
+
+    /// Fetches and decodes `ids` (claimed: marked in flight by this worker), puts them in the cache and in `have`.
+    /// The claim is released however this ends (error or panic included), and waiting workers are woken.
+    fn decode_claimed(&self, ids: &[u32], have: &mut HashMap<u32, Arc<Vec<f32>>>) -> Result<(), RasterError> {
+        struct Claim<'a>(&'a GeoTiffSource, &'a [u32]);
+        impl Drop for Claim<'_> {
+            fn drop(&mut self) {
+                let mut c = self.0.cache.lock().unwrap_or_else(|e| e.into_inner());
+                for i in self.1 {
+                    c.in_flight.remove(i);
+                }
+                drop(c);
+                self.0.ready.notify_all();
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _claim = Claim(self, ids);
+        // One request list for every claimed block: merged into few ranged GETs on blob storage.
+        let mut bufs: Vec<Vec<u8>> = ids.iter().map(|&i| vec![0u8; self.counts[i as usize] as usize]).collect();
+        let mut reqs: Vec<(u64, &mut [u8])> = ids.iter().zip(bufs.iter_mut()).map(|(&i, b)| (self.offsets[i as usize], b.as_mut_slice())).collect();
+        self.src.read_many(&mut reqs).map_err(|e| RasterError::io(&self.path, e))?;
+        let mut d = match self.decoders.lock().map_err(|_| self.poisoned())?.pop() {
+            Some(d) => d,
+            None => Self::decoder(&self.path, &self.src, &self.pages)?,
+        };
+        d.inner().blocks = ids.iter().zip(bufs).map(|(&i, b)| (self.offsets[i as usize], Arc::new(b))).collect();
+        let decoded: Result<Decoded, RasterError> = ids.iter().map(|&i| Ok((i, Arc::new(self.decode_block(&mut d, i)?)))).collect();
+        d.inner().blocks.clear();
+        self.decoders.lock().map_err(|_| self.poisoned())?.push(d);
+        let decoded = decoded?;
+        let mut c = self.cache.lock().map_err(|_| self.poisoned())?;
+        for (i, b) in decoded {
+            c.put(i, b.clone());
+            have.insert(i, b);
+        }
+        Ok(())
+    }
+
     pub fn open(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<GeoTiffSource, RasterError> {
         let pages = Arc::new(Mutex::new(HashMap::new()));
         let mut d = Self::decoder(path, &src, &pages)?;
@@ -275,9 +342,9 @@ impl GeoTiffSource {
             bigtiff: Some(Self::is_bigtiff(&src)),
             little_endian: Some(matches!(d.byte_order(), tiff::tags::ByteOrder::LittleEndian)),
         };
-        // Decoded-block cache: an eighth of the raster's f32 bytes (w·h·4 / 8), between 4 and 64 MiB: enough for the
-        // block rows a few threads' tile windows touch, small against the rasters this reader is for.
-        let budget = cache_budget(w as usize, h as usize);
+        // Decoded-block cache: an eighth of the raster's f32 bytes (w·h·4 / 8), between 4 and 64 MiB, until the
+        // windows' height is known ([`Source::plan_windows`]); small against the rasters this reader is for.
+        let budget = cache_budget(w as usize, h as usize, (bw, bh), 0, 1);
         Ok(GeoTiffSource {
             path: path.to_path_buf(),
             src,
@@ -295,7 +362,8 @@ impl GeoTiffSource {
             nodata,
             pages,
             decoders: Mutex::new(vec![d]),
-            cache: Mutex::new(BlockCache { budget, used: 0, tick: 0, blocks: HashMap::new() }),
+            cache: Mutex::new(BlockCache { budget, used: 0, tick: 0, blocks: HashMap::new(), in_flight: HashSet::new() }),
+            ready: Condvar::new(),
         })
     }
 
@@ -356,39 +424,50 @@ impl Source for GeoTiffSource {
     fn height(&self) -> usize {
         self.height
     }
+    fn plan_windows(&self, rows: usize, passes: usize) -> u64 {
+        let budget = cache_budget(self.width, self.height, (self.block_w, self.block_h), rows, passes);
+        if let Ok(mut c) = self.cache.lock() {
+            c.budget = budget;
+        }
+        budget as u64
+    }
     fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
         let (bx0, bx1) = (rect.x0 / self.block_w, (rect.x1 - 1) / self.block_w);
         let (by0, by1) = (rect.y0 / self.block_h, (rect.y1 - 1) / self.block_h);
         let ids: Vec<u32> = (by0..=by1).flat_map(|by| (bx0..=bx1).map(move |bx| (by * self.blocks_across + bx) as u32)).collect();
-        let poisoned = || RasterError::format(&self.path, "block cache poisoned by an earlier panic");
         let mut have: HashMap<u32, Arc<Vec<f32>>> = HashMap::new();
+        // Blocks in the cache are taken; blocks another worker is decoding are waited for (neighbouring tiles need
+        // the same blocks at the same time); the rest are claimed and decoded here.
+        let (mut claimed, mut waiting) = (Vec::new(), Vec::new());
         {
-            let mut c = self.cache.lock().map_err(|_| poisoned())?;
+            let mut c = self.cache.lock().map_err(|_| self.poisoned())?;
             for &i in &ids {
                 if let Some(b) = c.get(i) {
                     have.insert(i, b);
+                } else if c.in_flight.contains(&i) {
+                    waiting.push(i);
+                } else {
+                    c.in_flight.insert(i);
+                    claimed.push(i);
                 }
             }
         }
-        let missing: Vec<u32> = ids.iter().copied().filter(|i| !have.contains_key(i)).collect();
-        if !missing.is_empty() {
-            // One request list for every missing block: merged into few ranged GETs on blob storage.
-            let mut bufs: Vec<Vec<u8>> = missing.iter().map(|&i| vec![0u8; self.counts[i as usize] as usize]).collect();
-            let mut reqs: Vec<(u64, &mut [u8])> = missing.iter().zip(bufs.iter_mut()).map(|(&i, b)| (self.offsets[i as usize], b.as_mut_slice())).collect();
-            self.src.read_many(&mut reqs).map_err(|e| RasterError::io(&self.path, e))?;
-            let mut d = match self.decoders.lock().map_err(|_| poisoned())?.pop() {
-                Some(d) => d,
-                None => Self::decoder(&self.path, &self.src, &self.pages)?,
-            };
-            d.inner().blocks = missing.iter().zip(bufs).map(|(&i, b)| (self.offsets[i as usize], Arc::new(b))).collect();
-            let decoded: Result<Decoded, RasterError> = missing.iter().map(|&i| Ok((i, Arc::new(self.decode_block(&mut d, i)?)))).collect();
-            d.inner().blocks.clear();
-            self.decoders.lock().map_err(|_| poisoned())?.push(d);
-            let decoded = decoded?;
-            let mut c = self.cache.lock().map_err(|_| poisoned())?;
-            for (i, b) in decoded {
-                c.put(i, b.clone());
-                have.insert(i, b);
+        self.decode_claimed(&claimed, &mut have)?;
+        for i in waiting {
+            let mut c = self.cache.lock().map_err(|_| self.poisoned())?;
+            loop {
+                if let Some(b) = c.get(i) {
+                    have.insert(i, b);
+                    break;
+                }
+                if !c.in_flight.contains(&i) {
+                    // Its decoder failed (or the block was already dropped again): decode it here.
+                    c.in_flight.insert(i);
+                    drop(c);
+                    self.decode_claimed(&[i], &mut have)?;
+                    break;
+                }
+                c = self.ready.wait(c).map_err(|_| self.poisoned())?;
             }
         }
         let w = rect.width();

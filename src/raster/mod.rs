@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::tiling::Rect;
 pub use georef::{CellSize, Georef};
-pub use geotiff::{cache_budget, GeoTiffSource};
+pub use geotiff::GeoTiffSource;
 pub use image_src::{decode_terrain_rgb, decode_terrain_rgb_scalar, decode_terrarium, decode_terrarium_scalar};
 pub use raw::{npy_bytes_f32, Dtype, RawSource};
 
@@ -200,6 +200,12 @@ pub trait Source: Send + Sync {
     }
     /// What `terrafarm info` reports about the file's layout.
     fn info(&self) -> SourceInfo;
+    /// Sizes the reader's caches for windows `rows` tall read tile after tile in row order, in `passes` passes over
+    /// the raster (a pyramid's levels each read it again), and returns the bytes of decoded samples it may then keep
+    /// (0 for readers that keep none).
+    fn plan_windows(&self, _rows: usize, _passes: usize) -> u64 {
+        0
+    }
 }
 
 /// Layout facts of an input, for `terrafarm info`.
@@ -247,6 +253,10 @@ impl Raster {
     }
     pub fn info(&self) -> SourceInfo {
         self.source.info()
+    }
+    /// See [`Source::plan_windows`].
+    pub fn plan_windows(&self, rows: usize, passes: usize) -> u64 {
+        self.source.plan_windows(rows, passes)
     }
     pub fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
         debug_assert_eq!(out.len(), rect.len());
