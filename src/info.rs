@@ -104,7 +104,7 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
     // whole.
     let per_thread = tile_window * (4 + 48 + 56);
     let whole = if streamed { 0 } else { (w * h) as u64 * 4 * 2 };
-    let cache = r.plan_windows(a.tile_size + 3, 1);
+    let cache = r.plan_windows(crate::pipeline::in_flight_rows(&grid, threads), 1);
     Ok(Report {
         input: inp.shown.display().to_string(),
         bytes: inp.source.len(),

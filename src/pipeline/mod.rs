@@ -750,6 +750,12 @@ pub fn mesh_level(
     Ok((recs, resumed))
 }
 
+/// Rows of the raster that the windows of `threads` tiles read in row order can span at once: a window's height
+/// (a tile's samples and the halo ring), plus a tile's for each further row of tiles the workers can reach.
+pub fn in_flight_rows(grid: &Grid, threads: usize) -> usize {
+    (grid.tile + 3).min(grid.height) + grid.tile * threads.max(1).div_ceil(grid.cols)
+}
+
 /// The tile workers' context for one level.
 fn level_ctx<'a>(cfg: &'a MeshConfig, scene: &'a str, store: &'a dyn Store, lv: &Level<'a>, dir: &'a str, windows: tile::Windows<'a>) -> tile::SceneCtx<'a> {
     tile::SceneCtx {
@@ -827,9 +833,9 @@ pub fn mesh_scene(
     let dir0 = level_dir(0, implicit_top);
     let (done, todo) = retract_and_resume(comm, store, scene, &dir0, &plan, &key, cfg.resume)?;
     let streamed = !opened.scatter && opened.raster.as_ref().is_some_and(|r| r.windowed());
-    if let (true, Some(r), Some(&t)) = (streamed, &opened.raster, plan.mine.first()) {
-        // Level 0's tiles are read in row order, and every level reads the raster once more.
-        r.plan_windows(plan.grid.halo_rect(t).height(), specs.len().max(1));
+    if let (true, Some(r)) = (streamed, &opened.raster) {
+        // Level 0's tiles are read in row order, `threads` at a time, and every level reads the raster once more.
+        r.plan_windows(in_flight_rows(&plan.grid, threads), specs.len().max(1));
     }
     let z = (cfg.z_scale, cfg.z_offset);
     if !streamed {

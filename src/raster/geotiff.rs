@@ -151,13 +151,13 @@ pub const MULTI_PASS_CACHE: usize = 512 << 20;
 /// Bytes of decoded blocks a reader keeps (see [`GeoTiffSource::open`] and `plan_windows`, which `terrafarm info`
 /// also calls to estimate memory).
 /// - Before the windows are known: an eighth of the raster's f32 bytes, between 4 and 64 MiB.
-/// - With windows `window_rows` tall read tile after tile in row order: at least the block rows one row of windows
-///   touches, plus one, so that each tile finds the blocks the row before it decoded and a pass decodes each block
-///   once. A band of `window_rows` straddles up to `window_rows / bh` block rows rounded up, plus one; two workers on
-///   adjacent tile rows, one more.
+/// - With tiles read in row order whose windows in flight span `rows` rows (a window's height, plus a tile's for
+///   each further row of tiles the workers can be on): at least the block rows such a band touches, so that each
+///   tile finds the blocks the tiles before it decoded and a pass decodes each block once. A band of `rows` rows
+///   touches up to `rows / bh` block rows rounded up, plus one.
 /// - Read in `passes` > 1 passes: the whole raster's blocks when they fit in [`MULTI_PASS_CACHE`].
 /// - Never more than the whole raster's blocks.
-fn cache_budget(w: usize, h: usize, (bw, bh): (usize, usize), window_rows: usize, passes: usize) -> usize {
+fn cache_budget(w: usize, h: usize, (bw, bh): (usize, usize), rows: usize, passes: usize) -> usize {
     let block = bw.saturating_mul(bh).saturating_mul(4);
     let across = w.div_ceil(bw.max(1));
     let all = across.saturating_mul(h.div_ceil(bh.max(1))).saturating_mul(block).max(block);
@@ -165,7 +165,7 @@ fn cache_budget(w: usize, h: usize, (bw, bh): (usize, usize), window_rows: usize
         return all;
     }
     let base = (w.saturating_mul(h) / 2).clamp(4 << 20, 64 << 20);
-    let band = if window_rows == 0 { 0 } else { (window_rows.div_ceil(bh.max(1)) + 2).saturating_mul(across).saturating_mul(block) };
+    let band = if rows == 0 { 0 } else { (rows.div_ceil(bh.max(1)) + 1).saturating_mul(across).saturating_mul(block) };
     base.max(band).min(all)
 }
 

@@ -200,9 +200,9 @@ pub trait Source: Send + Sync {
     }
     /// What `terrafarm info` reports about the file's layout.
     fn info(&self) -> SourceInfo;
-    /// Sizes the reader's caches for windows `rows` tall read tile after tile in row order, in `passes` passes over
-    /// the raster (a pyramid's levels each read it again), and returns the bytes of decoded samples it may then keep
-    /// (0 for readers that keep none).
+    /// Sizes the reader's caches for tiles read in row order whose windows in flight span `rows` rows, in `passes`
+    /// passes over the raster (a pyramid's levels each read it again), and returns the bytes of decoded samples it may
+    /// then keep (0 for readers that keep none).
     fn plan_windows(&self, _rows: usize, _passes: usize) -> u64 {
         0
     }
