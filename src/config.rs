@@ -27,6 +27,16 @@ pub fn parse_size(s: &str) -> Result<(usize, usize), ConfigError> {
     }
 }
 
+/// The cell sizes terrafarm meshes, in metres: a nanometre (height maps of microscopes) to a million kilometres.
+/// Outside it a tile's f32 positions or its normals' slopes stop being representable (a cell of 1e-300 m puts every
+/// vertex at 0, one of 1e200 m at infinity), so such a size, given or derived from a file, is refused up front.
+pub const CELL_METRES: std::ops::RangeInclusive<f64> = 1e-9..=1e9;
+
+/// Whether both sides of a cell are within [`CELL_METRES`] (false for NaN).
+pub fn cell_in_range(cell: [f64; 2]) -> bool {
+    cell.iter().all(|c| CELL_METRES.contains(c))
+}
+
 /// Parses `--cell-size X` or `X,Y` (metres, positive).
 pub fn parse_cell(s: &str) -> Result<[f64; 2], ConfigError> {
     let cells: Vec<f64> = s
@@ -39,8 +49,8 @@ pub fn parse_cell(s: &str) -> Result<[f64; 2], ConfigError> {
         [x, y] => [x, y],
         _ => return bad(format!("--cell-size '{s}' is not X or X,Y in metres")),
     };
-    if !cell.iter().all(|c| c.is_finite() && *c > 0.0) {
-        return bad("--cell-size must be positive and finite");
+    if !cell_in_range(cell) {
+        return bad(format!("--cell-size must be between {:e} and {:e} metres", CELL_METRES.start(), CELL_METRES.end()));
     }
     Ok(cell)
 }
@@ -339,6 +349,16 @@ mod tests {
             assert!(Lod::from_args(lod, errs, base).is_err(), "{lod:?} {errs:?} {base}");
         }
         assert_eq!(Lod::from_args(None, None, 0.0).unwrap(), None);
+    }
+
+    #[test]
+    fn cell_sizes_in_range() {
+        assert_eq!(parse_cell("2").unwrap(), [2.0, 2.0]);
+        assert_eq!(parse_cell("0.5, 30").unwrap(), [0.5, 30.0]);
+        assert_eq!(parse_cell("1e-9,1e9").unwrap(), [1e-9, 1e9]);
+        for s in ["0", "-1", "1,0", "nan", "inf", "1e-300", "1e200", "1,2e9", "5e-10", "1,2,3", "a"] {
+            assert!(parse_cell(s).is_err(), "{s}");
+        }
     }
 
     #[test]

@@ -308,6 +308,14 @@ fn bad_geotiffs_fail_cleanly() {
     let truncated = d.path().join("truncated.tif");
     std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
     fails_cleanly(&truncated, "truncated");
+    // A georeferenced file whose pixel size is positive and finite but puts every vertex at 0 or at infinity (found
+    // by mutating GeoTIFFs: the first wrote all-zero positions, the second failed only after writing its tiles).
+    for (name, pixel) in [("tiny", 1e-300f64), ("huge", 1e200)] {
+        let p = d.path().join(format!("{name}.tif"));
+        let (x1, y1) = (format!("{:e}", pixel * W as f64), format!("{:e}", -pixel * H as f64));
+        gdal("gdal_translate", &["-q", "-a_srs", "EPSG:32633", "-a_ullr", "0", "0", &x1, &y1, good.to_str().unwrap(), p.to_str().unwrap()]);
+        fails_cleanly(&p, "m, outside 1e-9 to 1e9 m; pass --cell-size");
+    }
     for (codec, ot, expect) in [("JPEG", "Byte", "JPEG"), ("LERC", "Float32", "LERC")] {
         let p = d.path().join(format!("{codec}.tif"));
         gdal(

@@ -167,13 +167,27 @@ pub struct InputFacts {
 
 /// The cell size of a `w × h` raster: `--cell-size` when given, else what its georeferencing implies, else 1 m.
 pub fn cell_size(asked: Option<[f64; 2]>, georef: Option<&Georef>, w: usize, h: usize, shown: &Path) -> Result<CellSize> {
-    Ok(match (asked, georef) {
+    let cell = match (asked, georef) {
         (Some(m), _) => CellSize { metres: m, derived_from: "--cell-size".into(), at_latitude: None },
         (None, Some(g)) => g.cell_size(w, h).map_err(|m| anyhow!("{}: {m}", shown.display()))?,
         (None, None) => {
             CellSize { metres: [1.0, 1.0], derived_from: "default 1 m (the input has no georeferencing; pass --cell-size)".into(), at_latitude: None }
         }
-    })
+    };
+    // A file's pixel size can be any positive number (a damaged or careless geotransform); refuse one that would
+    // put the vertices at 0 or infinity before anything is meshed or written.
+    if !crate::config::cell_in_range(cell.metres) {
+        let r = &crate::config::CELL_METRES;
+        bail!(
+            "{}: the georeferencing gives a cell size of {:e} × {:e} m, outside {:e} to {:e} m; pass --cell-size",
+            shown.display(),
+            cell.metres[0],
+            cell.metres[1],
+            r.start(),
+            r.end()
+        );
+    }
+    Ok(cell)
 }
 
 pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>) -> Result<InputFacts> {
