@@ -46,11 +46,20 @@ fn variants() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         ("f32-zstd-pred3-bigtiff", vec!["-ot", "Float32", "-co", "COMPRESS=ZSTD", "-co", "PREDICTOR=3", "-co", "BIGTIFF=YES", "-co", "TILED=YES"]),
         ("f32-lzw-bigendian-strips", vec!["-ot", "Float32", "-co", "COMPRESS=LZW", "-co", "ENDIANNESS=BIG", "-co", "BLOCKYSIZE=7"]),
+        ("f32-lzw-pred3-bigendian-strips", vec!["-ot", "Float32", "-co", "COMPRESS=LZW", "-co", "PREDICTOR=3", "-co", "ENDIANNESS=BIG", "-co", "BLOCKYSIZE=7"]),
         ("f64-lzw-pred3", vec!["-ot", "Float64", "-co", "COMPRESS=LZW", "-co", "PREDICTOR=3"]),
         ("f64-deflate-pred2", vec!["-ot", "Float64", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=2"]),
         ("cog-f32-deflate-pred3", vec!["-of", "COG", "-ot", "Float32", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=YES", "-co", "BLOCKSIZE=128"]),
         ("two-bands-pixel", vec!["-ot", "Float32", "-b", "1", "-b", "1", "-co", "INTERLEAVE=PIXEL", "-co", "COMPRESS=DEFLATE"]),
         ("two-bands-band-tiled", vec!["-ot", "Int16", "-b", "1", "-b", "1", "-co", "INTERLEAVE=BAND", "-co", "TILED=YES"]),
+        (
+            "two-bands-pixel-f32-zstd-pred3-tiled",
+            vec!["-ot", "Float32", "-b", "1", "-b", "1", "-co", "INTERLEAVE=PIXEL", "-co", "COMPRESS=ZSTD", "-co", "PREDICTOR=3", "-co", "TILED=YES"],
+        ),
+        (
+            "two-bands-band-f32-deflate-pred3-strips",
+            vec!["-ot", "Float32", "-b", "1", "-b", "1", "-co", "INTERLEAVE=BAND", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=3", "-co", "BLOCKYSIZE=10"],
+        ),
     ]
 }
 
