@@ -37,7 +37,7 @@ python3 -c "
 n=$n*$n
 print(f'| decoder | seconds | M samples/s |')
 print(f'|---|---|---|')
-print(f'| terrafarm (tiff crate, block by block) | {$best_tf:.3f} | {n/$best_tf/1e6:.1f} |')
+print(f'| terrafarm (block by block) | {$best_tf:.3f} | {n/$best_tf/1e6:.1f} |')
 print(f'| gdal_translate -of ENVI (GDAL_NUM_THREADS=1) | {$best_gdal:.3f} | {n/$best_gdal/1e6:.1f} |')
 print(f'terrafarm / gdal time: {$best_tf/$best_gdal:.2f}x')"
 rm -f "$tmp/d.tif"
