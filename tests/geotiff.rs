@@ -268,6 +268,27 @@ fn bad_geotiffs_fail_cleanly() {
     )
     .unwrap();
     fails_cleanly(&bomb, "exceeds --max-samples");
+    // A small image claiming tiles of 2²⁰ × 2²⁰ f32 samples (4 TiB each), Deflate with the floating-point predictor:
+    // refused from its header, not by a failed allocation (found by mutating GeoTIFFs).
+    let huge_tiles = d.path().join("huge-tiles.tif");
+    std::fs::write(
+        &huge_tiles,
+        tiny_tiff(&[
+            (256, 4, 1, 16),
+            (257, 4, 1, 16),
+            (258, 3, 1, 32),
+            (259, 3, 1, 8),
+            (262, 3, 1, 1),
+            (317, 3, 1, 3),
+            (322, 4, 1, 1 << 20),
+            (323, 4, 1, 1 << 20),
+            (324, 4, 1, 8),
+            (325, 4, 1, 4),
+            (339, 3, 1, 3),
+        ]),
+    )
+    .unwrap();
+    fails_cleanly(&huge_tiles, "larger than terrafarm decodes at once");
     // A corrupt IFD: the first IFD offset points past the end.
     let corrupt = d.path().join("corrupt.tif");
     std::fs::write(&corrupt, b"II*\0\xff\xff\xff\x0f0123456789").unwrap();

@@ -144,6 +144,9 @@ fn compression_name(c: u16) -> Result<&'static str, String> {
     })
 }
 
+/// The most bytes one block may take decoded (its samples, padding included; `tiff`'s decode buffer limit too).
+const BLOCK_BYTES: usize = 1 << 30;
+
 /// A compression [`GeoTiffSource::fp32_block`] undoes itself, with the crate `tiff` uses for it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Codec {
@@ -400,6 +403,20 @@ impl GeoTiffSource {
             return Err(RasterError::format(path, format!("TIFF block size {bw}x{bh} is not usable")));
         }
         let (bw, bh) = (bw as usize, bh as usize);
+        // A block is decoded whole (padding included, and as f32 for the cache): bound it as `tiff`'s own decode
+        // buffer is bounded, so a header claiming huge tiles over a small image fails here, not in an allocation.
+        let stride = if planar { 1 } else { spp };
+        let block_bytes = bw.saturating_mul(bh).saturating_mul(stride).saturating_mul(4);
+        if block_bytes > BLOCK_BYTES {
+            return Err(RasterError::format(
+                path,
+                format!(
+                    "TIFF blocks of {bw}x{bh} samples ({} MiB decoded) are larger than terrafarm decodes at once ({} MiB); re-tile with gdal_translate -co TILED=YES",
+                    block_bytes >> 20,
+                    BLOCK_BYTES >> 20
+                ),
+            ));
+        }
         let blocks_across = (w as usize).div_ceil(bw);
         let per_plane = blocks_across * (h as usize).div_ceil(bh);
         let planes = if planar { spp } else { 1 };
@@ -483,7 +500,7 @@ impl GeoTiffSource {
     fn decoder(path: &Path, src: &Arc<dyn ByteSource>, pages: &Pages) -> Result<Decoder<SparseReader>, RasterError> {
         let r = SparseReader { src: src.clone(), len: src.len(), pos: 0, blocks: HashMap::new(), pages: pages.clone() };
         let mut limits = Limits::default();
-        limits.decoding_buffer_size = 1 << 30;
+        limits.decoding_buffer_size = BLOCK_BYTES;
         Ok(Decoder::new(r).map_err(|e| tiff_err(path, e))?.with_limits(limits))
     }
 
