@@ -4,6 +4,10 @@
 //! floating-point predictors; BigTIFF; either byte order) and kept in a bounded cache of decoded blocks, so
 //! neighbouring windows do not decode a block twice. Band 1 of a multi-band file; overviews are ignored.
 //!
+//! One measured exception: f32 blocks with the floating-point predictor (what GDAL writes for float DEMs) are
+//! decompressed with the crates `tiff` uses and un-predicted here (`fp32_block`), because `tiff` 0.11's predictor
+//! cost more than the inflate (`benches/runs/2026-11-30-fp-predictor.md`).
+//!
 //! `tiff` parses the IFD through [`SparseReader`], which serves the blocks fetched for the current window from
 //! memory and anything else (the header, the IFD and its tag values) from the source in 64 KiB pages.
 
