@@ -46,7 +46,9 @@ fn variants() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         ("f32-zstd-pred3-bigtiff", vec!["-ot", "Float32", "-co", "COMPRESS=ZSTD", "-co", "PREDICTOR=3", "-co", "BIGTIFF=YES", "-co", "TILED=YES"]),
         ("f32-lzw-bigendian-strips", vec!["-ot", "Float32", "-co", "COMPRESS=LZW", "-co", "ENDIANNESS=BIG", "-co", "BLOCKYSIZE=7"]),
-        ("f32-lzw-pred3-bigendian-strips", vec!["-ot", "Float32", "-co", "COMPRESS=LZW", "-co", "PREDICTOR=3", "-co", "ENDIANNESS=BIG", "-co", "BLOCKYSIZE=7"]),
+        // (Not big-endian: GDAL 3.6's own round trip of a big-endian float32 file with PREDICTOR=3 gives values up to
+        // ±3.4e38, which terrafarm decodes alike, and whose slopes no normal holds.)
+        ("f32-lzw-pred3-strips", vec!["-ot", "Float32", "-co", "COMPRESS=LZW", "-co", "PREDICTOR=3", "-co", "BLOCKYSIZE=7"]),
         ("f64-lzw-pred3", vec!["-ot", "Float64", "-co", "COMPRESS=LZW", "-co", "PREDICTOR=3"]),
         ("f64-deflate-pred2", vec!["-ot", "Float64", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=2"]),
         ("cog-f32-deflate-pred3", vec!["-of", "COG", "-ot", "Float32", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=YES", "-co", "BLOCKSIZE=128"]),
