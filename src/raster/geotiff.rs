@@ -161,12 +161,13 @@ enum Codec {
 }
 
 impl Codec {
-    fn of(code: u16) -> Option<Codec> {
-        match code {
-            1 => Some(Codec::None),
-            5 => Some(Codec::Lzw),
-            8 | 32946 => Some(Codec::Deflate),
-            50000 => Some(Codec::Zstd),
+    /// The codec of a compression by its [`compression_name`].
+    fn of(name: &str) -> Option<Codec> {
+        match name {
+            "none" => Some(Codec::None),
+            "lzw" => Some(Codec::Lzw),
+            "deflate" => Some(Codec::Deflate),
+            "zstd" => Some(Codec::Zstd),
             _ => None,
         }
     }
@@ -357,8 +358,7 @@ impl GeoTiffSource {
         let (w, h) = d.dimensions().map_err(|e| tiff_err(path, e))?;
         check_samples(path, w as u64, h as u64, opts.max_samples)?;
         let tag_u = |d: &mut Decoder<SparseReader>, t: Tag| d.find_tag_unsigned::<u64>(t).map_err(|e| tiff_err(path, e));
-        let code = tag_u(&mut d, Tag::Compression)?.unwrap_or(1) as u16;
-        let compression = compression_name(code).map_err(|m| RasterError::format(path, m))?;
+        let compression = compression_name(tag_u(&mut d, Tag::Compression)?.unwrap_or(1) as u16).map_err(|m| RasterError::format(path, m))?;
         let predictor = match tag_u(&mut d, Tag::Predictor)?.unwrap_or(1) {
             1 => "none",
             2 => "horizontal",
@@ -388,7 +388,7 @@ impl GeoTiffSource {
                 return Err(RasterError::format(path, format!("{b}-bit {kind} samples are not supported (u8, u16, u32, i8, i16, i32, f32, f64 are)")));
             }
         };
-        let fp32 = if (sample_type, predictor) == ("f32", "floating-point") { Codec::of(code) } else { None };
+        let fp32 = if (sample_type, predictor) == ("f32", "floating-point") { Codec::of(compression) } else { None };
         let tiled = d.find_tag(Tag::TileOffsets).map_err(|e| tiff_err(path, e))?.is_some();
         let (offsets, counts) = if tiled {
             (d.find_tag_unsigned_vec::<u64>(Tag::TileOffsets), d.find_tag_unsigned_vec::<u64>(Tag::TileByteCounts))
@@ -508,6 +508,13 @@ impl GeoTiffSource {
         Ok(Decoder::new(r).map_err(|e| tiff_err(path, e))?.with_limits(limits))
     }
 
+    /// Columns and rows of block `i` (row-major over the block grid) inside the image: edge blocks are padded in
+    /// tiles, short in strips.
+    fn inside(&self, i: u32) -> (usize, usize) {
+        let (bx, by) = (i as usize % self.blocks_across, i as usize / self.blocks_across);
+        ((self.width - bx * self.block_w).min(self.block_w), (self.height - by * self.block_h).min(self.block_h))
+    }
+
     /// [`Self::decode_block`] for f32 samples with the floating-point predictor, from the block's bytes `raw`.
     /// `tiff` 0.11 undoes that predictor a byte at a time through bounds-checked indexing and a copy of every row:
     /// it took 11% of a 4097² COG's level-0 run (`perf`), more than the inflate before it. Here the running sum
@@ -515,8 +522,7 @@ impl GeoTiffSource {
     /// itself uses (flate2, weezl, zstd), so the same streams are accepted. Checked against `tiff`'s decode of
     /// GDAL-written files (tests/geotiff.rs) and in the unit tests below.
     fn fp32_block(&self, codec: Codec, i: u32, raw: &[u8]) -> Result<Vec<f32>, RasterError> {
-        let (bx, by) = (i as usize % self.blocks_across, i as usize / self.blocks_across);
-        let (dw, dh) = ((self.width - bx * self.block_w).min(self.block_w), (self.height - by * self.block_h).min(self.block_h));
+        let (dw, dh) = self.inside(i);
         // Encoded rows: a tile is always block_w × block_h (padded at the edges); a strip is the image's width and
         // the last strip holds only the rows left.
         let stride = if self.planar { 1 } else { self.spp };
@@ -533,9 +539,7 @@ impl GeoTiffSource {
 
     /// Band 1 of block `i` (row-major over the block grid) as f32, `block_w × block_h` (edge blocks padded).
     fn decode_block(&self, d: &mut Decoder<SparseReader>, i: u32) -> Result<Vec<f32>, RasterError> {
-        // The block's samples inside the image (edge blocks are padded in tiles, short in strips).
-        let (bx, by) = (i as usize % self.blocks_across, i as usize / self.blocks_across);
-        let (dw, dh) = ((self.width - bx * self.block_w).min(self.block_w), (self.height - by * self.block_h).min(self.block_h));
+        let (dw, dh) = self.inside(i);
         let res = d.read_chunk(i).map_err(|e| tiff_err(&self.path, format!("block {i}: {e}")))?;
         let step = if self.planar { 1 } else { self.spp };
         let mut out = vec![f32::NAN; self.block_w * self.block_h];
