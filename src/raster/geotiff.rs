@@ -178,14 +178,11 @@ impl Codec {
         let need = out.len();
         let short = |n: usize| format!("the compressed data ends after {n} of the block's {need} bytes (truncated or corrupt)");
         match self {
-            Codec::None => {
-                let n = out.len();
-                out.copy_from_slice(raw.get(..n).ok_or_else(|| short(raw.len()))?);
-            }
+            Codec::None => out.copy_from_slice(raw.get(..need).ok_or_else(|| short(raw.len()))?),
             Codec::Deflate => {
                 let mut z = flate2::Decompress::new(true);
                 z.decompress(raw, out, flate2::FlushDecompress::Finish).map_err(|e| format!("corrupt deflate stream ({e})"))?;
-                if (z.total_out() as usize) < out.len() {
+                if (z.total_out() as usize) < need {
                     return Err(short(z.total_out() as usize));
                 }
             }
@@ -282,9 +279,8 @@ pub struct GeoTiffSource {
     blocks_across: usize,
     offsets: Vec<u64>,
     counts: Vec<u64>,
-    /// Samples per pixel and whether they are stored interleaved (chunky) or as separate planes.
-    spp: usize,
-    planar: bool,
+    /// Samples per pixel of band 1's blocks: all of them when interleaved (chunky), 1 when stored as separate planes.
+    stride: usize,
     /// Internal tiles (else strips: the last one may hold fewer rows).
     tiled: bool,
     /// f32 samples with the floating-point predictor, in a compression [`fp32_block`] undoes itself: decoded here
@@ -409,6 +405,7 @@ impl GeoTiffSource {
         let (bw, bh) = (bw as usize, bh as usize);
         // A block is decoded whole (padding included, and as f32 for the cache): bound it as `tiff`'s own decode
         // buffer is bounded, so a header claiming huge tiles over a small image fails here, not in an allocation.
+        // Samples per pixel in band 1's blocks.
         let stride = if planar { 1 } else { spp };
         let block_bytes = bw.saturating_mul(bh).saturating_mul(stride).saturating_mul(4);
         if block_bytes > BLOCK_BYTES {
@@ -482,8 +479,7 @@ impl GeoTiffSource {
             blocks_across,
             offsets,
             counts,
-            spp,
-            planar,
+            stride,
             tiled,
             fp32,
             info,
@@ -525,7 +521,7 @@ impl GeoTiffSource {
         let (dw, dh) = self.inside(i);
         // Encoded rows: a tile is always block_w × block_h (padded at the edges); a strip is the image's width and
         // the last strip holds only the rows left.
-        let stride = if self.planar { 1 } else { self.spp };
+        let stride = self.stride;
         let row_bytes = self.block_w * stride * 4;
         let rows = if self.tiled { self.block_h } else { dh };
         let mut bytes = vec![0u8; row_bytes * rows];
@@ -541,7 +537,7 @@ impl GeoTiffSource {
     fn decode_block(&self, d: &mut Decoder<SparseReader>, i: u32) -> Result<Vec<f32>, RasterError> {
         let (dw, dh) = self.inside(i);
         let res = d.read_chunk(i).map_err(|e| tiff_err(&self.path, format!("block {i}: {e}")))?;
-        let step = if self.planar { 1 } else { self.spp };
+        let step = self.stride;
         let mut out = vec![f32::NAN; self.block_w * self.block_h];
         macro_rules! take {
             ($v:expr) => {{
