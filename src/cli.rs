@@ -186,9 +186,10 @@ pub struct MeshArgs {
     /// georeferencing (GeoTIFF, .hgt name), else 1.
     #[arg(long, value_name = "X[,Y]")]
     pub cell_size: Option<String>,
-    /// Multiplier from sample value to metres of height.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_name = "FACTOR")]
-    pub z_scale: f32,
+    /// Multiplier from sample value to metres of height. Default: from a GeoTIFF's vertical CRS or unit (feet
+    /// converted to metres, depths negated), else 1.
+    #[arg(long, allow_negative_numbers = true, value_name = "FACTOR")]
+    pub z_scale: Option<f32>,
     /// Metres added to every height after scaling.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_name = "METRES")]
     pub z_offset: f32,

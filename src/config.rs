@@ -32,6 +32,22 @@ pub fn parse_size(s: &str) -> Result<(usize, usize), ConfigError> {
 /// vertex at 0, one of 1e200 m at infinity), so such a size, given or derived from a file, is refused up front.
 pub const CELL_METRES: std::ops::RangeInclusive<f64> = 1e-9..=1e9;
 
+/// The heights terrafarm meshes, in metres after `--z-scale` and `--z-offset`: ±1e9 m, a thousand times any relief on a
+/// planet. A sample beyond it is no height but a fill value the file does not declare (float DEMs mark voids with
+/// -3.4028235e38, f32's lowest value) or data in other units; it becomes a hole, with a warning, as non-finite
+/// samples do. With [`CELL_METRES`] and [`Z_SCALE`] this keeps every slope, and so every normal, finite.
+pub const HEIGHT_METRES: f32 = 1e9;
+
+/// Whether `h` (metres) is within ±[`HEIGHT_METRES`] (false for NaN).
+#[inline]
+pub fn height_in_range(h: f32) -> bool {
+    (-HEIGHT_METRES..=HEIGHT_METRES).contains(&h)
+}
+
+/// The magnitudes `--z-scale` may have (it may be negative), and `--z-offset`'s bound in metres: with heights within
+/// [`HEIGHT_METRES`] they keep input samples, and the differences of neighbours, finite in f32.
+pub const Z_SCALE: std::ops::RangeInclusive<f32> = 1e-9..=1e9;
+
 /// Whether both sides of a cell are within [`CELL_METRES`] (false for NaN).
 pub fn cell_in_range(cell: [f64; 2]) -> bool {
     cell.iter().all(|c| CELL_METRES.contains(c))
@@ -73,7 +89,8 @@ pub struct MeshConfig {
     pub read: ReadOptions,
     /// `--cell-size`, when given (else the input's georeferencing decides).
     pub cell: Option<[f64; 2]>,
-    pub z_scale: f32,
+    /// `--z-scale`; `None`: from the input ([`crate::pipeline::z_scale`]).
+    pub z_scale: Option<f32>,
     pub z_offset: f32,
     pub method: Method,
     pub skirts: Option<f32>,
@@ -118,8 +135,13 @@ impl MeshConfig {
                 crate::encode::glb::max_tile_size()
             ));
         }
-        if !a.z_scale.is_finite() || a.z_scale == 0.0 || !a.z_offset.is_finite() {
-            return bad("--z-scale must be finite and non-zero, --z-offset finite");
+        if a.z_scale.is_some_and(|z| !Z_SCALE.contains(&z.abs())) || !height_in_range(a.z_offset) {
+            return bad(format!(
+                "--z-scale must be between {:e} and {:e} in magnitude (negative flips the terrain), --z-offset within ±{:e} metres",
+                Z_SCALE.start(),
+                Z_SCALE.end(),
+                HEIGHT_METRES
+            ));
         }
         if a.threads == Some(0) {
             return bad("--threads must be at least 1");

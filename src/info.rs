@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cli::InfoArgs;
 use crate::config::{parse_cell, parse_size, ConfigError};
-use crate::raster::{self, CellSize, Georef, ReadOptions, SourceInfo};
+use crate::raster::{self, CellSize, Georef, ReadOptions, SourceInfo, ZScale};
 use crate::tiling::{Grid, Rect};
 
 #[derive(Serialize)]
@@ -28,6 +28,8 @@ struct Report {
     height: usize,
     georef: Option<Georef>,
     cell_size: CellSize,
+    /// The z-scale `mesh` would use without `--z-scale`.
+    z_scale: ZScale,
     nodata: Option<f32>,
     /// Min and max of the valid samples in the windows read (`windows_sampled` of them).
     value_range: Option<[f32; 2]>,
@@ -73,6 +75,7 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
     let (w, h) = (r.width(), r.height());
     let georef = r.georef();
     let cell_size = crate::pipeline::cell_size(cell, georef.as_ref(), w, h, &inp.shown)?;
+    let z_scale = crate::pipeline::z_scale(None, georef.as_ref(), &inp.shown)?.0;
     let windows = sample_windows(w, h);
     let mut range: Option<[f32; 2]> = None;
     let mut buf = Vec::new();
@@ -114,6 +117,7 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
         height: h,
         georef,
         cell_size,
+        z_scale,
         nodata: r.nodata(),
         value_range: range,
         windows_sampled: windows.len(),
@@ -123,6 +127,16 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
         streamed,
         estimated_peak_memory_bytes: per_thread * threads as u64 + whole + cache + (16 << 20),
     })
+}
+
+/// A sample value as text: plain decimals for heights, exponent form for fill values such as -3.4028235e38 (whose
+/// plain decimals run to 39 digits).
+fn value(v: f32) -> String {
+    if v != 0.0 && !(1e-4..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
 }
 
 fn text(r: &Report) -> String {
@@ -147,9 +161,16 @@ fn text(r: &Report) -> String {
         None => s += "  CRS: none\n",
     }
     s += &format!("  cell size: {} m x {} m ({})\n", r.cell_size.metres[0], r.cell_size.metres[1], r.cell_size.derived_from);
-    s += &format!("  no-data: {}\n", r.nodata.map_or("none".into(), |v| v.to_string()));
+    s += &format!("  z-scale: {} ({})\n", r.z_scale.factor, r.z_scale.derived_from);
+    s += &format!("  no-data: {}\n", r.nodata.map_or("none".into(), value));
     match r.value_range {
-        Some([lo, hi]) => s += &format!("  values: {lo} .. {hi} (in {} sampled windows)\n", r.windows_sampled),
+        Some([lo, hi]) => {
+            s += &format!("  values: {} .. {} (in {} sampled windows)\n", value(lo), value(hi), r.windows_sampled);
+            let max = crate::config::HEIGHT_METRES;
+            for v in [lo, hi].into_iter().filter(|v| v.abs() > max) {
+                s += &format!("  {}: beyond ±{max:e} m (at --z-scale 1), so a hole when meshed; if it marks voids, pass --nodata {}\n", value(v), value(v));
+            }
+        }
         None => s += &format!("  values: no valid sample in {} sampled windows\n", r.windows_sampled),
     }
     s += &format!(

@@ -139,6 +139,9 @@ pub struct Manifest {
     pub georef: Option<crate::raster::Georef>,
     /// The cell size used and how it was found.
     pub cell_size: crate::raster::CellSize,
+    /// The z-scale used (also in `params`) and how it was found: `--z-scale`, the file's vertical CRS, or 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z_scale: Option<crate::raster::ZScale>,
     pub key: String,
     pub tiles: Vec<TileRecord>,
     pub totals: Totals,

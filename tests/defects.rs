@@ -113,6 +113,7 @@ fn resume_key_covers_encoding_size_and_format_version() {
         windowed: true,
         georef: None,
         cell: serde_json::from_value(m["cell_size"].clone()).unwrap(),
+        z_scale: serde_json::from_value(m["z_scale"].clone()).unwrap(),
     };
     let params: terrafarm::manifest::ParamsRecord = serde_json::from_value(m["params"].clone()).unwrap();
     let now = terrafarm::pipeline::output_key(terrafarm::pipeline::OUTPUT_FORMAT_VERSION, &facts, &params).unwrap();
@@ -194,6 +195,69 @@ fn infinite_heights_are_holes() {
             }
         }
     }
+}
+
+/// After #12 (found by fuzzing): a float DEM whose voids hold -3.4028235e38 without declaring it (no no-data tag) meshed
+/// to spikes 3e38 m deep with infinite slopes, and its GLBs failed the glTF validator (non-unit normals). Heights beyond
+/// ±1e9 m are now holes, with one warning naming the value and `--nodata`: the tiles are those of a run that declares
+/// it. `info` shows the value in exponent form with the same advice, and `--z-scale`/`--z-offset` are bounded so that
+/// no height within the bound can overflow a slope.
+#[test]
+fn undeclared_fill_values_are_holes_with_a_warning() {
+    let d = tempfile::tempdir().unwrap();
+    let (w, h) = (70usize, 50usize);
+    let fill = d.path().join("fill.f32");
+    let heights = |i: usize| if i % 89 == 5 || (20..24).contains(&(i / w)) && (10..30).contains(&(i % w)) { f32::MIN } else { 300.0 + ((i * 7) % 53) as f32 };
+    std::fs::write(&fill, (0..w * h).flat_map(|i| heights(i).to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    let f = fill.to_str().unwrap();
+    let mesh = |out: &str, extra: &[&str]| {
+        let out = d.path().join(out);
+        let mut args = vec!["mesh", f, "--size", "70x50", "--out", out.to_str().unwrap(), "--tile-size", "32", "--format", "glb,obj"];
+        args.extend(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (tree(&out.join("fill/tiles")), stderr(&o))
+    };
+    for extra in [&[][..], &["--max-error", "0.5"]] {
+        let (got, err) = mesh(&format!("u{}", extra.len()), extra);
+        let warnings = err.matches("beyond ±1e9 m").count();
+        assert_eq!(warnings, 1, "one warning per input: {err}");
+        assert!(err.contains("-3.4028235e38") && err.contains("--nodata -3.4028235e38"), "{err}");
+        let (want, err) = mesh(&format!("d{}", extra.len()), &[extra, &["--nodata", "-3.4028235e38"]].concat());
+        assert!(!err.contains("beyond ±1e9 m"), "{err}");
+        // The tiles' own records differ (their key covers --nodata); the meshes do not.
+        let meshes = |t: &std::collections::BTreeMap<String, Vec<u8>>| t.clone().into_iter().filter(|(n, _)| !n.ends_with(".json")).collect::<Vec<_>>();
+        assert!(meshes(&got) == meshes(&want) && meshes(&got).len() == 12, "undeclared fill meshed unlike the declared no-data");
+        for (name, bytes) in &got {
+            if name.ends_with(".glb") {
+                finite_bounds(bytes);
+                let g = read_glb(bytes);
+                assert!(g.positions.iter().all(|p| (300.0..353.0).contains(&(g.translation[1] + p[1] as f64))), "{name}: a vertex outside the valid heights");
+                assert!(g.normals.iter().all(|n| (n.iter().map(|c| c * c).sum::<f32>() - 1.0).abs() < 1e-5), "{name}");
+            }
+        }
+    }
+    // Out of range after scaling: 300..353 × 3e6 passes 1e9 m from 333.4 up.
+    let (got, _) = mesh("scaled", &["--z-scale", "3e6", "--nodata", "-3.4028235e38"]);
+    let tops = got
+        .iter()
+        .filter(|(n, _)| n.ends_with(".glb"))
+        .flat_map(|(_, b)| {
+            let g = read_glb(b);
+            g.positions.into_iter().map(move |p| g.translation[1] + p[1] as f64)
+        })
+        .fold(f64::MIN, f64::max);
+    assert!(tops > 0.9e9 && tops <= 1e9, "highest vertex {tops}");
+    let o = run(&["info", f, "--size", "70x50"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("values: -3.4028235e38 .. 352") && text.contains("pass --nodata -3.4028235e38"), "{text}");
+    for bad in [["--z-scale", "1e-10"], ["--z-scale", "-2e9"], ["--z-offset", "1.5e9"], ["--z-offset", "nan"]] {
+        let o = run(&["mesh", f, "--size", "70x50", "--out", d.path().join("x").to_str().unwrap(), bad[0], bad[1]]);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--z-scale must be between 1e-9 and 1e9"), "{}", stderr(&o));
+    }
+    assert!(!d.path().join("x").exists());
 }
 
 /// Item 4: `--max-triangles` is a hard cap on every tile, and neighbouring tiles still meet exactly.

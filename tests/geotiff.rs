@@ -185,6 +185,103 @@ fn cell_size_from_georeferencing_matches_gdalinfo() {
     }
 }
 
+/// The first `LENGTHUNIT["name",factor]` after `from` in a WKT2 string: (name, metres per unit).
+fn wkt_unit(wkt: &str, from: &str) -> (String, f64) {
+    let at = wkt.find(from).unwrap_or_else(|| panic!("no {from} in {wkt}"));
+    let u = &wkt[at..][wkt[at..].find("LENGTHUNIT[\"").unwrap() + 12..];
+    let (name, rest) = u.split_once("\",").unwrap();
+    (name.to_string(), rest[..rest.find([']', ',']).unwrap()].parse().unwrap())
+}
+
+/// Heights in the units the file declares: the vertical CRS of a compound CRS (EPSG:2227+6360, NAVD88 height in US
+/// survey feet), a user-defined vertical unit (VerticalUnitsGeoKey), a depth CRS (MLLW depth: values grow
+/// downwards). The expected z-scale and cell size are read here from gdalinfo's WKT (the unit factors and the
+/// vertical axis direction GDAL reports), and the scene must mesh to the same bytes as the same samples read raw
+/// with those numbers given explicitly. GDAL writes no ProjLinearUnitsGeoKey for a compound CRS, so the horizontal
+/// US survey feet must come from the CRS code: before, such a file meshed with 10 ftUS cells taken as 10 m. A
+/// projected CRS in feet with no vertical unit keeps z-scale 1, with a warning that says what to pass.
+#[test]
+fn heights_in_the_files_vertical_units() {
+    if !gdal_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let src = envi(d.path(), "src", &heights(W, H), W, H);
+    let local_ft = r#"COMPD_CS["UTM 10N + local height ft",PROJCS["WGS 84 / UTM zone 10N",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",-123],PARAMETER["scale_factor",0.9996],PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1],AUTHORITY["EPSG","32610"]],VERT_CS["local height ft",VERT_DATUM["local",2005],UNIT["foot",0.3048,AUTHORITY["EPSG","9002"]],AXIS["Up",UP]]]"#;
+    let utm = ["-a_ullr", "500000", "4000000", "509030", "3992290"];
+    let cases: Vec<(&str, &str, [&str; 5])> = vec![
+        ("navd88-ftus", "EPSG:2227+6360", ["-a_ullr", "6000000", "2000000", "6003010", "1997430"]),
+        ("local-ft", local_ft, utm),
+        ("mllw-depth", "EPSG:32610+5866", utm),
+        ("navd88-m", "EPSG:32610+5703", utm),
+        ("ftus-no-vertical", "EPSG:2227", ["-a_ullr", "6000000", "2000000", "6003010", "1997430"]),
+    ];
+    let raw = d.path().join("raw.f32");
+    std::fs::write(&raw, heights(W, H).iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    let size = format!("{W}x{H}");
+    for (name, srs, ullr) in cases {
+        let tif = d.path().join(format!("{name}.tif"));
+        let mut a = vec!["-q", "-ot", "Float32", "-a_srs", srs];
+        a.extend(ullr);
+        a.extend([src.to_str().unwrap(), tif.to_str().unwrap()]);
+        gdal("gdal_translate", &a);
+        let info = gdalinfo(&tif);
+        let wkt = info["coordinateSystem"]["wkt"].as_str().unwrap();
+        let gt: Vec<f64> = info["geoTransform"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let (_, h_unit) = wkt_unit(wkt, "CS[Cartesian");
+        let cell = [gt[1].abs() * h_unit, gt[5].abs() * h_unit];
+        let z = match wkt.find("VERTCRS[") {
+            Some(v) => {
+                let (_, m) = wkt_unit(wkt, "VERTCRS[");
+                let down = wkt[v..].contains("\",down");
+                if down {
+                    -m
+                } else {
+                    m
+                }
+            }
+            None => 1.0,
+        };
+        let out = d.path().join(format!("o-{name}"));
+        let o = run(&["mesh", tif.to_str().unwrap(), "--out", out.to_str().unwrap(), "--scene", "s", "--max-error", "0.5"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let m = manifest(&out);
+        assert_eq!(m["params"]["z_scale"].as_f64().unwrap() as f32, z as f32, "{name}: z-scale ({})", m["z_scale"]);
+        for k in 0..2 {
+            let got = m["cell_size"]["metres"][k].as_f64().unwrap();
+            assert!((got - cell[k]).abs() <= cell[k] * 1e-12, "{name}: cell {got} m, gdalinfo says {} m", cell[k]);
+        }
+        let warned = stderr(&o).contains("if the heights are in us-survey-foot too, pass --z-scale 0.3048006");
+        assert_eq!(warned, name == "ftus-no-vertical", "{name}: {}", stderr(&o));
+        let want_dir = d.path().join(format!("r-{name}"));
+        let (cs, zs) = (format!("{},{}", cell[0], cell[1]), format!("{}", z as f32));
+        let o = run(&[
+            "mesh",
+            raw.to_str().unwrap(),
+            "--size",
+            &size,
+            "--out",
+            want_dir.to_str().unwrap(),
+            "--scene",
+            "s",
+            "--max-error",
+            "0.5",
+            "--cell-size",
+            &cs,
+            "--z-scale",
+            &zs,
+        ]);
+        assert!(o.status.success(), "{name} raw: {}", stderr(&o));
+        let (got, want) = (tile_files(&out.join("s")), tile_files(&want_dir.join("s")));
+        assert!(got == want && !got.is_empty(), "{name}: tiles differ from the raw samples meshed with --cell-size {cs} --z-scale {zs}");
+        if z < 0.0 {
+            // Depths became heights below the datum.
+            let g = read_glb(&got["0_0.glb"]);
+            assert!(g.positions.iter().all(|p| g.translation[1] + (p[1] as f64) < 0.0), "{name}: a depth above the datum");
+        }
+    }
+}
+
 /// Issue #11, item 4: the GDAL_NODATA tag makes holes; `--nodata` overrides it.
 #[test]
 fn nodata_tag_is_honoured_and_overridden() {

@@ -26,7 +26,8 @@ use crate::halo::{self, Blocks, Halo};
 use crate::manifest::{InputRecord, LevelRecord, LodRecord, Manifest, ParamsRecord, RunRecord, TileRecord, Timings, Totals};
 use crate::mesh::simplify::{SimplifyParams, Split};
 use crate::mesh::{Method, Params};
-use crate::raster::{self, ByteSource, CellSize, Georef, Raster, ReadOptions};
+use crate::raster::georef::Model;
+use crate::raster::{self, ByteSource, CellSize, Georef, Raster, ReadOptions, ZScale};
 use crate::store::{self, BlobOptions, Store};
 use crate::tiling::{self, Grid, Rect, TileId};
 
@@ -163,6 +164,34 @@ pub struct InputFacts {
     pub georef: Option<Georef>,
     /// The cell size this run uses: `--cell-size`, else from the georeferencing, else 1 m.
     pub cell: CellSize,
+    /// The z-scale this run uses: `--z-scale`, else from the file's vertical reference, else 1.
+    pub z_scale: ZScale,
+}
+
+/// The z-scale of an input: `--z-scale` when given, else what the file's vertical CRS or unit implies (feet to
+/// metres, depths negated), else 1. A projected CRS in feet without a vertical unit gets 1 and `doubt` set: its
+/// heights may well be feet, which nothing in the file says.
+pub fn z_scale(asked: Option<f32>, georef: Option<&Georef>, shown: &Path) -> Result<(ZScale, bool)> {
+    let vertical = georef.and_then(|g| g.vertical.as_ref());
+    Ok(match (asked, vertical, georef) {
+        (Some(f), _, _) => (ZScale { factor: f, derived_from: "--z-scale".into() }, false),
+        (None, Some(v), _) => {
+            let f = v.z_scale().map_err(|m| anyhow!("{}: {m}", shown.display()))?;
+            let depth = if v.depth { "; depths, negated into heights" } else { "" };
+            (ZScale { factor: f as f32, derived_from: format!("the file's {}: {} m per {}{depth}", v.describe(), f.abs(), v.unit) }, false)
+        }
+        (None, None, Some(g)) if g.model == Model::Projected && g.unit_metres != 1.0 => (
+            ZScale {
+                factor: 1.0,
+                derived_from: format!(
+                    "default 1, heights taken as metres: the file declares no vertical unit, and its horizontal unit is {}; if the heights are in {} too, pass --z-scale {}",
+                    g.units, g.units, g.unit_metres as f32
+                ),
+            },
+            true,
+        ),
+        _ => (ZScale { factor: 1.0, derived_from: "default 1, heights taken as metres".into() }, false),
+    })
 }
 
 /// The cell size of a `w × h` raster: `--cell-size` when given, else what its georeferencing implies, else 1 m.
@@ -190,7 +219,7 @@ pub fn cell_size(asked: Option<[f64; 2]>, georef: Option<&Georef>, w: usize, h: 
     Ok(cell)
 }
 
-pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>) -> Result<InputFacts> {
+pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>, z_asked: Option<f32>) -> Result<InputFacts> {
     let facts = (|| -> Result<Option<Vec<u8>>> {
         let Some((r, src)) = o.raster.as_ref().zip(o.source.as_ref()).filter(|_| comm.rank() == 0) else { return Ok(None) };
         let content_id = match src.identity() {
@@ -199,6 +228,10 @@ pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>) -> Resul
         };
         let georef = r.georef();
         let cell = cell_size(cell, georef.as_ref(), r.width(), r.height(), &o.shown)?;
+        let (z_scale, doubt) = z_scale(z_asked, georef.as_ref(), &o.shown)?;
+        if doubt {
+            warn!("{}: z-scale {}", o.shown.display(), z_scale.derived_from);
+        }
         let f = InputFacts {
             width: r.width(),
             height: r.height(),
@@ -208,6 +241,7 @@ pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>) -> Resul
             windowed: r.windowed(),
             georef,
             cell,
+            z_scale,
         };
         Ok(Some(serde_json::to_vec(&f)?))
     })();
@@ -234,12 +268,13 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The parameters of a run that change output bytes, as recorded in the manifest (with the cell size in force).
-pub fn params_record(cfg: &MeshConfig, cell: [f64; 2]) -> ParamsRecord {
+/// The parameters of a run that change output bytes, as recorded in the manifest (with the cell size and z-scale in
+/// force).
+pub fn params_record(cfg: &MeshConfig, facts: &InputFacts) -> ParamsRecord {
     ParamsRecord {
-        cell_size: cell,
+        cell_size: facts.cell.metres,
         tile_size: cfg.tile_size,
-        z_scale: cfg.z_scale,
+        z_scale: facts.z_scale.factor,
         z_offset: cfg.z_offset,
         nodata: cfg.read.nodata,
         max_error: requested_error(&cfg.method),
@@ -302,7 +337,7 @@ pub fn plan_tiles(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, tile: u
     let grid = Grid::new(facts.width, facts.height, tile).ok_or_else(|| anyhow!("{}: raster too small to mesh", shown.display()))?;
     let owners = tiling::assign_owners(&grid, comm.size());
     let mine = grid.tiles().filter(|t| owners[grid.index(*t)] == comm.rank()).collect();
-    let params = Params { cell: facts.cell.metres, z_scale: cfg.z_scale, z_offset: cfg.z_offset, raster: [grid.width, grid.height], tile: grid.tile };
+    let params = Params { cell: facts.cell.metres, z_scale: facts.z_scale.factor, z_offset: cfg.z_offset, raster: [grid.width, grid.height], tile: grid.tile };
     Ok(Plan { grid, owners, mine, params })
 }
 
@@ -407,22 +442,40 @@ pub fn retract_and_resume(
     }
 }
 
-/// Samples that cannot be meshed become holes: non-finite samples (±inf as well as NaN), and samples whose
-/// height after `z_scale`/`z_offset` is not finite in f32 (what the kernels compute).
-pub fn sanitize(block: &mut [f32], z_scale: f32, z_offset: f32) {
+/// Samples that cannot be meshed become holes: non-finite samples (±inf as well as NaN), and samples whose height
+/// after `z_scale`/`z_offset` is beyond ±[`HEIGHT_METRES`](crate::config::HEIGHT_METRES) (undeclared fill values such
+/// as -3.4028235e38) or not finite in f32 (what the kernels compute). Returns the first finite sample made a hole.
+pub fn sanitize(block: &mut [f32], z_scale: f32, z_offset: f32) -> Option<f32> {
+    let mut first = None;
     for v in block {
-        if !(*v * z_scale + z_offset).is_finite() {
+        if !crate::config::height_in_range(*v * z_scale + z_offset) {
+            if v.is_finite() && first.is_none() {
+                first = Some(*v);
+            }
             *v = f32::NAN;
         }
     }
+    first
 }
 
-/// The heights of `rect`, holes marked ([`sanitize`]): how both the read stage and streamed tiles read an input.
+/// The heights of `rect`, holes marked ([`sanitize`]): how both the read stage and streamed tiles read an input. The
+/// first finite sample out of range is reported once per input (per rank), with what to do about it.
 pub fn read_heights(raster: &Raster, rect: Rect, z: (f32, f32), out: &mut Vec<f32>) -> Result<(), raster::RasterError> {
     // Every source writes every sample of the window, so what a reused buffer held before is not cleared first.
     out.resize(rect.len(), 0.0);
     raster.read_window(rect, out)?;
-    sanitize(out, z.0, z.1);
+    if let Some(v) = sanitize(out, z.0, z.1) {
+        if raster.first_report() {
+            let fill = if v.abs() == f32::MAX { " (f32's extreme value, the usual fill of float DEMs' voids)" } else { "" };
+            warn!(
+                "{}: samples whose height is beyond ±{:e} m after --z-scale {} and --z-offset {} are holes, e.g. the value {v:e}{fill}: if it marks voids, declare it with --nodata {v:e}; if the heights are in other units, set --z-scale",
+                raster.path.display(),
+                crate::config::HEIGHT_METRES,
+                z.0,
+                z.1
+            );
+        }
+    }
     Ok(())
 }
 
@@ -590,6 +643,7 @@ pub struct CommitInfo<'a> {
     pub params: ParamsRecord,
     pub georef: Option<Georef>,
     pub cell_size: CellSize,
+    pub z_scale: ZScale,
     pub key: &'a str,
     pub run: RunRecord,
     /// Render `preview.png` from the stored tiles before the manifest is written (rank 0).
@@ -666,6 +720,7 @@ pub fn commit(
         params: info.params,
         georef: info.georef,
         cell_size: info.cell_size,
+        z_scale: Some(info.z_scale),
         key: info.key.to_string(),
         tiles,
         totals,
@@ -807,7 +862,7 @@ pub fn mesh_scene(
 
     let t = Instant::now();
     let opened = open(comm, input, &cfg.read, asked)?;
-    let facts = agree_facts(comm, &opened, cfg.cell)?;
+    let facts = agree_facts(comm, &opened, cfg.cell, cfg.z_scale)?;
     let plan = plan(comm, &facts, cfg, &opened.shown)?;
     let max_tile = if cfg.formats.contains(&crate::encode::Format::Glb) { crate::encode::glb::max_tile_size() } else { 1 << 24 };
     let specs = match &cfg.lod {
@@ -819,7 +874,7 @@ pub fn mesh_scene(
         Some(s) => Some(cfg.skirts.unwrap_or(0.0).max(s.skirt)),
         None => cfg.skirts,
     };
-    let mut params_rec = params_record(cfg, facts.cell.metres);
+    let mut params_rec = params_record(cfg, &facts);
     params_rec.skirts = skirts_of(specs.first());
     if !specs.is_empty() {
         params_rec.lod = Some(LodRecord {
@@ -851,7 +906,7 @@ pub fn mesh_scene(
         // Level 0's tiles are read in row order, `threads` at a time, and every level reads the raster once more.
         r.plan_windows(in_flight_rows(&plan.grid, threads), specs.len().max(1));
     }
-    let z = (cfg.z_scale, cfg.z_offset);
+    let z = (facts.z_scale.factor, cfg.z_offset);
     if !streamed {
         // Opening (and decoding) a whole-decoded input counts as reading it; streamed inputs count their window reads.
         timings.read_s = t.elapsed().as_secs_f64();
@@ -929,6 +984,7 @@ pub fn mesh_scene(
         params: params_rec,
         georef: facts.georef.clone(),
         cell_size: facts.cell.clone(),
+        z_scale: facts.z_scale.clone(),
         key: &key,
         run: RunRecord { ranks: comm.size(), threads_per_rank: threads, resumed_tiles: resumed, bytes_fetched: 0, timings: timings.clone() },
         preview: cfg.preview,
@@ -1005,6 +1061,7 @@ mod tests {
             windowed: true,
             georef: None,
             cell: CellSize { metres: [1.0, 1.0], derived_from: "--cell-size".into(), at_latitude: None },
+            z_scale: ZScale { factor: 1.0, derived_from: "--z-scale".into() },
         }
     }
 
@@ -1050,9 +1107,18 @@ mod tests {
     #[test]
     fn non_finite_and_overflowing_samples_become_holes() {
         let mut b = [1.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 3.0e38, -2.0];
-        sanitize(&mut b, 10.0, 0.0);
+        assert_eq!(sanitize(&mut b, 10.0, 0.0), Some(3.0e38));
         assert_eq!(b[0], 1.0);
         assert_eq!(b[5], -2.0);
         assert!(b[1..5].iter().all(|v| v.is_nan()), "{b:?}");
+        // Heights beyond ±1e9 m after scaling are holes too (an undeclared float fill, data in other units); the
+        // first finite one is reported, and non-finite samples alone report nothing.
+        let mut b = [f32::NAN, 5.0, f32::MIN, -1e9, 1e9, 1.0000001e9, f32::MAX, 2.0];
+        assert_eq!(sanitize(&mut b, 1.0, 0.0), Some(f32::MIN));
+        assert_eq!(b.map(f32::is_nan), [true, false, true, false, false, true, true, false]);
+        let mut b = [4e8, 8e8, -3e8, -3.0];
+        assert_eq!(sanitize(&mut b, 2.0, -5e8), Some(8e8));
+        assert_eq!(b.map(f32::is_nan), [false, true, true, false]);
+        assert_eq!(sanitize(&mut [1.0, f32::INFINITY, f32::NAN], 1.0, 0.0), None);
     }
 }

@@ -2,11 +2,14 @@
 //! ModelTiepoint or ModelTransformation, and the GeoKey directory, GeoTIFF 1.1 §7) or from an SRTM `.hgt` file
 //! name. Pure arithmetic: no reading, no meshing.
 //!
-//! Cell sizes in ground metres: projected linear units converted to metres (metre, foot, US survey foot);
-//! geographic degrees through the WGS84 ellipsoid's radii of curvature at the raster's centre latitude (prime
-//! vertical east–west, meridian north–south); Web Mercator scaled by its scale factor 1/cos φ at the centre.
+//! Cell sizes in ground metres: projected linear units converted to metres (every EPSG linear unit, from the unit key
+//! or else the CRS code); geographic degrees through the WGS84 ellipsoid's radii of curvature at the raster's centre
+//! latitude (prime vertical east–west, meridian north–south); Web Mercator scaled by its scale factor 1/cos φ at the
+//! centre. Heights: the vertical CRS or unit the file declares (feet to metres, depths negated), see [`Vertical`].
 
 use serde::{Deserialize, Serialize};
+
+use super::epsg_units;
 
 /// WGS84 semi-major axis (m) and first eccentricity squared.
 const WGS84_A: f64 = 6_378_137.0;
@@ -35,6 +38,51 @@ pub struct Georef {
     pub geotransform: [f64; 6],
     /// "area" or "point", as the file says.
     pub raster_type: String,
+    /// What the file says its heights are (GeoTIFF vertical GeoKeys), when it says anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertical: Option<Vertical>,
+}
+
+/// The vertical reference a GeoTIFF declares: VerticalCSTypeGeoKey (an EPSG vertical CRS) and VerticalUnitsGeoKey.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Vertical {
+    /// EPSG code of the vertical CRS, unless the file's is user-defined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epsg: Option<u32>,
+    /// The CRS's EPSG name, for the vertical CRSs terrafarm converts (see [`epsg_units::VERTICAL`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The height unit (metre, foot, us-survey-foot, …), or the EPSG unit code terrafarm does not know.
+    pub unit: String,
+    /// Metres per unit; `None` for an unknown unit.
+    pub unit_metres: Option<f64>,
+    /// True for a depth CRS (its axis points down: values grow below the datum).
+    pub depth: bool,
+}
+
+impl Vertical {
+    /// Metres of height per sample unit (negative for depths), or why it is not known.
+    pub fn z_scale(&self) -> Result<f64, String> {
+        let m =
+            self.unit_metres.ok_or_else(|| format!("the file's height unit ({}) is not one terrafarm knows; pass --z-scale (metres per unit)", self.unit))?;
+        Ok(if self.depth { -m } else { m })
+    }
+
+    /// How the file's vertical reference reads in a derivation: `vertical CRS EPSG:6360 (NAVD88 height (ftUS))`.
+    pub fn describe(&self) -> String {
+        match (self.epsg, &self.name) {
+            (Some(e), Some(n)) => format!("vertical CRS EPSG:{e} ({n})"),
+            (Some(e), None) => format!("vertical CRS EPSG:{e}"),
+            _ => format!("vertical unit {}", self.unit),
+        }
+    }
+}
+
+/// The metres of height per sample unit a run uses (`--z-scale`), and how it was found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZScale {
+    pub factor: f32,
+    pub derived_from: String,
 }
 
 /// The cell size a run uses and how it was found.
@@ -183,15 +231,14 @@ pub fn geodetic(p: [f64; 3]) -> [f64; 3] {
     [lon.to_degrees(), lat.to_degrees(), h]
 }
 
-/// Metres per unit of an EPSG linear unit code (GeoTIFF ProjLinearUnitsGeoKey).
+/// Name and metres per unit of an EPSG linear unit code (GeoTIFF ProjLinearUnitsGeoKey, VerticalUnitsGeoKey).
 fn linear_unit(code: u16) -> Option<(&'static str, f64)> {
-    match code {
-        9001 => Some(("metre", 1.0)),
-        9002 => Some(("foot", 0.3048)),
-        9003 => Some(("us-survey-foot", 1200.0 / 3937.0)),
-        9036 => Some(("kilometre", 1000.0)),
-        _ => None,
-    }
+    epsg_units::UNITS.iter().find(|u| u.0 == code).map(|u| (u.1, u.2))
+}
+
+/// The linear unit of an EPSG projected CRS: metre unless [`epsg_units::PROJECTED`] lists it.
+fn projected_unit(code: u16) -> u16 {
+    epsg_units::PROJECTED.iter().find(|r| (r.0..=r.1).contains(&code)).map_or(9001, |r| r.2)
 }
 
 /// The GeoTIFF tags a reader found, raw.
@@ -210,6 +257,8 @@ const GT_RASTER_TYPE: u16 = 1025;
 const GEOGRAPHIC_TYPE: u16 = 2048;
 const PROJECTED_CS_TYPE: u16 = 3072;
 const PROJ_LINEAR_UNITS: u16 = 3076;
+const VERTICAL_CS_TYPE: u16 = 4096;
+const VERTICAL_UNITS: u16 = 4099;
 
 impl GeoTags {
     /// The georeferencing these tags describe; `Ok(None)` when the file has none; an error for what terrafarm
@@ -257,14 +306,33 @@ impl GeoTags {
             Model::Geographic => (key(GEOGRAPHIC_TYPE).filter(|&c| c != 32767).map(u32::from), "degree".to_string(), 1.0),
             Model::Projected => {
                 let epsg = key(PROJECTED_CS_TYPE).filter(|&c| c != 32767).map(u32::from);
-                let (name, m) = match key(PROJ_LINEAR_UNITS) {
-                    Some(code) => linear_unit(code).ok_or_else(|| format!("projected linear unit EPSG:{code} is not one terrafarm knows; pass --cell-size"))?,
-                    None => ("metre", 1.0),
-                };
+                // ProjLinearUnitsGeoKey, else the unit of the CRS code (GDAL writes no unit key for a compound CRS such
+                // as EPSG:2227+6360, whose horizontal part is in US survey feet), else metres.
+                let code = key(PROJ_LINEAR_UNITS).or(epsg.map(|e| projected_unit(e as u16))).unwrap_or(9001);
+                let (name, m) = linear_unit(code).ok_or_else(|| format!("projected linear unit EPSG:{code} is not one terrafarm knows; pass --cell-size"))?;
                 (epsg, name.to_string(), m)
             }
         };
-        Ok(Some(Georef { epsg, model, units, unit_metres, geotransform: gt, raster_type: raster_type.into() }))
+        Ok(Some(Georef { epsg, model, units, unit_metres, geotransform: gt, raster_type: raster_type.into(), vertical: self.vertical() }))
+    }
+
+    /// The vertical reference of the GeoKeys, if any: the unit from VerticalUnitsGeoKey, else from the vertical CRS
+    /// (metres for a CRS not in [`epsg_units::VERTICAL`]); depth from the CRS.
+    fn vertical(&self) -> Option<Vertical> {
+        let keys = self.keys();
+        let key = |id: u16| keys.iter().find(|k| k.0 == id).map(|k| k.1);
+        let crs = key(VERTICAL_CS_TYPE).filter(|&c| c != 0 && c != 32767);
+        let unit = key(VERTICAL_UNITS).filter(|&c| c != 0 && c != 32767);
+        if crs.is_none() && unit.is_none() {
+            return None;
+        }
+        let known = crs.and_then(|c| epsg_units::VERTICAL.iter().find(|v| v.0 == c));
+        let code = unit.or(known.map(|v| v.2)).unwrap_or(9001);
+        let (unit, unit_metres) = match linear_unit(code) {
+            Some((n, m)) => (n.to_string(), Some(m)),
+            None => (format!("EPSG unit {code}"), None),
+        };
+        Some(Vertical { epsg: crs.map(u32::from), name: known.map(|v| v.1.to_string()), unit, unit_metres, depth: known.is_some_and(|v| v.3) })
     }
 
     /// (key id, inline SHORT value) pairs of the GeoKey directory; keys stored elsewhere get their location tag.
@@ -299,6 +367,7 @@ pub fn hgt_georef(file_name: &str, side: usize) -> Option<Georef> {
         unit_metres: 1.0,
         geotransform: [lon - step / 2.0, step, 0.0, lat + 1.0 + step / 2.0, 0.0, -step],
         raster_type: "point".into(),
+        vertical: None,
     })
 }
 
@@ -342,5 +411,43 @@ mod tests {
         let g = t.georef().unwrap().unwrap();
         assert_eq!(g.epsg, Some(2227));
         assert!((g.cell_size(10, 10).unwrap().metres[0] - 3.048006).abs() < 1e-6);
+    }
+
+    /// A projected CRS with these GeoKeys (after the model type), 10 units a cell.
+    fn projected(keys: &[u16]) -> Georef {
+        let mut d = vec![1, 1, 0, 1 + keys.len() as u16 / 4, 1024, 0, 1, 1];
+        d.extend_from_slice(keys);
+        let t = GeoTags {
+            pixel_scale: Some(vec![10.0, 10.0, 0.0]),
+            tiepoint: Some(vec![0.0, 0.0, 0.0, 1000.0, 2000.0, 0.0]),
+            key_directory: Some(d),
+            ..Default::default()
+        };
+        t.georef().unwrap().unwrap()
+    }
+
+    #[test]
+    fn units_from_crs_codes_and_vertical_keys() {
+        // No ProjLinearUnitsGeoKey (GDAL's compound CRSs): the unit of the code.
+        for (code, unit, m) in
+            [(2227, "us-survey-foot", 1200.0 / 3937.0), (2222, "foot", 0.3048), (32610, "metre", 1.0), (27700, "metre", 1.0), (32767, "metre", 1.0)]
+        {
+            let g = projected(&[3072, 0, 1, code]);
+            assert!(g.units == unit && (g.unit_metres - m).abs() < 1e-15, "EPSG:{code}: {} {}", g.units, g.unit_metres);
+            assert!(g.vertical.is_none());
+        }
+        // Vertical CRS codes: feet, depths, metres; a unit key wins over the CRS's unit; unknown units are an error.
+        let z = |keys: &[u16]| projected(&[&[3072, 0, 1, 32610][..], keys].concat()).vertical.unwrap().z_scale().map(|z| (z * 1e12).round() / 1e12);
+        assert_eq!(z(&[4096, 0, 1, 6360]), Ok(0.304800609601));
+        assert_eq!(z(&[4096, 0, 1, 8228]), Ok(0.3048));
+        assert_eq!(z(&[4096, 0, 1, 5866]), Ok(-1.0));
+        assert_eq!(z(&[4096, 0, 1, 6358]), Ok(-0.304800609601));
+        assert_eq!(z(&[4096, 0, 1, 5703]), Ok(1.0));
+        assert_eq!(z(&[4096, 0, 1, 32767, 4099, 0, 1, 9002]), Ok(0.3048));
+        assert_eq!(z(&[4099, 0, 1, 9003]), Ok(0.304800609601));
+        assert!(z(&[4096, 0, 1, 32767, 4099, 0, 1, 9999]).unwrap_err().contains("pass --z-scale"));
+        let v = projected(&[3072, 0, 1, 2227, 4096, 0, 1, 6360]).vertical.unwrap();
+        assert_eq!(v.describe(), "vertical CRS EPSG:6360 (NAVD88 height (ftUS))");
+        assert!(projected(&[3072, 0, 1, 2227, 4096, 0, 1, 32767]).vertical.is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! Formats that allow it (GeoTIFF, raw, SRTM `.hgt`, `.npy`) are read window by window, so a rank touches only the
 //! samples its tiles need; PNG (and RGB-encoded TIFF) is decoded whole once. No meshing, no tiling policy here.
 
+mod epsg_units;
 pub mod georef;
 mod geotiff;
 mod image_src;
@@ -13,7 +14,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::tiling::Rect;
-pub use georef::{CellSize, Georef};
+pub use georef::{CellSize, Georef, ZScale};
 pub use geotiff::GeoTiffSource;
 pub use image_src::{decode_terrain_rgb, decode_terrain_rgb_scalar, decode_terrarium, decode_terrarium_scalar};
 pub use raw::{npy_bytes_f32, Dtype, RawSource};
@@ -229,6 +230,8 @@ pub struct Raster {
     source: Box<dyn Source>,
     nodata: Option<f32>,
     pub path: PathBuf,
+    /// Whether a sample out of the meshable range was reported already (see [`Raster::first_report`]).
+    reported: std::sync::atomic::AtomicBool,
 }
 
 impl Raster {
@@ -250,6 +253,10 @@ impl Raster {
     /// The no-data value in force, in input units.
     pub fn nodata(&self) -> Option<f32> {
         self.nodata
+    }
+    /// True the first time it is called (from any thread): readers of many windows warn about a bad sample once.
+    pub fn first_report(&self) -> bool {
+        !self.reported.swap(true, std::sync::atomic::Ordering::Relaxed)
     }
     pub fn info(&self) -> SourceInfo {
         self.source.info()
@@ -373,7 +380,7 @@ pub fn open_source(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) ->
         }
     };
     let nodata = opts.nodata.or_else(|| source.nodata().map(|v| v as f32));
-    Ok(Raster { source, nodata, path: path.to_path_buf() })
+    Ok(Raster { source, nodata, path: path.to_path_buf(), reported: Default::default() })
 }
 
 #[cfg(test)]
