@@ -28,8 +28,10 @@ struct Report {
     height: usize,
     georef: Option<Georef>,
     cell_size: CellSize,
-    /// The z-scale `mesh` would use without `--z-scale`.
-    z_scale: ZScale,
+    /// The z-scale `mesh` would use without `--z-scale`, unless the file's height unit is unknown (then the error).
+    z_scale: Option<ZScale>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    z_scale_error: Option<String>,
     nodata: Option<f32>,
     /// Min and max of the valid samples in the windows read (`windows_sampled` of them).
     value_range: Option<[f32; 2]>,
@@ -75,7 +77,10 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
     let (w, h) = (r.width(), r.height());
     let georef = r.georef();
     let cell_size = crate::pipeline::cell_size(cell, georef.as_ref(), w, h, &inp.shown)?;
-    let z_scale = crate::pipeline::z_scale(None, georef.as_ref(), &inp.shown)?.0;
+    let (z_scale, z_scale_error) = match crate::pipeline::z_scale(None, georef.as_ref(), &inp.shown) {
+        Ok((z, _)) => (Some(z), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let windows = sample_windows(w, h);
     let mut range: Option<[f32; 2]> = None;
     let mut buf = Vec::new();
@@ -118,6 +123,7 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
         georef,
         cell_size,
         z_scale,
+        z_scale_error,
         nodata: r.nodata(),
         value_range: range,
         windows_sampled: windows.len(),
@@ -161,14 +167,19 @@ fn text(r: &Report) -> String {
         None => s += "  CRS: none\n",
     }
     s += &format!("  cell size: {} m x {} m ({})\n", r.cell_size.metres[0], r.cell_size.metres[1], r.cell_size.derived_from);
-    s += &format!("  z-scale: {} ({})\n", r.z_scale.factor, r.z_scale.derived_from);
+    match (&r.z_scale, &r.z_scale_error) {
+        (Some(z), _) => s += &format!("  z-scale: {} ({})\n", z.factor, z.derived_from),
+        (None, e) => s += &format!("  z-scale: unknown ({})\n", e.as_deref().unwrap_or_default()),
+    }
     s += &format!("  no-data: {}\n", r.nodata.map_or("none".into(), value));
     match r.value_range {
         Some([lo, hi]) => {
             s += &format!("  values: {} .. {} (in {} sampled windows)\n", value(lo), value(hi), r.windows_sampled);
             let max = crate::config::HEIGHT_METRES;
-            for v in [lo, hi].into_iter().filter(|v| v.abs() > max) {
-                s += &format!("  {}: beyond ±{max:e} m (at --z-scale 1), so a hole when meshed; if it marks voids, pass --nodata {}\n", value(v), value(v));
+            let z = r.z_scale.as_ref().map_or(1.0, |z| z.factor);
+            let ends = if lo == hi { vec![lo] } else { vec![lo, hi] };
+            for v in ends.into_iter().filter(|v| !crate::config::height_in_range(v * z)) {
+                s += &format!("  {}: beyond ±{max:e} m at z-scale {z}, so a hole when meshed; if it marks voids, pass --nodata {}\n", value(v), value(v));
             }
         }
         None => s += &format!("  values: no valid sample in {} sampled windows\n", r.windows_sampled),

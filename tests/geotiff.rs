@@ -280,6 +280,23 @@ fn heights_in_the_files_vertical_units() {
             assert!(g.positions.iter().all(|p| g.translation[1] + (p[1] as f64) < 0.0), "{name}: a depth above the datum");
         }
     }
+    // A height unit terrafarm does not know (VerticalUnitsGeoKey 9999): `mesh` refuses it unless --z-scale says,
+    // `info` reports it and goes on.
+    let mut b = std::fs::read(d.path().join("local-ft.tif")).unwrap();
+    let key: Vec<u8> = [4099u16, 0, 1, 9002].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let at = b.windows(8).position(|w| w == key.as_slice()).expect("VerticalUnitsGeoKey = foot");
+    b[at + 6..at + 8].copy_from_slice(&9999u16.to_le_bytes());
+    let bad = d.path().join("bad-unit.tif");
+    std::fs::write(&bad, b).unwrap();
+    let out = d.path().join("o-bad");
+    let o = run(&["mesh", bad.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("height unit (EPSG unit 9999) is not one terrafarm knows; pass --z-scale"), "{}", stderr(&o));
+    assert!(!out.join("bad-unit").exists());
+    let o = run(&["mesh", bad.to_str().unwrap(), "--out", out.to_str().unwrap(), "--z-scale", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["info", bad.to_str().unwrap()]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("z-scale: unknown ("), "{}", stderr(&o));
 }
 
 /// Issue #11, item 4: the GDAL_NODATA tag makes holes; `--nodata` overrides it.

@@ -468,7 +468,7 @@ pub fn read_heights(raster: &Raster, rect: Rect, z: (f32, f32), out: &mut Vec<f3
         if raster.first_report() {
             let fill = if v.abs() == f32::MAX { " (f32's extreme value, the usual fill of float DEMs' voids)" } else { "" };
             warn!(
-                "{}: samples whose height is beyond ±{:e} m after --z-scale {} and --z-offset {} are holes, e.g. the value {v:e}{fill}: if it marks voids, declare it with --nodata {v:e}; if the heights are in other units, set --z-scale",
+                "{}: samples whose height is beyond ±{:e} m after z-scale {} and z-offset {} are holes, e.g. the value {v:e}{fill}: if it marks voids, declare it with --nodata {v:e}; if the heights are in other units, set --z-scale",
                 raster.path.display(),
                 crate::config::HEIGHT_METRES,
                 z.0,
