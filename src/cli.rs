@@ -186,13 +186,14 @@ pub struct MeshArgs {
     /// georeferencing (GeoTIFF, .hgt name), else 1.
     #[arg(long, value_name = "X[,Y]")]
     pub cell_size: Option<String>,
-    /// Multiplier from sample value to metres of height. Default: from a GeoTIFF's vertical CRS or unit (feet
-    /// converted to metres, depths negated), else 1.
+    /// Multiplier from sample value to metres of height. Default: from a GeoTIFF, its band scale (GDAL metadata) times
+    /// its vertical unit (VerticalUnitsGeoKey or the vertical CRS's: feet converted to metres, depths negated), else 1.
+    /// Given, it replaces all of that, the band offset too.
     #[arg(long, allow_negative_numbers = true, value_name = "FACTOR")]
     pub z_scale: Option<f32>,
-    /// Metres added to every height after scaling.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_name = "METRES")]
-    pub z_offset: f32,
+    /// Metres added to every height after scaling. Default: a GeoTIFF's band offset (GDAL metadata) in metres, else 0.
+    #[arg(long, allow_negative_numbers = true, value_name = "METRES")]
+    pub z_offset: Option<f32>,
     /// Sample value meaning "no data" (in input units, before scaling); such samples leave holes.
     #[arg(long, allow_negative_numbers = true, value_name = "VALUE")]
     pub nodata: Option<f32>,

@@ -91,7 +91,8 @@ pub struct MeshConfig {
     pub cell: Option<[f64; 2]>,
     /// `--z-scale`; `None`: from the input ([`crate::pipeline::z_scale`]).
     pub z_scale: Option<f32>,
-    pub z_offset: f32,
+    /// `--z-offset`; `None`: from the input ([`crate::pipeline::z_scale`]).
+    pub z_offset: Option<f32>,
     pub method: Method,
     pub skirts: Option<f32>,
     pub threads: Option<usize>,
@@ -135,7 +136,7 @@ impl MeshConfig {
                 crate::encode::glb::max_tile_size()
             ));
         }
-        if a.z_scale.is_some_and(|z| !Z_SCALE.contains(&z.abs())) || !height_in_range(a.z_offset) {
+        if a.z_scale.is_some_and(|z| !Z_SCALE.contains(&z.abs())) || a.z_offset.is_some_and(|o| !height_in_range(o)) {
             return bad(format!(
                 "--z-scale must be between {:e} and {:e} in magnitude (negative flips the terrain), --z-offset within ±{:e} metres",
                 Z_SCALE.start(),

@@ -28,7 +28,8 @@ struct Report {
     height: usize,
     georef: Option<Georef>,
     cell_size: CellSize,
-    /// The z-scale `mesh` would use without `--z-scale`, unless the file's height unit is unknown (then the error).
+    /// The z-scale and z-offset `mesh` would use without `--z-scale`/`--z-offset`, unless the file cannot say (then the
+    /// error: an unknown height unit, a band scale out of bounds).
     z_scale: Option<ZScale>,
     #[serde(skip_serializing_if = "Option::is_none")]
     z_scale_error: Option<String>,
@@ -77,7 +78,7 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
     let (w, h) = (r.width(), r.height());
     let georef = r.georef();
     let cell_size = crate::pipeline::cell_size(cell, georef.as_ref(), w, h, &inp.shown)?;
-    let (z_scale, z_scale_error) = match crate::pipeline::z_scale(None, georef.as_ref(), &inp.shown) {
+    let (z_scale, z_scale_error) = match crate::pipeline::z_scale((None, None), georef.as_ref(), r.band_scale(), &inp.shown) {
         Ok((z, _)) => (Some(z), None),
         Err(e) => (None, Some(e.to_string())),
     };
@@ -168,7 +169,7 @@ fn text(r: &Report) -> String {
     }
     s += &format!("  cell size: {} m x {} m ({})\n", r.cell_size.metres[0], r.cell_size.metres[1], r.cell_size.derived_from);
     match (&r.z_scale, &r.z_scale_error) {
-        (Some(z), _) => s += &format!("  z-scale: {} ({})\n", z.factor, z.derived_from),
+        (Some(z), _) => s += &format!("  z-scale: {}, z-offset {} m ({})\n", z.factor, z.offset, z.derived_from),
         (None, e) => s += &format!("  z-scale: unknown ({})\n", e.as_deref().unwrap_or_default()),
     }
     s += &format!("  no-data: {}\n", r.nodata.map_or("none".into(), value));
@@ -176,10 +177,14 @@ fn text(r: &Report) -> String {
         Some([lo, hi]) => {
             s += &format!("  values: {} .. {} (in {} sampled windows)\n", value(lo), value(hi), r.windows_sampled);
             let max = crate::config::HEIGHT_METRES;
-            let z = r.z_scale.as_ref().map_or(1.0, |z| z.factor);
+            let (z, o) = r.z_scale.as_ref().map_or((1.0, 0.0), |z| (z.factor, z.offset));
             let ends = if lo == hi { vec![lo] } else { vec![lo, hi] };
-            for v in ends.into_iter().filter(|v| !crate::config::height_in_range(v * z)) {
-                s += &format!("  {}: beyond ±{max:e} m at z-scale {z}, so a hole when meshed; if it marks voids, pass --nodata {}\n", value(v), value(v));
+            for v in ends.into_iter().filter(|v| !crate::config::height_in_range(v * z + o)) {
+                s += &format!(
+                    "  {}: beyond ±{max:e} m at z-scale {z} and z-offset {o}, so a hole when meshed; if it marks voids, pass --nodata {}\n",
+                    value(v),
+                    value(v)
+                );
             }
         }
         None => s += &format!("  values: no valid sample in {} sampled windows\n", r.windows_sampled),

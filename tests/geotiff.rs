@@ -209,20 +209,28 @@ fn heights_in_the_files_vertical_units() {
     let src = envi(d.path(), "src", &heights(W, H), W, H);
     let local_ft = r#"COMPD_CS["UTM 10N + local height ft",PROJCS["WGS 84 / UTM zone 10N",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",-123],PARAMETER["scale_factor",0.9996],PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1],AUTHORITY["EPSG","32610"]],VERT_CS["local height ft",VERT_DATUM["local",2005],UNIT["foot",0.3048,AUTHORITY["EPSG","9002"]],AXIS["Up",UP]]]"#;
     let utm = ["-a_ullr", "500000", "4000000", "509030", "3992290"];
-    let cases: Vec<(&str, &str, [&str; 5])> = vec![
-        ("navd88-ftus", "EPSG:2227+6360", ["-a_ullr", "6000000", "2000000", "6003010", "1997430"]),
-        ("local-ft", local_ft, utm),
-        ("mllw-depth", "EPSG:32610+5866", utm),
-        ("navd88-m", "EPSG:32610+5703", utm),
-        ("ftus-no-vertical", "EPSG:2227", ["-a_ullr", "6000000", "2000000", "6003010", "1997430"]),
+    let ca = ["-a_ullr", "6000000", "2000000", "6003010", "1997430"];
+    let scaled: &[&str] = &["-a_scale", "0.1", "-a_offset", "5"];
+    // (name, CRS, corners, more gdal_translate options): a band scale and offset go to GDAL's metadata tag, or, when
+    // the CRS has a vertical part, to the Z scale and tie point of the georeferencing.
+    let cases: Vec<(&str, &str, [&str; 5], &[&str])> = vec![
+        ("navd88-ftus", "EPSG:2227+6360", ca, &[]),
+        ("local-ft", local_ft, utm, &[]),
+        ("mllw-depth", "EPSG:32610+5866", utm, &[]),
+        ("navd88-m", "EPSG:32610+5703", utm, &[]),
+        ("ftus-no-vertical", "EPSG:2227", ca, &[]),
+        ("scaled-metadata", "EPSG:32610", utm, scaled),
+        ("scaled-navd88-ftus", "EPSG:2227+6360", ca, scaled),
+        ("scaled-mllw-depth", "EPSG:32610+5866", utm, scaled),
     ];
     let raw = d.path().join("raw.f32");
     std::fs::write(&raw, heights(W, H).iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
     let size = format!("{W}x{H}");
-    for (name, srs, ullr) in cases {
+    for (name, srs, ullr, more) in cases {
         let tif = d.path().join(format!("{name}.tif"));
         let mut a = vec!["-q", "-ot", "Float32", "-a_srs", srs];
         a.extend(ullr);
+        a.extend(more);
         a.extend([src.to_str().unwrap(), tif.to_str().unwrap()]);
         gdal("gdal_translate", &a);
         let info = gdalinfo(&tif);
@@ -230,7 +238,7 @@ fn heights_in_the_files_vertical_units() {
         let gt: Vec<f64> = info["geoTransform"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         let (_, h_unit) = wkt_unit(wkt, "CS[Cartesian");
         let cell = [gt[1].abs() * h_unit, gt[5].abs() * h_unit];
-        let z = match wkt.find("VERTCRS[") {
+        let unit = match wkt.find("VERTCRS[") {
             Some(v) => {
                 let (_, m) = wkt_unit(wkt, "VERTCRS[");
                 let down = wkt[v..].contains("\",down");
@@ -242,11 +250,16 @@ fn heights_in_the_files_vertical_units() {
             }
             None => 1.0,
         };
+        let band = &info["bands"][0];
+        let (scale, offset) = (band["scale"].as_f64().unwrap_or(1.0), band["offset"].as_f64().unwrap_or(0.0));
+        assert_eq!((scale, offset), if more.is_empty() { (1.0, 0.0) } else { (0.1, 5.0) }, "{name}: GDAL's band scale");
+        let (z, zo) = (scale * unit, offset * unit + 0.0);
         let out = d.path().join(format!("o-{name}"));
         let o = run(&["mesh", tif.to_str().unwrap(), "--out", out.to_str().unwrap(), "--scene", "s", "--max-error", "0.5"]);
         assert!(o.status.success(), "{name}: {}", stderr(&o));
         let m = manifest(&out);
         assert_eq!(m["params"]["z_scale"].as_f64().unwrap() as f32, z as f32, "{name}: z-scale ({})", m["z_scale"]);
+        assert_eq!(m["params"]["z_offset"].as_f64().unwrap() as f32, zo as f32, "{name}: z-offset ({})", m["z_scale"]);
         for k in 0..2 {
             let got = m["cell_size"]["metres"][k].as_f64().unwrap();
             assert!((got - cell[k]).abs() <= cell[k] * 1e-12, "{name}: cell {got} m, gdalinfo says {} m", cell[k]);
@@ -254,7 +267,7 @@ fn heights_in_the_files_vertical_units() {
         let warned = stderr(&o).contains("if the heights are in us-survey-foot too, pass --z-scale 0.3048006");
         assert_eq!(warned, name == "ftus-no-vertical", "{name}: {}", stderr(&o));
         let want_dir = d.path().join(format!("r-{name}"));
-        let (cs, zs) = (format!("{},{}", cell[0], cell[1]), format!("{}", z as f32));
+        let (cs, zs, zos) = (format!("{},{}", cell[0], cell[1]), format!("{}", z as f32), format!("{}", zo as f32));
         let o = run(&[
             "mesh",
             raw.to_str().unwrap(),
@@ -270,10 +283,12 @@ fn heights_in_the_files_vertical_units() {
             &cs,
             "--z-scale",
             &zs,
+            "--z-offset",
+            &zos,
         ]);
         assert!(o.status.success(), "{name} raw: {}", stderr(&o));
         let (got, want) = (tile_files(&out.join("s")), tile_files(&want_dir.join("s")));
-        assert!(got == want && !got.is_empty(), "{name}: tiles differ from the raw samples meshed with --cell-size {cs} --z-scale {zs}");
+        assert!(got == want && !got.is_empty(), "{name}: tiles differ from the raw samples meshed with --cell-size {cs} --z-scale {zs} --z-offset {zos}");
         if z < 0.0 {
             // Depths became heights below the datum.
             let g = read_glb(&got["0_0.glb"]);

@@ -164,34 +164,73 @@ pub struct InputFacts {
     pub georef: Option<Georef>,
     /// The cell size this run uses: `--cell-size`, else from the georeferencing, else 1 m.
     pub cell: CellSize,
-    /// The z-scale this run uses: `--z-scale`, else from the file's vertical reference, else 1.
+    /// The z-scale and z-offset this run uses ([`z_scale`]).
     pub z_scale: ZScale,
 }
 
-/// The z-scale of an input: `--z-scale` when given, else what the file's vertical CRS or unit implies (feet to
-/// metres, depths negated), else 1. A projected CRS in feet without a vertical unit gets 1 and `doubt` set: its
-/// heights may well be feet, which nothing in the file says.
-pub fn z_scale(asked: Option<f32>, georef: Option<&Georef>, shown: &Path) -> Result<(ZScale, bool)> {
+/// How an input's samples become metres of height. `--z-scale` replaces the file's whole derivation (its offset
+/// too, unless `--z-offset` is given); `--z-offset` replaces its offset. Otherwise the file's band scale and offset
+/// (GDAL metadata) times its vertical unit (VerticalUnitsGeoKey, else the vertical CRS's unit; negated for a depth
+/// CRS); else 1 and 0. A projected CRS in feet without a vertical unit gets 1 and `doubt` set: its heights may well
+/// be feet, which nothing in the file says. A derived scale or offset out of the bounds of `--z-scale` and
+/// `--z-offset` is an error that asks for them.
+pub fn z_scale(asked: (Option<f32>, Option<f32>), georef: Option<&Georef>, band: Option<(f64, f64)>, shown: &Path) -> Result<(ZScale, bool)> {
     let vertical = georef.and_then(|g| g.vertical.as_ref());
-    Ok(match (asked, vertical, georef) {
-        (Some(f), _, _) => (ZScale { factor: f, derived_from: "--z-scale".into() }, false),
-        (None, Some(v), _) => {
-            let f = v.z_scale().map_err(|m| anyhow!("{}: {m}", shown.display()))?;
-            let depth = if v.depth { "; depths, negated into heights" } else { "" };
-            (ZScale { factor: f as f32, derived_from: format!("the file's {}: {} m per {}{depth}", v.describe(), f.abs(), v.unit) }, false)
+    let mut from = Vec::new();
+    let (factor, offset, doubt) = if let Some(f) = asked.0 {
+        from.push("--z-scale".to_string());
+        (f as f64, 0.0, false)
+    } else {
+        let band = band.filter(|&b| b != (1.0, 0.0));
+        let (scale, offset) = band.unwrap_or((1.0, 0.0));
+        if let Some(b) = band {
+            from.push(format!("the file's band scale {} and offset {}", b.0, b.1));
         }
-        (None, None, Some(g)) if g.model == Model::Projected && g.unit_metres != 1.0 => (
-            ZScale {
-                factor: 1.0,
-                derived_from: format!(
-                    "default 1, heights taken as metres: the file declares no vertical unit, and its horizontal unit is {}; if the heights are in {} too, pass --z-scale {}",
-                    g.units, g.units, g.unit_metres as f32
-                ),
-            },
-            true,
-        ),
-        _ => (ZScale { factor: 1.0, derived_from: "default 1, heights taken as metres".into() }, false),
-    })
+        let unit = match vertical {
+            Some(v) => {
+                let u = v.z_scale().map_err(|m| anyhow!("{}: {m}", shown.display()))?;
+                from.push(format!("the file's {}: {} m per {}{}", v.describe(), u.abs(), v.unit, if v.depth { ", depths negated into heights" } else { "" }));
+                u
+            }
+            None => 1.0,
+        };
+        let doubt = match georef {
+            Some(g) if vertical.is_none() && g.model == Model::Projected && g.unit_metres != 1.0 => {
+                let offset = if offset != 0.0 { format!(" --z-offset {}", (offset * g.unit_metres) as f32) } else { String::new() };
+                from.push(format!(
+                    "heights taken as metres: the file declares no vertical unit, and its horizontal unit is {}; if the heights are in {} too, pass --z-scale {}{offset}",
+                    g.units,
+                    g.units,
+                    (scale * g.unit_metres) as f32
+                ));
+                true
+            }
+            _ => false,
+        };
+        if from.is_empty() {
+            from.push("default: heights taken as metres".into());
+        }
+        // (+ 0.0: a depth's offset of 0 is 0, not -0.)
+        (scale * unit, offset * unit + 0.0, doubt)
+    };
+    let offset = match asked.1 {
+        Some(o) => {
+            from.push("--z-offset".into());
+            o as f64
+        }
+        None => offset,
+    };
+    let z = ZScale { factor: factor as f32, offset: offset as f32, derived_from: from.join("; ") };
+    if !crate::config::Z_SCALE.contains(&z.factor.abs()) || !crate::config::height_in_range(z.offset) {
+        bail!(
+            "{}: {} give z-scale {} and z-offset {}, outside what terrafarm meshes; pass --z-scale and --z-offset",
+            shown.display(),
+            z.derived_from,
+            factor,
+            offset
+        );
+    }
+    Ok((z, doubt))
 }
 
 /// The cell size of a `w × h` raster: `--cell-size` when given, else what its georeferencing implies, else 1 m.
@@ -219,7 +258,7 @@ pub fn cell_size(asked: Option<[f64; 2]>, georef: Option<&Georef>, w: usize, h: 
     Ok(cell)
 }
 
-pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>, z_asked: Option<f32>) -> Result<InputFacts> {
+pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>, z_asked: (Option<f32>, Option<f32>)) -> Result<InputFacts> {
     let facts = (|| -> Result<Option<Vec<u8>>> {
         let Some((r, src)) = o.raster.as_ref().zip(o.source.as_ref()).filter(|_| comm.rank() == 0) else { return Ok(None) };
         let content_id = match src.identity() {
@@ -228,7 +267,7 @@ pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>, z_asked:
         };
         let georef = r.georef();
         let cell = cell_size(cell, georef.as_ref(), r.width(), r.height(), &o.shown)?;
-        let (z_scale, doubt) = z_scale(z_asked, georef.as_ref(), &o.shown)?;
+        let (z_scale, doubt) = z_scale(z_asked, georef.as_ref(), r.band_scale(), &o.shown)?;
         if doubt {
             warn!("{}: z-scale {}", o.shown.display(), z_scale.derived_from);
         }
@@ -275,7 +314,7 @@ pub fn params_record(cfg: &MeshConfig, facts: &InputFacts) -> ParamsRecord {
         cell_size: facts.cell.metres,
         tile_size: cfg.tile_size,
         z_scale: facts.z_scale.factor,
-        z_offset: cfg.z_offset,
+        z_offset: facts.z_scale.offset,
         nodata: cfg.read.nodata,
         max_error: requested_error(&cfg.method),
         max_triangles: match cfg.method {
@@ -329,15 +368,16 @@ pub struct Plan {
 }
 
 pub fn plan(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, shown: &Path) -> Result<Plan> {
-    plan_tiles(comm, facts, cfg, cfg.tile_size, shown)
+    plan_tiles(comm, facts, cfg.tile_size, shown)
 }
 
 /// The plan of a grid of `tile`-cell tiles (level 0's, or a coarser level's), ranks assigned as for level 0.
-pub fn plan_tiles(comm: &dyn Comm, facts: &InputFacts, cfg: &MeshConfig, tile: usize, shown: &Path) -> Result<Plan> {
+pub fn plan_tiles(comm: &dyn Comm, facts: &InputFacts, tile: usize, shown: &Path) -> Result<Plan> {
     let grid = Grid::new(facts.width, facts.height, tile).ok_or_else(|| anyhow!("{}: raster too small to mesh", shown.display()))?;
     let owners = tiling::assign_owners(&grid, comm.size());
     let mine = grid.tiles().filter(|t| owners[grid.index(*t)] == comm.rank()).collect();
-    let params = Params { cell: facts.cell.metres, z_scale: facts.z_scale.factor, z_offset: cfg.z_offset, raster: [grid.width, grid.height], tile: grid.tile };
+    let params =
+        Params { cell: facts.cell.metres, z_scale: facts.z_scale.factor, z_offset: facts.z_scale.offset, raster: [grid.width, grid.height], tile: grid.tile };
     Ok(Plan { grid, owners, mine, params })
 }
 
@@ -862,7 +902,7 @@ pub fn mesh_scene(
 
     let t = Instant::now();
     let opened = open(comm, input, &cfg.read, asked)?;
-    let facts = agree_facts(comm, &opened, cfg.cell, cfg.z_scale)?;
+    let facts = agree_facts(comm, &opened, cfg.cell, (cfg.z_scale, cfg.z_offset))?;
     let plan = plan(comm, &facts, cfg, &opened.shown)?;
     let max_tile = if cfg.formats.contains(&crate::encode::Format::Glb) { crate::encode::glb::max_tile_size() } else { 1 << 24 };
     let specs = match &cfg.lod {
@@ -906,7 +946,7 @@ pub fn mesh_scene(
         // Level 0's tiles are read in row order, `threads` at a time, and every level reads the raster once more.
         r.plan_windows(in_flight_rows(&plan.grid, threads), specs.len().max(1));
     }
-    let z = (facts.z_scale.factor, cfg.z_offset);
+    let z = (facts.z_scale.factor, facts.z_scale.offset);
     if !streamed {
         // Opening (and decoding) a whole-decoded input counts as reading it; streamed inputs count their window reads.
         timings.read_s = t.elapsed().as_secs_f64();
@@ -916,7 +956,7 @@ pub fn mesh_scene(
         Level { level: 0, dir: dir0.clone(), plan: &plan, method: with_split(cfg.method, &plan.grid), skirts: skirts_of(specs.first()), key: &key, done, todo };
     let mut levels: Vec<(Plan, String)> = Vec::new();
     for spec in specs.iter().skip(1) {
-        levels.push((plan_tiles(comm, &facts, cfg, spec.tile, &opened.shown)?, level_key(&key, spec.level)));
+        levels.push((plan_tiles(comm, &facts, spec.tile, &opened.shown)?, level_key(&key, spec.level)));
     }
     let mut todo_levels = Vec::new();
     for (spec, (plan_l, key_l)) in specs.iter().skip(1).zip(&levels) {
@@ -1061,7 +1101,7 @@ mod tests {
             windowed: true,
             georef: None,
             cell: CellSize { metres: [1.0, 1.0], derived_from: "--cell-size".into(), at_latitude: None },
-            z_scale: ZScale { factor: 1.0, derived_from: "--z-scale".into() },
+            z_scale: ZScale { factor: 1.0, offset: 0.0, derived_from: "--z-scale".into() },
         }
     }
 

@@ -78,10 +78,12 @@ impl Vertical {
     }
 }
 
-/// The metres of height per sample unit a run uses (`--z-scale`), and how it was found.
+/// How a run maps samples to metres of height, `factor × sample + offset` (`--z-scale`, `--z-offset`), and how it was
+/// found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ZScale {
     pub factor: f32,
+    pub offset: f32,
     pub derived_from: String,
 }
 
@@ -316,6 +318,17 @@ impl GeoTags {
         Ok(Some(Georef { epsg, model, units, unit_metres, geotransform: gt, raster_type: raster_type.into(), vertical: self.vertical() }))
     }
 
+    /// The band scale and offset of a file with a vertical reference, from ModelPixelScale's ScaleZ and the tie point's
+    /// raster and model Z (GeoTIFF: Z = (K − K₀) × ScaleZ + Z₀). GDAL writes a band's scale and offset there, and not in
+    /// its metadata tag, when the CRS has a vertical part; like GDAL, they are read only then, and a ScaleZ of 0 (what
+    /// most writers put) says nothing.
+    pub fn z_scale(&self) -> Option<(f64, f64)> {
+        self.vertical()?;
+        let (s, t) = (self.pixel_scale.as_ref()?, self.tiepoint.as_ref()?);
+        let (sz, k0, z0) = (*s.get(2)?, *t.get(2)?, *t.get(5)?);
+        (sz != 0.0 && sz.is_finite() && k0.is_finite() && z0.is_finite()).then_some((sz, z0 - k0 * sz))
+    }
+
     /// The vertical reference of the GeoKeys, if any: the unit from VerticalUnitsGeoKey, else from the vertical CRS
     /// (metres for a CRS not in [`epsg_units::VERTICAL`]); depth from the CRS.
     fn vertical(&self) -> Option<Vertical> {
@@ -446,6 +459,21 @@ mod tests {
         assert_eq!(z(&[4096, 0, 1, 32767, 4099, 0, 1, 9002]), Ok(0.3048));
         assert_eq!(z(&[4099, 0, 1, 9003]), Ok(0.304800609601));
         assert!(z(&[4096, 0, 1, 32767, 4099, 0, 1, 9999]).unwrap_err().contains("pass --z-scale"));
+        // The Z scale of the georeferencing is a band scale only with a vertical reference, and not when 0.
+        let z_tags = |keys: &[u16], scale_z: f64| {
+            let mut d = vec![1, 1, 0, 2 + keys.len() as u16 / 4, 1024, 0, 1, 1, 3072, 0, 1, 32610];
+            d.extend_from_slice(keys);
+            let t = GeoTags {
+                pixel_scale: Some(vec![10.0, 10.0, scale_z]),
+                tiepoint: Some(vec![0.0, 0.0, 2.0, 1000.0, 2000.0, 5.0]),
+                key_directory: Some(d),
+                ..Default::default()
+            };
+            t.z_scale()
+        };
+        assert_eq!(z_tags(&[4096, 0, 1, 5703], 0.5), Some((0.5, 4.0)));
+        assert_eq!(z_tags(&[4096, 0, 1, 5703], 0.0), None);
+        assert_eq!(z_tags(&[], 0.5), None);
         let v = projected(&[3072, 0, 1, 2227, 4096, 0, 1, 6360]).vertical.unwrap();
         assert_eq!(v.describe(), "vertical CRS EPSG:6360 (NAVD88 height (ftUS))");
         assert!(projected(&[3072, 0, 1, 2227, 4096, 0, 1, 32767]).vertical.is_none());

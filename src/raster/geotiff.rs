@@ -151,6 +151,54 @@ fn compression_name(c: u16) -> Result<&'static str, String> {
 /// The most bytes one block may take decoded (its samples, padding included; `tiff`'s decode buffer limit too).
 const BLOCK_BYTES: usize = 1 << 30;
 
+/// GDAL's metadata tag: XML with dataset and band items (`GDAL_METADATA`, TIFF tag 42112).
+const GDAL_METADATA: u16 = 42112;
+
+/// Band 1's `(scale, offset)` from GDAL's metadata XML: `<Item name="SCALE" sample="0" role="scale">0.1</Item>` and
+/// the `offset` role (a missing one is 1 or 0). `Ok(None)` when it states neither; an error for XML or numbers that
+/// do not parse.
+pub(crate) fn gdal_band_scale(xml: &str) -> Result<Option<(f64, f64)>, String> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml.trim_end_matches('\0'));
+    let (mut scale, mut offset) = (None, None);
+    // The role of the band-1 item being read, if it is one we want.
+    let mut role: Option<String> = None;
+    loop {
+        match r.read_event().map_err(|e| format!("XML: {e}"))? {
+            Event::Start(e) if e.name().as_ref() == b"Item" => {
+                let attr = |k: &str| -> Result<Option<String>, String> {
+                    match e.try_get_attribute(k).map_err(|e| format!("XML: {e}"))? {
+                        Some(a) => Ok(Some(a.normalized_value(quick_xml::XmlVersion::default()).map_err(|e| format!("XML: {e}"))?.into_owned())),
+                        None => Ok(None),
+                    }
+                };
+                role = match (attr("sample")?.as_deref(), attr("role")?) {
+                    (Some("0"), Some(r)) if r == "scale" || r == "offset" => Some(r),
+                    _ => None,
+                };
+            }
+            Event::Text(t) => {
+                if let Some(k) = role.take() {
+                    let s = t.decode().map_err(|e| format!("XML: {e}"))?;
+                    let v: f64 = s.trim().parse().map_err(|_| format!("band 1 {k} '{}' is not a number", s.trim()))?;
+                    if !v.is_finite() {
+                        return Err(format!("band 1 {k} {v} is not finite"));
+                    }
+                    if k == "scale" {
+                        scale = Some(v);
+                    } else {
+                        offset = Some(v);
+                    }
+                }
+            }
+            Event::End(_) => role = None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok((scale.is_some() || offset.is_some()).then(|| (scale.unwrap_or(1.0), offset.unwrap_or(0.0))))
+}
+
 /// A compression [`GeoTiffSource::fp32_block`] undoes itself, with the crate `tiff` uses for it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Codec {
@@ -289,6 +337,7 @@ pub struct GeoTiffSource {
     info: SourceInfo,
     georef: Option<Georef>,
     nodata: Option<f64>,
+    band_scale: Option<(f64, f64)>,
     pages: Pages,
     decoders: Mutex<Vec<Decoder<SparseReader>>>,
     cache: Mutex<BlockCache>,
@@ -442,6 +491,7 @@ impl GeoTiffSource {
             double_params: f64s(&mut d, Tag::GeoDoubleParamsTag)?,
         };
         let georef = tags.georef().map_err(|m| RasterError::format(path, m))?;
+        let z_tags = tags.z_scale();
         let nodata = match d.find_tag(Tag::GdalNodata).map_err(|e| tiff_err(path, e))? {
             Some(v) => {
                 let s = v.into_string().map_err(|e| tiff_err(path, e))?;
@@ -450,6 +500,19 @@ impl GeoTiffSource {
             }
             None => None,
         };
+        // Band 1's scale and offset: GDAL's metadata (malformed metadata is skipped with a warning, as GDAL does), else
+        // the Z scale of the georeferencing tags ([`GeoTags::z_scale`]).
+        let band_scale = match d.find_tag(Tag::Unknown(GDAL_METADATA)).map_err(|e| tiff_err(path, e))? {
+            Some(v) => match v.into_string().map_err(|e| e.to_string()).and_then(|s| gdal_band_scale(&s)) {
+                Ok(s) => s,
+                Err(m) => {
+                    tracing::warn!("{}: GDAL_METADATA ignored: {m}", path.display());
+                    None
+                }
+            },
+            None => None,
+        }
+        .or(z_tags);
         if spp > 1 {
             tracing::warn!("{}: {spp} bands; meshing band 1", path.display());
         }
@@ -485,6 +548,7 @@ impl GeoTiffSource {
             info,
             georef,
             nodata,
+            band_scale,
             pages,
             decoders: Mutex::new(vec![d]),
             cache: Mutex::new(BlockCache { budget, used: 0, tick: 0, blocks: HashMap::new(), in_flight: HashSet::new() }),
@@ -647,6 +711,9 @@ impl Source for GeoTiffSource {
     fn georef(&self) -> Option<Georef> {
         self.georef.clone()
     }
+    fn band_scale(&self) -> Option<(f64, f64)> {
+        self.band_scale
+    }
     fn nodata(&self) -> Option<f64> {
         self.nodata
     }
@@ -714,6 +781,26 @@ mod tests {
 
     /// Each codec fills exactly the bytes asked (the first ones of a longer stream), and data that ends early, or a
     /// corrupt deflate stream, is an error rather than zeros.
+    #[test]
+    fn band_scale_from_gdal_metadata() {
+        let gdal = r#"<GDALMetadata>
+  <Item name="AREA_OR_POINT">Area</Item>
+  <Item name="SCALE" sample="1" role="scale">7</Item>
+  <Item name="OFFSET" sample="0" role="offset">-12.5</Item>
+  <Item name="SCALE" sample="0" role="scale">0.100000000000000006</Item>
+  <Item name="DESCRIPTION" sample="0" role="description">height &amp; depth</Item>
+</GDALMetadata>
+"#;
+        assert_eq!(gdal_band_scale(gdal), Ok(Some((0.1, -12.5))));
+        // One of the two alone; neither; dataset items only; the NUL a TIFF ASCII tag ends with.
+        assert_eq!(gdal_band_scale(r#"<GDALMetadata><Item name="SCALE" sample="0" role="scale">2</Item></GDALMetadata>"#), Ok(Some((2.0, 0.0))));
+        assert_eq!(gdal_band_scale("<GDALMetadata><Item name=\"OFFSET\" sample=\"0\" role=\"offset\">3</Item></GDALMetadata>\0"), Ok(Some((1.0, 3.0))));
+        assert_eq!(gdal_band_scale(r#"<GDALMetadata><Item name="AREA_OR_POINT">Point</Item></GDALMetadata>"#), Ok(None));
+        assert!(gdal_band_scale(r#"<GDALMetadata><Item name="SCALE" sample="0" role="scale">ten</Item></GDALMetadata>"#).unwrap_err().contains("'ten'"));
+        assert!(gdal_band_scale(r#"<GDALMetadata><Item name="SCALE" sample="0" role="scale">inf</Item></GDALMetadata>"#).is_err());
+        assert!(gdal_band_scale(r#"<GDALMetadata><Item sample="0" role="scale">1</Itm></GDALMetadata>"#).is_err());
+    }
+
     #[test]
     fn decompressors_fill_the_block_or_fail() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();

@@ -199,6 +199,10 @@ pub trait Source: Send + Sync {
     fn nodata(&self) -> Option<f64> {
         None
     }
+    /// Band 1's scale and offset the file states (GDAL metadata: value = sample × scale + offset), if any.
+    fn band_scale(&self) -> Option<(f64, f64)> {
+        None
+    }
     /// What `terrafarm info` reports about the file's layout.
     fn info(&self) -> SourceInfo;
     /// Sizes the reader's caches for tiles read in row order whose windows in flight span `rows` rows, in `passes`
@@ -253,6 +257,10 @@ impl Raster {
     /// The no-data value in force, in input units.
     pub fn nodata(&self) -> Option<f32> {
         self.nodata
+    }
+    /// See [`Source::band_scale`].
+    pub fn band_scale(&self) -> Option<(f64, f64)> {
+        self.source.band_scale()
     }
     /// True the first time it is called (from any thread): readers of many windows warn about a bad sample once.
     pub fn first_report(&self) -> bool {
