@@ -223,8 +223,6 @@ fn heights_in_the_files_vertical_units() {
         ("scaled-navd88-ftus", "EPSG:2227+6360", ca, scaled),
         ("scaled-mllw-depth", "EPSG:32610+5866", utm, scaled),
     ];
-    let raw = d.path().join("raw.f32");
-    std::fs::write(&raw, heights(W, H).iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
     let size = format!("{W}x{H}");
     for (name, srs, ullr, more) in cases {
         let tif = d.path().join(format!("{name}.tif"));
@@ -270,7 +268,7 @@ fn heights_in_the_files_vertical_units() {
         let (cs, zs, zos) = (format!("{},{}", cell[0], cell[1]), format!("{}", z as f32), format!("{}", zo as f32));
         let o = run(&[
             "mesh",
-            raw.to_str().unwrap(),
+            src.to_str().unwrap(),
             "--size",
             &size,
             "--out",

@@ -269,7 +269,7 @@ pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>, z_asked:
         let cell = cell_size(cell, georef.as_ref(), r.width(), r.height(), &o.shown)?;
         let (z_scale, doubt) = z_scale(z_asked, georef.as_ref(), r.band_scale(), &o.shown)?;
         if doubt {
-            warn!("{}: z-scale {}", o.shown.display(), z_scale.derived_from);
+            warn!("{}: {}", o.shown.display(), z_scale.derived_from);
         }
         let f = InputFacts {
             width: r.width(),
