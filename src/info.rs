@@ -179,6 +179,11 @@ fn text(r: &Report) -> String {
             let max = crate::config::HEIGHT_METRES;
             let (z, o) = r.z_scale.as_ref().map_or((1.0, 0.0), |z| (z.factor, z.offset));
             let ends = if lo == hi { vec![lo] } else { vec![lo, hi] };
+            if lo == raster::I16_VOID && r.source.sample_type == "i16" && r.nodata.is_none() {
+                s += &format!(
+                    "  {lo}: int16's lowest value, the usual void of SRTM-like DEMs, meshed as a height since the file declares no no-data value; if it marks voids, pass --nodata {lo}\n"
+                );
+            }
             for v in ends.into_iter().filter(|v| !crate::config::height_in_range(v * z + o)) {
                 s += &format!(
                     "  {}: beyond ±{max:e} m at z-scale {z} and z-offset {o}, so a hole when meshed; if it marks voids, pass --nodata {}\n",

@@ -201,7 +201,7 @@ fn infinite_heights_are_holes() {
 /// to spikes 3e38 m deep with infinite slopes, and its GLBs failed the glTF validator (non-unit normals). Heights beyond
 /// ±1e9 m are now holes, with one warning naming the value and `--nodata`: the tiles are those of a run that declares
 /// it. `info` shows the value in exponent form with the same advice, and `--z-scale`/`--z-offset` are bounded so that
-/// no height within the bound can overflow a slope.
+/// no height within the bound can overflow a slope. int16's -32768, undeclared, stays a height but is warned about.
 #[test]
 fn undeclared_fill_values_are_holes_with_a_warning() {
     let d = tempfile::tempdir().unwrap();
@@ -258,6 +258,23 @@ fn undeclared_fill_values_are_holes_with_a_warning() {
         assert!(stderr(&o).contains("--z-scale must be between 1e-9 and 1e9"), "{}", stderr(&o));
     }
     assert!(!d.path().join("x").exists());
+
+    // int16's -32768 (SRTM's void) undeclared is a valid height, so it is meshed, but with one warning and a note in
+    // `info`; declared, it is a hole and nothing is said.
+    let i16_path = d.path().join("void.i16");
+    std::fs::write(&i16_path, (0..w * h).flat_map(|i| (if i % 89 == 5 { i16::MIN } else { 300 + (i % 53) as i16 }).to_le_bytes()).collect::<Vec<u8>>())
+        .unwrap();
+    let p = i16_path.to_str().unwrap();
+    for (extra, warned) in [(&[][..], true), (&["--nodata", "-32768"][..], false)] {
+        let out = d.path().join(format!("i16-{warned}"));
+        let o = run(&[&["mesh", p, "--size", "70x50", "--out", out.to_str().unwrap(), "--tile-size", "32"][..], extra].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stderr(&o).matches("samples of -32768 (int16's lowest value").count(), warned as usize, "{}", stderr(&o));
+        assert_eq!(stderr(&o).contains("pass --nodata -32768"), warned, "{}", stderr(&o));
+    }
+    let o = run(&["info", p, "--size", "70x50"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("-32768: int16's lowest value") && text.contains("pass --nodata -32768"), "{text}");
 }
 
 /// Item 4: `--max-triangles` is a hard cap on every tile, and neighbouring tiles still meet exactly.

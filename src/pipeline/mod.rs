@@ -505,7 +505,7 @@ pub fn read_heights(raster: &Raster, rect: Rect, z: (f32, f32), out: &mut Vec<f3
     out.resize(rect.len(), 0.0);
     raster.read_window(rect, out)?;
     if let Some(v) = sanitize(out, z.0, z.1) {
-        if raster.first_report() {
+        if raster.first_report(raster::Report::OutOfRange) {
             let fill = if v.abs() == f32::MAX { " (f32's extreme value, the usual fill of float DEMs' voids)" } else { "" };
             warn!(
                 "{}: samples whose height is beyond ±{:e} m after z-scale {} and z-offset {} are holes, e.g. the value {v:e}{fill}: if it marks voids, declare it with --nodata {v:e}; if the heights are in other units, set --z-scale",
@@ -513,6 +513,14 @@ pub fn read_heights(raster: &Raster, rect: Rect, z: (f32, f32), out: &mut Vec<f3
                 crate::config::HEIGHT_METRES,
                 z.0,
                 z.1
+            );
+        }
+    }
+    if let Some(s) = raster.suspect() {
+        if out.contains(&s) && raster.first_report(raster::Report::Suspect) {
+            warn!(
+                "{}: samples of {s} (int16's lowest value, the usual void of SRTM-like DEMs) are meshed as heights: the file declares no no-data value; if they mark voids, pass --nodata {s}",
+                raster.path.display()
             );
         }
     }

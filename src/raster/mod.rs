@@ -234,9 +234,23 @@ pub struct Raster {
     source: Box<dyn Source>,
     nodata: Option<f32>,
     pub path: PathBuf,
-    /// Whether a sample out of the meshable range was reported already (see [`Raster::first_report`]).
-    reported: std::sync::atomic::AtomicBool,
+    /// See [`Raster::suspect`].
+    suspect: Option<f32>,
+    /// Which of the once-per-input warnings ([`Report`]) were given already (see [`Raster::first_report`]).
+    reported: [std::sync::atomic::AtomicBool; 2],
 }
+
+/// Warnings about an input's samples that readers of many windows give once per input.
+#[derive(Clone, Copy, Debug)]
+pub enum Report {
+    /// A finite sample beyond the meshable heights (made a hole).
+    OutOfRange = 0,
+    /// The [`Raster::suspect`] value, meshed as a height.
+    Suspect = 1,
+}
+
+/// int16's lowest value: SRTM's void, and what int16 DEMs usually hold in voids when they do not declare it.
+pub const I16_VOID: f32 = -32768.0;
 
 impl Raster {
     pub fn width(&self) -> usize {
@@ -262,9 +276,14 @@ impl Raster {
     pub fn band_scale(&self) -> Option<(f64, f64)> {
         self.source.band_scale()
     }
-    /// True the first time it is called (from any thread): readers of many windows warn about a bad sample once.
-    pub fn first_report(&self) -> bool {
-        !self.reported.swap(true, std::sync::atomic::Ordering::Relaxed)
+    /// True the first time it is called for `r` (from any thread): readers of many windows warn about a sample once.
+    pub fn first_report(&self, r: Report) -> bool {
+        !self.reported[r as usize].swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+    /// A value that likely marks voids the file does not declare, meshed as a height: [`I16_VOID`] in int16 samples
+    /// when no no-data value is in force.
+    pub fn suspect(&self) -> Option<f32> {
+        self.suspect
     }
     pub fn info(&self) -> SourceInfo {
         self.source.info()
@@ -388,7 +407,8 @@ pub fn open_source(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) ->
         }
     };
     let nodata = opts.nodata.or_else(|| source.nodata().map(|v| v as f32));
-    Ok(Raster { source, nodata, path: path.to_path_buf(), reported: Default::default() })
+    let suspect = (nodata.is_none() && source.info().sample_type == "i16").then_some(I16_VOID);
+    Ok(Raster { source, nodata, path: path.to_path_buf(), suspect, reported: Default::default() })
 }
 
 #[cfg(test)]
