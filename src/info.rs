@@ -34,6 +34,9 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     z_scale_error: Option<String>,
     nodata: Option<f32>,
+    /// The value `mesh` warns about when it meets it ([`raster::Raster::suspect`]).
+    #[serde(skip)]
+    suspect: Option<f32>,
     /// Min and max of the valid samples in the windows read (`windows_sampled` of them).
     value_range: Option<[f32; 2]>,
     windows_sampled: usize,
@@ -126,6 +129,7 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
         z_scale,
         z_scale_error,
         nodata: r.nodata(),
+        suspect: r.suspect(),
         value_range: range,
         windows_sampled: windows.len(),
         tile_size: a.tile_size,
@@ -179,7 +183,7 @@ fn text(r: &Report) -> String {
             let max = crate::config::HEIGHT_METRES;
             let (z, o) = r.z_scale.as_ref().map_or((1.0, 0.0), |z| (z.factor, z.offset));
             let ends = if lo == hi { vec![lo] } else { vec![lo, hi] };
-            if lo == raster::I16_VOID && r.source.sample_type == "i16" && r.nodata.is_none() {
+            if r.suspect == Some(lo) {
                 s += &format!(
                     "  {lo}: int16's lowest value, the usual void of SRTM-like DEMs, meshed as a height since the file declares no no-data value; if it marks voids, pass --nodata {lo}\n"
                 );

@@ -199,7 +199,7 @@ impl RawSource {
             dtype: Dtype::I16,
             big_endian: true,
             offset: 0,
-            void: Some(-32768.0),
+            void: Some(super::I16_VOID),
             encoding: Encoding::Hgt,
             georef: path.file_name().and_then(|n| n.to_str()).and_then(|n| super::georef::hgt_georef(n, side)),
         })
