@@ -139,7 +139,8 @@ pub struct Manifest {
     pub georef: Option<crate::raster::Georef>,
     /// The cell size used and how it was found.
     pub cell_size: crate::raster::CellSize,
-    /// The z-scale used (also in `params`) and how it was found: `--z-scale`, the file's vertical CRS, or 1.
+    /// The z-scale and z-offset used (also in `params`) and how they were found: `--z-scale`/`--z-offset`, the file's
+    /// band scale and vertical unit, or 1 and 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub z_scale: Option<crate::raster::ZScale>,
     pub key: String,

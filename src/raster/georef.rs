@@ -266,9 +266,7 @@ impl GeoTags {
     /// The georeferencing these tags describe; `Ok(None)` when the file has none; an error for what terrafarm
     /// does not support (rotated or sheared transforms, unknown linear units, geocentric models).
     pub fn georef(&self) -> Result<Option<Georef>, String> {
-        let keys = self.keys();
-        let key = |id: u16| keys.iter().find(|k| k.0 == id).map(|k| k.1);
-        let raster_type = if key(GT_RASTER_TYPE) == Some(2) { "point" } else { "area" };
+        let raster_type = if self.key(GT_RASTER_TYPE) == Some(2) { "point" } else { "area" };
         let mut gt = if let Some(m) = &self.transformation {
             if m.len() < 16 {
                 return Err("ModelTransformationTag has fewer than 16 values".into());
@@ -295,22 +293,22 @@ impl GeoTags {
             gt[0] -= gt[1] / 2.0;
             gt[3] -= gt[5] / 2.0;
         }
-        let model = match key(GT_MODEL_TYPE) {
+        let model = match self.key(GT_MODEL_TYPE) {
             Some(1) => Model::Projected,
             Some(2) => Model::Geographic,
             Some(3) => return Err("geocentric (ECEF) rasters are not supported".into()),
             // No model type: a projected CRS code implies projected, a geographic one geographic.
-            _ if key(PROJECTED_CS_TYPE).is_some() => Model::Projected,
-            _ if key(GEOGRAPHIC_TYPE).is_some() => Model::Geographic,
+            _ if self.key(PROJECTED_CS_TYPE).is_some() => Model::Projected,
+            _ if self.key(GEOGRAPHIC_TYPE).is_some() => Model::Geographic,
             _ => return Ok(None),
         };
         let (epsg, units, unit_metres) = match model {
-            Model::Geographic => (key(GEOGRAPHIC_TYPE).filter(|&c| c != 32767).map(u32::from), "degree".to_string(), 1.0),
+            Model::Geographic => (self.key(GEOGRAPHIC_TYPE).filter(|&c| c != 32767).map(u32::from), "degree".to_string(), 1.0),
             Model::Projected => {
-                let epsg = key(PROJECTED_CS_TYPE).filter(|&c| c != 32767).map(u32::from);
+                let epsg = self.key(PROJECTED_CS_TYPE).filter(|&c| c != 32767).map(u32::from);
                 // ProjLinearUnitsGeoKey, else the unit of the CRS code (GDAL writes no unit key for a compound CRS such
                 // as EPSG:2227+6360, whose horizontal part is in US survey feet), else metres.
-                let code = key(PROJ_LINEAR_UNITS).or(epsg.map(|e| projected_unit(e as u16))).unwrap_or(9001);
+                let code = self.key(PROJ_LINEAR_UNITS).or(epsg.map(|e| projected_unit(e as u16))).unwrap_or(9001);
                 let (name, m) = linear_unit(code).ok_or_else(|| format!("projected linear unit EPSG:{code} is not one terrafarm knows; pass --cell-size"))?;
                 (epsg, name.to_string(), m)
             }
@@ -332,10 +330,8 @@ impl GeoTags {
     /// The vertical reference of the GeoKeys, if any: the unit from VerticalUnitsGeoKey, else from the vertical CRS
     /// (metres for a CRS not in [`epsg_units::VERTICAL`]); depth from the CRS.
     fn vertical(&self) -> Option<Vertical> {
-        let keys = self.keys();
-        let key = |id: u16| keys.iter().find(|k| k.0 == id).map(|k| k.1);
-        let crs = key(VERTICAL_CS_TYPE).filter(|&c| c != 0 && c != 32767);
-        let unit = key(VERTICAL_UNITS).filter(|&c| c != 0 && c != 32767);
+        let crs = self.key(VERTICAL_CS_TYPE).filter(|&c| c != 0 && c != 32767);
+        let unit = self.key(VERTICAL_UNITS).filter(|&c| c != 0 && c != 32767);
         if crs.is_none() && unit.is_none() {
             return None;
         }
@@ -348,14 +344,10 @@ impl GeoTags {
         Some(Vertical { epsg: crs.map(u32::from), name: known.map(|v| v.1.to_string()), unit, unit_metres, depth: known.is_some_and(|v| v.3) })
     }
 
-    /// (key id, inline SHORT value) pairs of the GeoKey directory; keys stored elsewhere get their location tag.
-    fn keys(&self) -> Vec<(u16, u16)> {
-        let Some(d) = &self.key_directory else { return Vec::new() };
-        if d.len() < 4 {
-            return Vec::new();
-        }
-        let n = d[3] as usize;
-        d[4..].chunks_exact(4).take(n).filter(|e| e[1] == 0).map(|e| (e[0], e[3])).collect()
+    /// The inline SHORT value of GeoKey `id` in the GeoKey directory (keys stored in other tags have none here).
+    fn key(&self, id: u16) -> Option<u16> {
+        let d = self.key_directory.as_deref().filter(|d| d.len() >= 4)?;
+        d[4..].chunks_exact(4).take(d[3] as usize).find(|e| e[0] == id && e[1] == 0).map(|e| e[3])
     }
 }
 

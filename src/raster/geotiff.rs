@@ -779,8 +779,8 @@ mod tests {
         }
     }
 
-    /// Each codec fills exactly the bytes asked (the first ones of a longer stream), and data that ends early, or a
-    /// corrupt deflate stream, is an error rather than zeros.
+    /// Band 1's scale and offset from GDAL's metadata XML: other bands' and dataset items ignored, entities and the
+    /// trailing NUL handled, bad numbers and bad XML refused.
     #[test]
     fn band_scale_from_gdal_metadata() {
         let gdal = r#"<GDALMetadata>
@@ -801,6 +801,8 @@ mod tests {
         assert!(gdal_band_scale(r#"<GDALMetadata><Item sample="0" role="scale">1</Itm></GDALMetadata>"#).is_err());
     }
 
+    /// Each codec fills exactly the bytes asked (the first ones of a longer stream), and data that ends early, or a
+    /// corrupt deflate stream, is an error rather than zeros.
     #[test]
     fn decompressors_fill_the_block_or_fail() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
