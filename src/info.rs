@@ -177,6 +177,9 @@ fn text(r: &Report) -> String {
         (None, e) => s += &format!("  z-scale: unknown ({})\n", e.as_deref().unwrap_or_default()),
     }
     s += &format!("  no-data: {}\n", r.nodata.map_or("none".into(), value));
+    if let Some(m) = &r.source.mask {
+        s += &format!("  mask: {m}\n");
+    }
     match r.value_range {
         Some([lo, hi]) => {
             s += &format!("  values: {} .. {} (in {} sampled windows)\n", value(lo), value(hi), r.windows_sampled);

@@ -122,6 +122,49 @@ fn inputs_can_be_blobs_png_whole_and_raw_by_ranges() {
     }
 }
 
+/// A GeoTIFF whose validity is in GDAL's external mask (`dem.tif.msk`, a second blob next to it): read from blob
+/// storage, the sidecar is found and applied as it is next to a local file (the local run has masked-out samples
+/// as holes), and the tiles are the local run's.
+#[test]
+fn blob_geotiff_with_an_external_mask_equals_local() {
+    let Some(az) = Azurite::shared() else { return };
+    if !gdal_available() {
+        return;
+    }
+    let (w, h) = (201usize, 157usize);
+    let d = tempfile::tempdir().unwrap();
+    let mut samples: Vec<f32> = (0..w * h).map(|i| 300.0 + 80.0 * ((i % w) as f32 * 0.07).sin() * ((i / w) as f32 * 0.05).cos()).collect();
+    let valid: Vec<f32> = (0..w * h).map(|i| if (40..70).contains(&(i / w)) && (30..90).contains(&(i % w)) { 0.0 } else { 255.0 }).collect();
+    samples.iter_mut().zip(&valid).filter(|(_, &v)| v == 0.0).for_each(|(s, _)| *s = 0.0);
+    std::fs::write(d.path().join("src.f32"), samples.iter().chain(&valid).flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(d.path().join("src.hdr"), format!("ENVI\nsamples = {w}\nlines = {h}\nbands = 2\ndata type = 4\ninterleave = bsq\nbyte order = 0\n"))
+        .unwrap();
+    let tif = d.path().join("dem.tif");
+    let src = d.path().join("src.f32");
+    gdal(
+        "gdal_translate",
+        &["-q", "-of", "GTiff", "-b", "1", "-mask", "2", "--config", "GDAL_TIFF_INTERNAL_MASK", "NO", src.to_str().unwrap(), tif.to_str().unwrap()],
+    );
+    let msk = d.path().join("dem.tif.msk");
+    assert!(msk.exists(), "GDAL wrote no external mask");
+    let c = az.container("masked");
+    az.put(&c, "in/dem.tif", &std::fs::read(&tif).unwrap());
+    az.put(&c, "in/dem.tif.msk", &std::fs::read(&msk).unwrap());
+    let args = ["--max-error", "1", "--tile-size", "64"];
+    let want = local_tree(&[&["mesh", tif.to_str().unwrap()][..], &args].concat());
+    let m: serde_json::Value = serde_json::from_slice(&want[want.keys().find(|k| k.ends_with("manifest.json")).unwrap()]).unwrap();
+    let holes: u64 = m["tiles"].as_array().unwrap().iter().map(|t| t["nodata_samples"].as_u64().unwrap()).sum();
+    assert!(holes >= 30 * 60, "the local run did not apply the mask: {holes} holes");
+    let out = d.path().join("from-blob");
+    let blob = format!("az://{c}/in/dem.tif");
+    let o = run_tf(
+        &[&["mesh", blob.as_str(), "--out", out.to_str().unwrap()][..], &args].concat(),
+        &[("AZURE_STORAGE_CONNECTION_STRING", &az.connection_string())],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same_scene_apart_from_input_identity(&tree(&out), &want);
+}
+
 /// Starts a long run into `out` on `az`, returns the child once at least `min_blobs` blobs are visible.
 fn start_and_wait(args: &[&str], env: &[(&str, &str)], az: &Azurite, c: &str, min_blobs: usize) -> std::process::Child {
     let mut child = tf(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();

@@ -114,6 +114,7 @@ fn resume_key_covers_encoding_size_and_format_version() {
         georef: None,
         cell: serde_json::from_value(m["cell_size"].clone()).unwrap(),
         z_scale: serde_json::from_value(m["z_scale"].clone()).unwrap(),
+        sidecars: Vec::new(),
     };
     let params: terrafarm::manifest::ParamsRecord = serde_json::from_value(m["params"].clone()).unwrap();
     let now = terrafarm::pipeline::output_key(terrafarm::pipeline::OUTPUT_FORMAT_VERSION, &facts, &params).unwrap();

@@ -50,6 +50,10 @@ fn variants() -> Vec<(&'static str, Vec<&'static str>)> {
         // ±3.4e38, which terrafarm decodes alike, and whose slopes no normal holds.)
         ("f32-lzw-pred3-strips", vec!["-ot", "Float32", "-co", "COMPRESS=LZW", "-co", "PREDICTOR=3", "-co", "BLOCKYSIZE=7"]),
         ("f64-lzw-pred3", vec!["-ot", "Float64", "-co", "COMPRESS=LZW", "-co", "PREDICTOR=3"]),
+        (
+            "f32-packbits-pred3-tiled",
+            vec!["-ot", "Float32", "-co", "COMPRESS=PACKBITS", "-co", "PREDICTOR=3", "-co", "TILED=YES", "-co", "BLOCKXSIZE=64", "-co", "BLOCKYSIZE=64"],
+        ),
         ("f64-deflate-pred2", vec!["-ot", "Float64", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=2"]),
         ("cog-f32-deflate-pred3", vec!["-of", "COG", "-ot", "Float32", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=YES", "-co", "BLOCKSIZE=128"]),
         ("two-bands-pixel", vec!["-ot", "Float32", "-b", "1", "-b", "1", "-co", "INTERLEAVE=PIXEL", "-co", "COMPRESS=DEFLATE"]),
@@ -583,4 +587,174 @@ fn tiled_geotiff_blocks_are_decoded_once_per_run() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("corrupt deflate stream"), "{}", stderr(&o));
     assert!(!out.join("s/manifest.json").exists());
+}
+
+/// Reads a raw little-endian f32 file.
+fn read_f32(p: &Path) -> Vec<f32> {
+    std::fs::read(p).unwrap().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+/// Validity from the file rather than a no-data value: GDAL's internal masks (tiles, strips, a COG with its
+/// overviews' masks), GDAL's external `.msk` and an alpha band (pixel- and band-interleaved). The masked-out samples
+/// hold 0 in band 1, as masked products do; meshed, they must be holes. The reference is GDAL's own decode of band
+/// 1 and of its validity (`-b mask`; band 2 itself for the alpha band, since GDAL does not take a Float32 alpha band
+/// as a mask), written as raw f32 with NaN where not valid: every scene must equal it byte for byte. Then the
+/// external mask's part in the resume key, and a mask of the wrong size.
+#[test]
+fn masks_and_alpha_bands_are_holes() {
+    if !gdal_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (mut h, mut valid) = (heights(W, H), vec![255f32; W * H]);
+    for y in 0..H {
+        for x in 0..W {
+            if (90..130).contains(&y) && (40..100).contains(&x) || y < 3 || (x + y) % 97 == 0 {
+                (h[y * W + x], valid[y * W + x]) = (0.0, 0.0);
+            }
+        }
+    }
+    let masked = valid.iter().filter(|&&v| v == 0.0).count();
+    // Band 1 the heights, band 2 the validity (0 or 255).
+    let src = d.path().join("src.f32");
+    std::fs::write(&src, h.iter().chain(&valid).flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        d.path().join("src.hdr"),
+        format!("ENVI\nsamples = {W}\nlines = {H}\nbands = 2\nheader offset = 0\ndata type = 4\ninterleave = bsq\nbyte order = 0\n"),
+    )
+    .unwrap();
+    let internal = ["--config", "GDAL_TIFF_INTERNAL_MASK", "YES"];
+    let mask = ["-b", "1", "-mask", "2"];
+    let alpha = ["-b", "1", "-b", "2", "-colorinterp_2", "alpha"];
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "mask-tiled-f32-deflate-pred3",
+            [
+                &mask[..],
+                &["-ot", "Float32", "-co", "TILED=YES", "-co", "BLOCKXSIZE=64", "-co", "BLOCKYSIZE=32", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=3"],
+                &internal,
+            ]
+            .concat(),
+            "mask: internal, 1-bit",
+        ),
+        ("mask-strips-i16-lzw", [&mask[..], &["-ot", "Int16", "-co", "COMPRESS=LZW", "-co", "BLOCKYSIZE=7"], &internal].concat(), "mask: internal, 1-bit"),
+        (
+            "mask-tiled-packbits-bigendian",
+            [
+                &mask[..],
+                &["-ot", "Float32", "-co", "COMPRESS=PACKBITS", "-co", "ENDIANNESS=BIG", "-co", "TILED=YES", "-co", "BLOCKXSIZE=32", "-co", "BLOCKYSIZE=32"],
+                &internal,
+            ]
+            .concat(),
+            "mask: internal, 1-bit",
+        ),
+        ("mask-cog", [&mask[..], &["-of", "COG", "-ot", "Float32", "-co", "BLOCKSIZE=128", "-co", "COMPRESS=LZW"]].concat(), "mask: internal, 1-bit"),
+        ("mask-external", [&mask[..], &["-ot", "Float32", "-co", "COMPRESS=DEFLATE", "--config", "GDAL_TIFF_INTERNAL_MASK", "NO"]].concat(), "mask: external"),
+        (
+            "alpha-pixel-f32-zstd-pred3-tiled",
+            [
+                &alpha[..],
+                &[
+                    "-ot",
+                    "Float32",
+                    "-co",
+                    "INTERLEAVE=PIXEL",
+                    "-co",
+                    "COMPRESS=ZSTD",
+                    "-co",
+                    "PREDICTOR=3",
+                    "-co",
+                    "TILED=YES",
+                    "-co",
+                    "BLOCKXSIZE=64",
+                    "-co",
+                    "BLOCKYSIZE=64",
+                ],
+            ]
+            .concat(),
+            "mask: alpha band 2",
+        ),
+        (
+            "alpha-band-i16-deflate-strips",
+            [&alpha[..], &["-ot", "Int16", "-co", "INTERLEAVE=BAND", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKYSIZE=10"]].concat(),
+            "mask: alpha band 2",
+        ),
+        (
+            "alpha-band-f32-pred3-tiled",
+            [&alpha[..], &["-ot", "Float32", "-co", "INTERLEAVE=BAND", "-co", "COMPRESS=LZW", "-co", "PREDICTOR=3", "-co", "TILED=YES"]].concat(),
+            "mask: alpha band 2",
+        ),
+    ];
+    let size = format!("{W}x{H}");
+    for (name, args, shown) in &cases {
+        let tif = d.path().join(format!("{name}.tif"));
+        let mut a: Vec<&str> = vec!["-q"];
+        if !args.contains(&"-of") {
+            a.extend(["-of", "GTiff"]);
+        }
+        a.extend(args);
+        a.extend([src.to_str().unwrap(), tif.to_str().unwrap()]);
+        gdal("gdal_translate", &a);
+        assert_eq!(d.path().join(format!("{name}.tif.msk")).exists(), name.contains("external"), "{name}: GDAL's mask is not where the case says");
+        // GDAL's decode of band 1 and of the validity.
+        let (hp, vp) = (d.path().join(format!("{name}-h.f32")), d.path().join(format!("{name}-v.f32")));
+        gdal("gdal_translate", &["-q", "-b", "1", "-ot", "Float32", "-of", "ENVI", tif.to_str().unwrap(), hp.to_str().unwrap()]);
+        let vband = if name.starts_with("alpha") { "2" } else { "mask" };
+        gdal("gdal_translate", &["-q", "-b", vband, "-ot", "Float32", "-of", "ENVI", tif.to_str().unwrap(), vp.to_str().unwrap()]);
+        let reference: Vec<f32> = read_f32(&hp).iter().zip(read_f32(&vp)).map(|(&h, v)| if v == 0.0 { f32::NAN } else { h }).collect();
+        assert_eq!(reference.iter().filter(|v| v.is_nan()).count(), masked, "{name}: GDAL's validity is not the one written");
+        let raw = d.path().join(format!("{name}-ref.f32"));
+        std::fs::write(&raw, reference.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+
+        let o = run(&["info", tif.to_str().unwrap()]);
+        assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains(shown), "{name}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        for extra in [vec![], vec!["--max-error", "1.5"]] {
+            let (o1, o2) = (d.path().join(format!("{name}-{}-tif", extra.len())), d.path().join(format!("{name}-{}-raw", extra.len())));
+            let mut a = vec!["mesh", tif.to_str().unwrap(), "--out", o1.to_str().unwrap(), "--tile-size", "64", "--cell-size", "2.5", "--scene", "s"];
+            a.extend(&extra);
+            let o = run(&a);
+            assert!(o.status.success(), "{name}: {}", stderr(&o));
+            assert!(!stderr(&o).contains("bands; meshing band 1"), "{name}: the alpha band is not a second height band: {}", stderr(&o));
+            let mut b = vec!["mesh", raw.to_str().unwrap(), "--encoding", "raw-f32", "--size", &size, "--out", o2.to_str().unwrap()];
+            b.extend(["--tile-size", "64", "--cell-size", "2.5", "--scene", "s"]);
+            b.extend(&extra);
+            let o = run(&b);
+            assert!(o.status.success(), "{name} reference: {}", stderr(&o));
+            let (got, want) = (tile_files(&o1.join("s")), tile_files(&o2.join("s")));
+            assert_eq!(got.len(), 5 * 4 * 2, "{name}: 5 x 4 tiles, GLB and OBJ");
+            assert!(got == want, "{name} {extra:?}: tiles differ from GDAL's samples with the masked ones as holes");
+            let holes: u64 = manifest(&o1)["tiles"].as_array().unwrap().iter().map(|t| t["nodata_samples"].as_u64().unwrap()).sum();
+            assert!(holes >= masked as u64, "{name}: {holes} no-data samples counted, {masked} masked");
+        }
+    }
+
+    // The external mask is part of the input: without it the tiles are redone (and hold the zeros as heights).
+    let tif = d.path().join("mask-external.tif");
+    let msk = d.path().join("mask-external.tif.msk");
+    let out = d.path().join("resume");
+    let mesh = |extra: &[&str]| {
+        let mut a = vec!["mesh", tif.to_str().unwrap(), "--out", out.to_str().unwrap(), "--tile-size", "64", "--cell-size", "2.5", "--scene", "s", "--json"];
+        a.extend(extra);
+        run(&a)
+    };
+    assert!(mesh(&[]).status.success());
+    let kept = std::fs::read(&msk).unwrap();
+    std::fs::remove_file(&msk).unwrap();
+    let o = mesh(&["--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["scenes"][0]["resumed_tiles"], 0, "tiles meshed with the mask were resumed without it");
+    assert_eq!(manifest(&out)["tiles"].as_array().unwrap().iter().map(|t| t["nodata_samples"].as_u64().unwrap()).sum::<u64>(), 0);
+    std::fs::write(&msk, &kept).unwrap();
+    let o = mesh(&["--resume"]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["scenes"][0]["resumed_tiles"], 0, "tiles meshed without the mask were resumed with it");
+    let o = mesh(&["--resume"]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["scenes"][0]["resumed_tiles"], 20, "the same file and mask: every tile resumed");
+
+    // A mask that does not fit the image is an error, not a guess.
+    gdal("gdal_translate", &["-q", "-outsize", "50%", "50%", d.path().join("mask-cog.tif").to_str().unwrap(), d.path().join("half.tif").to_str().unwrap()]);
+    std::fs::copy(d.path().join("half.tif"), &msk).unwrap();
+    fails_cleanly(&tif, "mask of 150x128 samples for an image of 301x257");
 }

@@ -98,13 +98,14 @@ pub fn open_input(input: &Path, blob: &BlobOptions) -> Result<Input> {
     } else {
         (Arc::new(raster::FileSource::open(input)?), input.to_path_buf())
     };
-    Ok(Input { source: Arc::new(Counted { inner: source, bytes: AtomicU64::new(0) }), shown })
+    Ok(Input { source: Arc::new(Counted { inner: source, bytes: Arc::new(AtomicU64::new(0)) }), shown })
 }
 
 /// A byte source that counts what it reads (reported as the input's bytes fetched).
 pub struct Counted {
     inner: Arc<dyn ByteSource>,
-    bytes: AtomicU64,
+    /// Shared with the counted sources of its sidecar files (an external mask): one count per input.
+    bytes: Arc<AtomicU64>,
 }
 
 impl ByteSource for Counted {
@@ -124,6 +125,9 @@ impl ByteSource for Counted {
     }
     fn fetched(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+    fn sibling(&self, suffix: &str) -> std::io::Result<Option<Arc<dyn ByteSource>>> {
+        Ok(self.inner.sibling(suffix)?.map(|inner| Arc::new(Counted { inner, bytes: self.bytes.clone() }) as Arc<dyn ByteSource>))
     }
 }
 
@@ -166,6 +170,9 @@ pub struct InputFacts {
     pub cell: CellSize,
     /// The z-scale and z-offset this run uses ([`z_scale`]).
     pub z_scale: ZScale,
+    /// Identities of the sidecar files read with the input ([`Raster::sidecars`]: an external mask).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sidecars: Vec<String>,
 }
 
 /// How an input's samples become metres of height. `--z-scale` replaces the file's whole derivation (its offset
@@ -281,6 +288,7 @@ pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>, z_asked:
             georef,
             cell,
             z_scale,
+            sidecars: r.sidecars(),
         };
         Ok(Some(serde_json::to_vec(&f)?))
     })();
@@ -341,13 +349,17 @@ pub fn level_key(key: &str, l: usize) -> String {
 /// bytes were decoded (encoding) and its size in samples, and every parameter. A tile record is reused by
 /// `--resume` only when its key is this one.
 pub fn output_key(version: u32, facts: &InputFacts, params: &ParamsRecord) -> Result<String> {
-    let doc = json!({
+    let mut doc = json!({
         "format_version": version,
         "input": facts.content_id,
         "encoding": facts.encoding,
         "raster": [facts.width, facts.height],
         "params": params,
     });
+    // Only when there are sidecars, so that the keys of every other input stay what they were.
+    if !facts.sidecars.is_empty() {
+        doc["sidecars"] = json!(facts.sidecars);
+    }
     Ok(hex(&Sha256::digest(serde_json::to_vec(&doc)?)))
 }
 
@@ -1110,6 +1122,7 @@ mod tests {
             georef: None,
             cell: CellSize { metres: [1.0, 1.0], derived_from: "--cell-size".into(), at_latitude: None },
             z_scale: ZScale { factor: 1.0, offset: 0.0, derived_from: "--z-scale".into() },
+            sidecars: Vec::new(),
         }
     }
 
@@ -1150,6 +1163,10 @@ mod tests {
         assert_ne!(base, k(2, &facts("terrain-rgb", 256, 512)));
         assert_ne!(base, k(1, &facts("terrain-rgb", 512, 256)));
         assert_eq!(base, k(2, &facts("terrain-rgb", 512, 256)));
+        // A sidecar (an external mask) is part of the input: with one, and with another, the key changes.
+        let with = |id: &str| InputFacts { sidecars: vec![id.into()], ..facts("terrain-rgb", 512, 256) };
+        assert_ne!(base, k(2, &with("sha256:cd")));
+        assert_ne!(k(2, &with("sha256:cd")), k(2, &with("sha256:ef")));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! ranges merged, on blob storage), decoded by `tiff` (none, LZW, Deflate, PackBits, ZSTD; horizontal and
 //! floating-point predictors; BigTIFF; either byte order) and kept in a bounded cache of decoded blocks, so
 //! neighbouring windows do not decode a block twice. Band 1 of a multi-band file; overviews are ignored.
+//! Samples the file marks as not valid are read as NaN (holes): by its internal transparency mask ([`Mask`]), else
+//! GDAL's external mask `<file>.msk` (a sidecar TIFF, next to the file or blob), else an alpha band (0: not valid).
 //!
 //! One measured exception: f32 blocks with the floating-point predictor (what GDAL writes for float DEMs) are
 //! decompressed with the crates `tiff` uses and un-predicted here (`fp32_block`), because `tiff` 0.11's predictor
@@ -206,6 +208,7 @@ enum Codec {
     Lzw,
     Deflate,
     Zstd,
+    PackBits,
 }
 
 impl Codec {
@@ -216,6 +219,7 @@ impl Codec {
             "lzw" => Some(Codec::Lzw),
             "deflate" => Some(Codec::Deflate),
             "zstd" => Some(Codec::Zstd),
+            "packbits" => Some(Codec::PackBits),
             _ => None,
         }
     }
@@ -254,16 +258,36 @@ impl Codec {
                 let mut z = zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| format!("ZSTD: {e}"))?;
                 z.read_exact(out).map_err(|e| format!("corrupt or truncated ZSTD data ({e})"))?;
             }
+            // TIFF 6.0 §9: a header byte n, then n + 1 literal bytes (n >= 0) or one byte repeated 1 - n times
+            // (n in -127..=-1); -128 is skipped.
+            Codec::PackBits => {
+                let (mut i, mut at) = (0, 0);
+                while at < need {
+                    let n = *raw.get(i).ok_or_else(|| short(at))? as i8;
+                    i += 1;
+                    if n >= 0 {
+                        let k = (n as usize + 1).min(need - at);
+                        let lit = raw.get(i..i + k).ok_or_else(|| short(at))?;
+                        out[at..at + k].copy_from_slice(lit);
+                        (i, at) = (i + n as usize + 1, at + k);
+                    } else if n != -128 {
+                        let b = *raw.get(i).ok_or_else(|| short(at))?;
+                        let k = ((1 - n as isize) as usize).min(need - at);
+                        out[at..at + k].fill(b);
+                        (i, at) = (i + 1, at + k);
+                    }
+                }
+            }
         }
         Ok(())
     }
 }
 
 /// Undoes the floating-point predictor (TIFF Technical Note 3) on one encoded row of f32 samples, `stride` samples
-/// per pixel, and writes the first sample of each of the row's first `out.len()` pixels. The row holds four
+/// per pixel, and writes sample `band` of each of the row's first `out.len()` pixels. The row holds four
 /// planes of one byte per sample, most significant first, each byte the difference from the byte `stride` before
 /// it; whatever the file's byte order.
-fn fp32_row(row: &mut [u8], stride: usize, out: &mut [f32]) {
+fn fp32_row(row: &mut [u8], stride: usize, band: usize, out: &mut [f32]) {
     if stride == 1 {
         // The running sum: one dependent add per byte, the loop's whole cost.
         let mut acc = 0u8;
@@ -286,7 +310,7 @@ fn fp32_row(row: &mut [u8], stride: usize, out: &mut [f32]) {
         }
     } else {
         for (x, o) in out.iter_mut().enumerate() {
-            let j = x * stride;
+            let j = x * stride + band;
             *o = f32::from_bits(u32::from_be_bytes([p0[j], p1[j], p2[j], p3[j]]));
         }
     }
@@ -329,11 +353,23 @@ pub struct GeoTiffSource {
     counts: Vec<u64>,
     /// Samples per pixel of band 1's blocks: all of them when interleaved (chunky), 1 when stored as separate planes.
     stride: usize,
+    /// The sample read from each pixel: 0 (band 1), or the alpha band's when interleaved (the alpha reader, see
+    /// `validity`); with separate planes the band's blocks start at `chunk_base` instead.
+    band: usize,
+    /// The index of the read band's first block among all the file's blocks (`offsets` start there).
+    chunk_base: u32,
+    /// The alpha band's sample index (ExtraSamples 1 or 2), when the file has one.
+    alpha: Option<usize>,
     /// Internal tiles (else strips: the last one may hold fewer rows).
     tiled: bool,
     /// f32 samples with the floating-point predictor, in a compression [`fp32_block`] undoes itself: decoded here
     /// instead of by `tiff` (see there).
     fp32: Option<Codec>,
+    /// Band 1's transparency mask ([`Mask`]), when the file holds one.
+    mask: Option<Mask>,
+    /// Else GDAL's external mask `<file>.msk` (a TIFF of its own, band 1 the mask; with its identity), else the
+    /// file's alpha band: a source read window for window with the image, 0 meaning "not valid".
+    validity: Option<(Box<GeoTiffSource>, Option<String>)>,
     info: SourceInfo,
     georef: Option<Georef>,
     nodata: Option<f64>,
@@ -343,6 +379,101 @@ pub struct GeoTiffSource {
     cache: Mutex<BlockCache>,
     /// Signalled whenever decoded blocks are put in the cache or a claim on blocks is given up.
     ready: Condvar,
+}
+
+/// An internal transparency mask (TIFF 6.0 NewSubfileType 4; what GDAL writes for a per-dataset mask and the COG
+/// driver for a source with a mask or alpha): one bit per sample, 0 where the sample is not valid. Its blocks are
+/// laid out like the image's, block for block; samples it masks out are read as NaN, holes like no-data.
+/// `tiff` 0.11 refuses to decode a transparency mask (PhotometricInterpretation 4), so its blocks are decompressed
+/// with [`Codec`] and the bits read here.
+#[derive(Debug)]
+struct Mask {
+    offsets: Vec<u64>,
+    counts: Vec<u64>,
+    codec: Codec,
+    /// 1 (GDAL) or 8 bits per sample (any non-zero byte is valid).
+    bits: usize,
+}
+
+impl Mask {
+    /// Finds the full-resolution mask among the IFDs after the first and checks that it can be applied block for
+    /// block: `None` when there is none; an error when there is one that cannot be read, since meshing without it
+    /// would turn masked-out samples into terrain.
+    fn find(d: &mut Decoder<SparseReader>, (w, h): (u32, u32), tiled: bool, (bw, bh): (usize, usize), blocks: usize, len: u64) -> Result<Option<Mask>, String> {
+        let Some(first) = d.ifd_pointer() else { return Ok(None) };
+        let te = |e: tiff::TiffError| format!("TIFF: {e}");
+        let mut next = d.read_directory(first).map_err(te)?.next();
+        let mut seen = HashSet::from([first.0]);
+        while let Some(p) = next {
+            if !seen.insert(p.0) || seen.len() > 4096 {
+                return Err("TIFF directories form a loop or run past 4096".into());
+            }
+            let dir = d.read_directory(p).map_err(te)?;
+            next = dir.next();
+            let mut t = d.read_directory_tags(&dir);
+            let mut u = |tag: Tag| t.find_tag_unsigned::<u64>(tag).map_err(te);
+            let kind = u(Tag::NewSubfileType)?.unwrap_or(0);
+            // Bit 2: a transparency mask; bit 0: of a reduced-resolution image (an overview's mask).
+            if kind & 4 == 0 || kind & 1 != 0 || u(Tag::ImageWidth)? != Some(w as u64) || u(Tag::ImageLength)? != Some(h as u64) {
+                continue;
+            }
+            let bits = u(Tag::BitsPerSample)?.unwrap_or(1) as usize;
+            let spp = u(Tag::SamplesPerPixel)?.unwrap_or(1);
+            let compression = u(Tag::Compression)?.unwrap_or(1) as u16;
+            let predictor = u(Tag::Predictor)?.unwrap_or(1);
+            let fill = u(Tag::FillOrder)?.unwrap_or(1);
+            let layout =
+                if tiled { (u(Tag::TileWidth)?, u(Tag::TileLength)?) } else { (Some(w as u64), Some(u(Tag::RowsPerStrip)?.unwrap_or(h as u64).min(h as u64))) };
+            let codec = compression_name(compression).ok().and_then(Codec::of);
+            let unusable = |why: String| {
+                Err(format!("the file's transparency mask cannot be read ({why}); re-encode it with gdal_translate (e.g. -co COMPRESS=DEFLATE), or drop the mask with -mask none"))
+            };
+            let Some(codec) = codec else { return unusable(format!("TIFF compression {compression}")) };
+            if !matches!(bits, 1 | 8) || spp != 1 || predictor != 1 || fill != 1 {
+                return unusable(format!("{bits} bits in {spp} samples per pixel, predictor {predictor}, fill order {fill}"));
+            }
+            if layout != (Some(bw as u64), Some(bh as u64))
+                || d.read_directory_tags(&dir).find_tag(if tiled { Tag::TileOffsets } else { Tag::StripOffsets }).map_err(te)?.is_none()
+            {
+                return unusable(format!("its blocks are not laid out like the image's {bw}x{bh} {}", if tiled { "tiles" } else { "strips" }));
+            }
+            let mut t = d.read_directory_tags(&dir);
+            let (o, c) = if tiled { (Tag::TileOffsets, Tag::TileByteCounts) } else { (Tag::StripOffsets, Tag::StripByteCounts) };
+            let offsets = t.find_tag_unsigned_vec::<u64>(o).map_err(te)?.unwrap_or_default();
+            let counts = t.find_tag_unsigned_vec::<u64>(c).map_err(te)?.unwrap_or_default();
+            if offsets.len() < blocks || counts.len() < blocks {
+                return unusable(format!("it lists {} blocks, the layout needs {blocks}", offsets.len().min(counts.len())));
+            }
+            if let Some(i) = (0..blocks).find(|&i| offsets[i].checked_add(counts[i]).is_none_or(|end| end > len)) {
+                return unusable(format!("its block {i} runs past the end of the file: truncated or corrupt"));
+            }
+            return Ok(Some(Mask { offsets, counts, codec, bits }));
+        }
+        Ok(None)
+    }
+
+    /// Sets to NaN the samples of `block` (a block of the image, `block_w` wide, its first `dw` × `dh` samples
+    /// inside the image) that the mask's bytes `raw` for the same block mark as not valid. Mask rows are as wide as
+    /// the image's blocks (a tile's padded width, a strip's full width), rows padded to a byte; a tile holds
+    /// `rows` rows.
+    fn apply(&self, raw: &[u8], block: &mut [f32], block_w: usize, (dw, dh): (usize, usize), rows: usize) -> Result<(), String> {
+        let row_bytes = (block_w * self.bits).div_ceil(8);
+        let mut bytes = vec![0u8; row_bytes * rows];
+        self.codec.decompress(raw, &mut bytes)?;
+        for (y, row) in bytes.chunks_exact(row_bytes).take(dh).enumerate() {
+            let out = &mut block[y * block_w..y * block_w + dw];
+            if self.bits == 8 {
+                out.iter_mut().zip(row).filter(|(_, &m)| m == 0).for_each(|(v, _)| *v = f32::NAN);
+            } else {
+                for (x, v) in out.iter_mut().enumerate() {
+                    if row[x >> 3] & (0x80 >> (x & 7)) == 0 {
+                        *v = f32::NAN;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn tiff_err(path: &Path, e: impl std::fmt::Display) -> RasterError {
@@ -374,17 +505,32 @@ impl GeoTiffSource {
         let _claim = Claim(self, ids);
         // One request list for every claimed block: merged into few ranged GETs on blob storage.
         let mut bufs: Vec<Vec<u8>> = ids.iter().map(|&i| vec![0u8; self.counts[i as usize] as usize]).collect();
+        let mut mask_bufs: Vec<Vec<u8>> = match &self.mask {
+            Some(m) => ids.iter().map(|&i| vec![0u8; m.counts[i as usize] as usize]).collect(),
+            None => Vec::new(),
+        };
         let mut reqs: Vec<(u64, &mut [u8])> = ids.iter().zip(bufs.iter_mut()).map(|(&i, b)| (self.offsets[i as usize], b.as_mut_slice())).collect();
+        if let Some(m) = &self.mask {
+            reqs.extend(ids.iter().zip(mask_bufs.iter_mut()).map(|(&i, b)| (m.offsets[i as usize], b.as_mut_slice())));
+        }
         self.src.read_many(&mut reqs).map_err(|e| RasterError::io(&self.path, e))?;
+        // Samples the mask marks as not valid become NaN before the block is shared.
+        let masked = |k: usize, i: u32, mut block: Vec<f32>| -> Result<(u32, Arc<Vec<f32>>), RasterError> {
+            if let Some(m) = &self.mask {
+                let rows = if self.tiled { self.block_h } else { self.inside(i).1 };
+                m.apply(&mask_bufs[k], &mut block, self.block_w, self.inside(i), rows).map_err(|e| tiff_err(&self.path, format!("mask block {i}: {e}")))?;
+            }
+            Ok((i, Arc::new(block)))
+        };
         let decoded: Decoded = if let Some(codec) = self.fp32 {
-            ids.iter().zip(&bufs).map(|(&i, b)| Ok((i, Arc::new(self.fp32_block(codec, i, b)?)))).collect::<Result<_, RasterError>>()?
+            ids.iter().zip(&bufs).enumerate().map(|(k, (&i, b))| masked(k, i, self.fp32_block(codec, i, b)?)).collect::<Result<_, RasterError>>()?
         } else {
             let mut d = match self.decoders.lock().map_err(|_| self.poisoned())?.pop() {
                 Some(d) => d,
                 None => Self::decoder(&self.path, &self.src, &self.pages)?,
             };
             d.inner().blocks = ids.iter().zip(bufs).map(|(&i, b)| (self.offsets[i as usize], Arc::new(b))).collect();
-            let decoded: Result<Decoded, RasterError> = ids.iter().map(|&i| Ok((i, Arc::new(self.decode_block(&mut d, i)?)))).collect();
+            let decoded: Result<Decoded, RasterError> = ids.iter().enumerate().map(|(k, &i)| masked(k, i, self.decode_block(&mut d, i)?)).collect();
             d.inner().blocks.clear();
             self.decoders.lock().map_err(|_| self.poisoned())?.push(d);
             decoded?
@@ -398,6 +544,44 @@ impl GeoTiffSource {
     }
 
     pub fn open(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<GeoTiffSource, RasterError> {
+        let mut s = Self::open_file(path, src, opts, 0)?;
+        if s.mask.is_none() {
+            s.validity = Self::external_mask(path, &s, opts)?.map(|(m, id)| (m, Some(id)));
+            if let Some((m, _)) = &s.validity {
+                s.info.mask = Some(format!("external {}, {}: masked-out samples are holes", m.path.display(), m.info.sample_type));
+            }
+        }
+        if let (None, Some(a)) = (&s.validity, s.alpha.filter(|_| s.mask.is_none())) {
+            s.validity = Some((Box::new(Self::open_file(path, s.src.clone(), &ReadOptions { nodata: None, ..opts.clone() }, a)?), None));
+            s.info.mask = Some(format!("alpha band {}: transparent samples (alpha 0) are holes", a + 1));
+        }
+        Ok(s)
+    }
+
+    /// GDAL's external mask of `s` (`<path>.msk`, next to the file or blob), when there is one: it must be a TIFF of
+    /// the image's size.
+    fn external_mask(path: &Path, s: &GeoTiffSource, opts: &ReadOptions) -> Result<Option<(Box<GeoTiffSource>, String)>, RasterError> {
+        let Some(src) = s.src.sibling(".msk").map_err(|e| RasterError::io(path, e))? else { return Ok(None) };
+        let mut name = path.as_os_str().to_owned();
+        name.push(".msk");
+        let name = PathBuf::from(name);
+        let m = Self::open_file(&name, src.clone(), &ReadOptions { nodata: None, ..opts.clone() }, 0)?;
+        if (m.width, m.height) != (s.width, s.height) {
+            return Err(RasterError::format(&name, format!("mask of {}x{} samples for an image of {}x{}", m.width, m.height, s.width, s.height)));
+        }
+        let id = match src.identity() {
+            Some(id) => id,
+            None => {
+                use sha2::Digest;
+                let d = sha2::Sha256::digest(super::read_all(&name, src.as_ref())?);
+                format!("sha256:{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            }
+        };
+        Ok(Some((Box::new(m), id)))
+    }
+
+    /// Sample `band` of the file (0: band 1), with its internal mask if it has one.
+    fn open_file(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions, band: usize) -> Result<GeoTiffSource, RasterError> {
         let pages = Arc::new(Mutex::new(HashMap::new()));
         let mut d = Self::decoder(path, &src, &pages)?;
         let (w, h) = d.dimensions().map_err(|e| tiff_err(path, e))?;
@@ -473,6 +657,11 @@ impl GeoTiffSource {
         if offsets.len() < per_plane * planes || counts.len() < offsets.len() {
             return Err(RasterError::format(path, format!("TIFF lists {} blocks, the layout needs {}", offsets.len().min(counts.len()), per_plane * planes)));
         }
+        // ExtraSamples (TIFF 6.0 §18) names the samples past the colour ones: 1 and 2 are alpha.
+        let extra = d.find_tag_unsigned_vec::<u16>(Tag::ExtraSamples).map_err(|e| tiff_err(path, e))?.unwrap_or_default();
+        let alpha = extra.iter().position(|&e| matches!(e, 1 | 2)).map(|k| spp - extra.len().min(spp) + k).filter(|&a| a > 0 && a < spp);
+        let chunk_base = if planar { band * per_plane } else { 0 };
+        let (offsets, counts) = (offsets[chunk_base..chunk_base + per_plane].to_vec(), counts[chunk_base..chunk_base + per_plane].to_vec());
         let len = src.len();
         if let Some(i) = (0..per_plane).find(|&i| offsets[i].checked_add(counts[i]).is_none_or(|end| end > len)) {
             return Err(RasterError::format(
@@ -480,6 +669,10 @@ impl GeoTiffSource {
                 format!("TIFF block {i} runs past the end of the file ({} + {} > {len} bytes): truncated or corrupt", offsets[i], counts[i]),
             ));
         }
+        let mask = {
+            let mut md = Self::decoder(path, &src, &pages)?;
+            Mask::find(&mut md, (w, h), tiled, (bw, bh), per_plane, len).map_err(|m| RasterError::format(path, m))?
+        };
         let f64s = |d: &mut Decoder<SparseReader>, t: Tag| -> Result<Option<Vec<f64>>, RasterError> {
             d.find_tag(t).map_err(|e| tiff_err(path, e))?.map(|v| v.into_f64_vec().map_err(|e| tiff_err(path, e))).transpose()
         };
@@ -513,7 +706,7 @@ impl GeoTiffSource {
             None => None,
         }
         .or(z_tags);
-        if spp > 1 {
+        if spp > 1 && band == 0 && !(spp == 2 && alpha.is_some()) {
             tracing::warn!("{}: {spp} bands; meshing band 1", path.display());
         }
         let info = SourceInfo {
@@ -528,6 +721,7 @@ impl GeoTiffSource {
             )),
             bigtiff: Some(Self::is_bigtiff(&src)),
             little_endian: Some(matches!(d.byte_order(), tiff::tags::ByteOrder::LittleEndian)),
+            mask: mask.as_ref().map(|m| format!("internal, {}-bit, {}: masked-out samples are holes", m.bits, format!("{:?}", m.codec).to_lowercase())),
         };
         // Decoded-block cache: an eighth of the raster's f32 bytes (w·h·4 / 8), between 4 and 64 MiB, until the
         // windows' height is known ([`Source::plan_windows`]); small against the rasters this reader is for.
@@ -543,8 +737,13 @@ impl GeoTiffSource {
             offsets,
             counts,
             stride,
+            band: if planar { 0 } else { band },
+            chunk_base: chunk_base as u32,
+            alpha,
             tiled,
             fp32,
+            mask,
+            validity: None,
             info,
             georef,
             nodata,
@@ -579,7 +778,7 @@ impl GeoTiffSource {
     /// `tiff` 0.11 undoes that predictor a byte at a time through bounds-checked indexing and a copy of every row:
     /// it took 11% of a 4097² COG's level-0 run (`perf`), more than the inflate before it. Here the running sum
     /// and the byte planes are walked linearly, straight into the block; the decompressors are the crates `tiff`
-    /// itself uses (flate2, weezl, zstd), so the same streams are accepted. Checked against `tiff`'s decode of
+    /// itself uses (flate2, weezl, zstd; PackBits, a few lines, is undone in [`Codec`]), so the same streams are accepted. Checked against `tiff`'s decode of
     /// GDAL-written files (tests/geotiff.rs) and in the unit tests below.
     fn fp32_block(&self, codec: Codec, i: u32, raw: &[u8]) -> Result<Vec<f32>, RasterError> {
         let (dw, dh) = self.inside(i);
@@ -592,15 +791,16 @@ impl GeoTiffSource {
         codec.decompress(raw, &mut bytes).map_err(|m| tiff_err(&self.path, format!("block {i}: {m}")))?;
         let mut out = vec![f32::NAN; self.block_w * self.block_h];
         for (y, row) in bytes.chunks_exact_mut(row_bytes).take(dh).enumerate() {
-            fp32_row(row, stride, &mut out[y * self.block_w..y * self.block_w + dw]);
+            fp32_row(row, stride, self.band, &mut out[y * self.block_w..y * self.block_w + dw]);
         }
         Ok(out)
     }
 
-    /// Band 1 of block `i` (row-major over the block grid) as f32, `block_w × block_h` (edge blocks padded).
+    /// The read band (band 1, or the alpha band of the alpha reader) of block `i` (row-major over the block grid) as
+    /// f32, `block_w × block_h` (edge blocks padded).
     fn decode_block(&self, d: &mut Decoder<SparseReader>, i: u32) -> Result<Vec<f32>, RasterError> {
         let (dw, dh) = self.inside(i);
-        let res = d.read_chunk(i).map_err(|e| tiff_err(&self.path, format!("block {i}: {e}")))?;
+        let res = d.read_chunk(self.chunk_base + i).map_err(|e| tiff_err(&self.path, format!("block {i}: {e}")))?;
         let step = self.stride;
         let mut out = vec![f32::NAN; self.block_w * self.block_h];
         macro_rules! take {
@@ -611,7 +811,7 @@ impl GeoTiffSource {
                 }
                 for y in 0..dh {
                     for x in 0..dw {
-                        out[y * self.block_w + x] = v[(y * dw + x) * step] as f32;
+                        out[y * self.block_w + x] = v[(y * dw + x) * step + self.band] as f32;
                     }
                 }
             }};
@@ -645,7 +845,10 @@ impl Source for GeoTiffSource {
         if let Ok(mut c) = self.cache.lock() {
             c.budget = budget;
         }
-        budget as u64
+        budget as u64 + self.validity.as_ref().map_or(0, |(m, _)| m.plan_windows(rows, passes))
+    }
+    fn sidecars(&self) -> Vec<String> {
+        self.validity.iter().filter_map(|(_, id)| id.clone()).collect()
     }
     fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
         let (bx0, bx1) = (rect.x0 / self.block_w, (rect.x1 - 1) / self.block_w);
@@ -699,6 +902,11 @@ impl Source for GeoTiffSource {
                 row[x - rect.x0..end - rect.x0].copy_from_slice(&b[s..s + (end - x)]);
                 x = end;
             }
+        }
+        if let Some((m, _)) = &self.validity {
+            let mut valid = vec![0f32; out.len()];
+            m.read_window(rect, &mut valid)?;
+            out.iter_mut().zip(&valid).filter(|(_, &v)| v == 0.0).for_each(|(o, _)| *o = f32::NAN);
         }
         Ok(())
     }
@@ -769,7 +977,7 @@ mod tests {
                 for inside in [pixels, pixels.div_ceil(2)] {
                     let mut row = fp_encode(&samples, stride);
                     let mut out = vec![1.5f32; pixels];
-                    fp32_row(&mut row, stride, &mut out[..inside]);
+                    fp32_row(&mut row, stride, 0, &mut out[..inside]);
                     for (x, v) in out.iter().enumerate() {
                         let want = if x < inside { samples[x * stride] } else { 1.5 };
                         assert_eq!(v.to_bits(), want.to_bits(), "stride {stride}, {pixels} pixels ({inside} inside), pixel {x}");
@@ -825,5 +1033,30 @@ mod tests {
         bad[10..40].fill(0xab);
         let err = Codec::Deflate.decompress(&bad, &mut vec![0u8; data.len()]).unwrap_err();
         assert!(err.contains("corrupt deflate stream"), "{err}");
+    }
+
+    /// PackBits (for masks not written by GDAL, and f32 blocks with the floating-point predictor): the example of
+    /// TIFF 6.0 §9, with the no-op header -128 inserted, whole, cut short, and as literal runs of 128.
+    #[test]
+    fn packbits_decodes_the_tiff_specs_example() {
+        let packed = [0xFE, 0xAA, 0x02, 0x80, 0x00, 0x2A, 0x80, 0xFD, 0xAA, 0x03, 0x80, 0x00, 0x2A, 0x22, 0xF7, 0xAA];
+        let mut want = vec![0xAA; 3];
+        want.extend([0x80, 0x00, 0x2A]);
+        want.extend([0xAA; 4]);
+        want.extend([0x80, 0x00, 0x2A, 0x22]);
+        want.extend([0xAA; 10]);
+        let mut out = vec![0u8; want.len()];
+        Codec::PackBits.decompress(&packed, &mut out).unwrap();
+        assert_eq!(out, want);
+        let mut head = vec![0u8; 5];
+        Codec::PackBits.decompress(&packed, &mut head).unwrap();
+        assert_eq!(head, want[..5], "a run longer than the bytes wanted");
+        let err = Codec::PackBits.decompress(&packed[..packed.len() - 1], &mut out).unwrap_err();
+        assert!(err.contains("ends after 14 of the block's 24 bytes"), "{err}");
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 13 % 256) as u8).collect();
+        let literal: Vec<u8> = data.chunks(128).flat_map(|c| std::iter::once(c.len() as u8 - 1).chain(c.iter().copied())).collect();
+        let mut out = vec![0u8; data.len()];
+        Codec::PackBits.decompress(&literal, &mut out).unwrap();
+        assert_eq!(out, data);
     }
 }

@@ -129,12 +129,18 @@ pub trait ByteSource: Send + Sync {
     fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> std::io::Result<()> {
         reqs.iter_mut().try_for_each(|(off, buf)| self.read_at(*off, buf))
     }
+    /// The file or blob whose name is this one's with `suffix` appended (GDAL's sidecar files, such as the external
+    /// mask `dem.tif.msk`): `Ok(None)` when there is none, or for a source without a name (tests' in-memory bytes).
+    fn sibling(&self, _suffix: &str) -> std::io::Result<Option<Arc<dyn ByteSource>>> {
+        Ok(None)
+    }
 }
 
 /// A local file read with positioned reads (no shared cursor, so threads read concurrently).
 pub struct FileSource {
     file: std::fs::File,
     len: u64,
+    path: PathBuf,
 }
 
 impl FileSource {
@@ -144,13 +150,24 @@ impl FileSource {
             return Err(RasterError::format(path, "is a directory, not a height map"));
         }
         let file = std::fs::File::open(path).map_err(|e| RasterError::io(path, e))?;
-        Ok(FileSource { file, len: meta.len() })
+        Ok(FileSource { file, len: meta.len(), path: path.to_path_buf() })
     }
 }
 
 impl ByteSource for FileSource {
     fn len(&self) -> u64 {
         self.len
+    }
+    fn sibling(&self, suffix: &str) -> std::io::Result<Option<Arc<dyn ByteSource>>> {
+        let mut p = self.path.clone().into_os_string();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => Ok(Some(Arc::new(FileSource { file: std::fs::File::open(&p)?, len: m.len(), path: p }))),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
     #[cfg(unix)]
     fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
@@ -205,6 +222,11 @@ pub trait Source: Send + Sync {
     }
     /// What `terrafarm info` reports about the file's layout.
     fn info(&self) -> SourceInfo;
+    /// Identities of the sidecar files read with the input (an external mask): they change a run's output as the
+    /// input's own bytes do. Each is its blob's ETag or the SHA-256 of its bytes.
+    fn sidecars(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Sizes the reader's caches for tiles read in row order whose windows in flight span `rows` rows, in `passes`
     /// passes over the raster (a pyramid's levels each read it again), and returns the bytes of decoded samples it may
     /// then keep (0 for readers that keep none).
@@ -227,6 +249,9 @@ pub struct SourceInfo {
     pub bigtiff: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub little_endian: Option<bool>,
+    /// A transparency mask read with band 1 (its kind), whose masked-out samples are holes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask: Option<String>,
 }
 
 /// An opened input: a source plus the no-data value in force (`--nodata`, else the file's own).
@@ -275,6 +300,10 @@ impl Raster {
     /// See [`Source::band_scale`].
     pub fn band_scale(&self) -> Option<(f64, f64)> {
         self.source.band_scale()
+    }
+    /// See [`Source::sidecars`].
+    pub fn sidecars(&self) -> Vec<String> {
+        self.source.sidecars()
     }
     /// True the first time it is called for `r` (from any thread): readers of many windows warn about a sample once.
     pub fn first_report(&self, r: Report) -> bool {

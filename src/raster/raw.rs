@@ -151,6 +151,7 @@ impl Source for RawSource {
             blocks: Some(format!("rows of {} samples, data at byte {}", self.width, self.offset)),
             bigtiff: None,
             little_endian: Some(!self.big_endian),
+            mask: None,
         }
     }
 }

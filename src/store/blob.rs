@@ -353,6 +353,14 @@ impl ByteSource for BlobInput {
     fn identity(&self) -> Option<String> {
         self.etag.as_ref().map(|e| format!("etag:{}:{}", e.trim_matches('"'), self.len))
     }
+    fn sibling(&self, suffix: &str) -> std::io::Result<Option<Arc<dyn ByteSource>>> {
+        let path = ObjPath::from(format!("{}{suffix}", self.path));
+        match runtime().map_err(|e| std::io::Error::other(e.to_string()))?.block_on(self.store.head(&path)) {
+            Ok(meta) => Ok(Some(Arc::new(BlobInput { store: self.store.clone(), path, len: meta.size, etag: meta.e_tag }))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(io_err(e)),
+        }
+    }
     fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
         self.read_many(&mut [(off, buf)])
     }
