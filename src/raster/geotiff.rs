@@ -476,6 +476,11 @@ impl Mask {
     }
 }
 
+/// Whether block `i` of a block list is absent (offset and byte count 0: see [`GeoTiffSource::missing`]).
+fn missing(offsets: &[u64], counts: &[u64], i: u32) -> bool {
+    offsets[i as usize] == 0 || counts[i as usize] == 0
+}
+
 fn tiff_err(path: &Path, e: impl std::fmt::Display) -> RasterError {
     RasterError::format(path, format!("TIFF: {e}"))
 }
@@ -504,33 +509,49 @@ impl GeoTiffSource {
         }
         let _claim = Claim(self, ids);
         // One request list for every claimed block: merged into few ranged GETs on blob storage.
-        let mut bufs: Vec<Vec<u8>> = ids.iter().map(|&i| vec![0u8; self.counts[i as usize] as usize]).collect();
+        // Absent blocks ([`Self::missing`]) are not fetched.
+        let fetch = |offsets: &[u64], counts: &[u64], i: u32| if missing(offsets, counts, i) { 0 } else { counts[i as usize] as usize };
+        let mut bufs: Vec<Vec<u8>> = ids.iter().map(|&i| vec![0u8; fetch(&self.offsets, &self.counts, i)]).collect();
         let mut mask_bufs: Vec<Vec<u8>> = match &self.mask {
-            Some(m) => ids.iter().map(|&i| vec![0u8; m.counts[i as usize] as usize]).collect(),
+            Some(m) => ids.iter().map(|&i| vec![0u8; fetch(&m.offsets, &m.counts, i)]).collect(),
             None => Vec::new(),
         };
         let mut reqs: Vec<(u64, &mut [u8])> = ids.iter().zip(bufs.iter_mut()).map(|(&i, b)| (self.offsets[i as usize], b.as_mut_slice())).collect();
         if let Some(m) = &self.mask {
             reqs.extend(ids.iter().zip(mask_bufs.iter_mut()).map(|(&i, b)| (m.offsets[i as usize], b.as_mut_slice())));
         }
+        reqs.retain(|r| !r.1.is_empty());
         self.src.read_many(&mut reqs).map_err(|e| RasterError::io(&self.path, e))?;
         // Samples the mask marks as not valid become NaN before the block is shared.
         let masked = |k: usize, i: u32, mut block: Vec<f32>| -> Result<(u32, Arc<Vec<f32>>), RasterError> {
             if let Some(m) = &self.mask {
-                let rows = if self.tiled { self.block_h } else { self.inside(i).1 };
-                m.apply(&mask_bufs[k], &mut block, self.block_w, self.inside(i), rows).map_err(|e| tiff_err(&self.path, format!("mask block {i}: {e}")))?;
+                if missing(&m.offsets, &m.counts, i) {
+                    // As GDAL reads a missing mask block: 0, not valid.
+                    block.fill(f32::NAN);
+                } else {
+                    let rows = if self.tiled { self.block_h } else { self.inside(i).1 };
+                    m.apply(&mask_bufs[k], &mut block, self.block_w, self.inside(i), rows).map_err(|e| tiff_err(&self.path, format!("mask block {i}: {e}")))?;
+                }
             }
             Ok((i, Arc::new(block)))
         };
         let decoded: Decoded = if let Some(codec) = self.fp32 {
-            ids.iter().zip(&bufs).enumerate().map(|(k, (&i, b))| masked(k, i, self.fp32_block(codec, i, b)?)).collect::<Result<_, RasterError>>()?
+            ids.iter()
+                .zip(&bufs)
+                .enumerate()
+                .map(|(k, (&i, b))| masked(k, i, if self.missing(i) { self.missing_block() } else { self.fp32_block(codec, i, b)? }))
+                .collect::<Result<_, RasterError>>()?
         } else {
             let mut d = match self.decoders.lock().map_err(|_| self.poisoned())?.pop() {
                 Some(d) => d,
                 None => Self::decoder(&self.path, &self.src, &self.pages)?,
             };
             d.inner().blocks = ids.iter().zip(bufs).map(|(&i, b)| (self.offsets[i as usize], Arc::new(b))).collect();
-            let decoded: Result<Decoded, RasterError> = ids.iter().enumerate().map(|(k, &i)| masked(k, i, self.decode_block(&mut d, i)?)).collect();
+            let decoded: Result<Decoded, RasterError> = ids
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| masked(k, i, if self.missing(i) { self.missing_block() } else { self.decode_block(&mut d, i)? }))
+                .collect();
             d.inner().blocks.clear();
             self.decoders.lock().map_err(|_| self.poisoned())?.push(d);
             decoded?
@@ -541,6 +562,18 @@ impl GeoTiffSource {
             have.insert(i, b);
         }
         Ok(())
+    }
+
+    /// Whether block `i` is absent from the file: GDAL omits blocks that hold only the no-data value (or 0) when
+    /// writing with SPARSE_OK, and gives them offset and byte count 0.
+    fn missing(&self, i: u32) -> bool {
+        missing(&self.offsets, &self.counts, i)
+    }
+
+    /// An absent block as GDAL reads it: the no-data value, so holes here (NaN, whatever `--nodata` says), or 0 in a
+    /// file that declares none.
+    fn missing_block(&self) -> Vec<f32> {
+        vec![if self.nodata.is_some() { f32::NAN } else { 0.0 }; self.block_w * self.block_h]
     }
 
     pub fn open(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<GeoTiffSource, RasterError> {
