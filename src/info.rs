@@ -171,6 +171,9 @@ fn text(r: &Report) -> String {
         }
         None => s += "  CRS: none\n",
     }
+    if let Some(f) = r.georef.as_ref().and_then(|g| g.flipped.as_ref()) {
+        s += &format!("  stored: {f}\n");
+    }
     s += &format!("  cell size: {} m x {} m ({})\n", r.cell_size.metres[0], r.cell_size.metres[1], r.cell_size.derived_from);
     match (&r.z_scale, &r.z_scale_error) {
         (Some(z), _) => s += &format!("  z-scale: {}, z-offset {} m ({})\n", z.factor, z.offset, z.derived_from),

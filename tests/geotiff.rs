@@ -863,3 +863,52 @@ fn sparse_blocks_read_as_gdal_reads_them() {
         }
     }
 }
+
+/// Grids not stored north-up: rows south to north (a positive pixel height), columns east to west, and both. They
+/// meshed mirrored before. Each must mesh byte-identical to GDAL's own north-up copy of it (`gdalwarp`, nearest
+/// neighbour on the same grid: the same samples, rearranged), and the manifest's geotransform must be that copy's
+/// as `gdalinfo` reads it; `info` says how the file stores its grid.
+#[test]
+fn grids_not_stored_north_up_are_flipped() {
+    if !gdal_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let src = envi(d.path(), "src", &heights(W, H), W, H);
+    let (west, east, south, north) = ("500000", "530100", "3974300", "4000000");
+    for (name, ullr, stored) in [
+        ("bottom-up", [west, south, east, north], "rows south to north"),
+        ("east-to-west", [east, north, west, south], "columns east to west"),
+        ("both", [east, south, west, north], "columns east to west and rows south to north"),
+    ] {
+        let tif = d.path().join(format!("{name}.tif"));
+        let mut a = vec!["-q", "-of", "GTiff", "-a_srs", "EPSG:32633", "-a_ullr"];
+        a.extend(ullr);
+        a.extend(["-co", "TILED=YES", "-co", "BLOCKXSIZE=64", "-co", "BLOCKYSIZE=32", src.to_str().unwrap(), tif.to_str().unwrap()]);
+        gdal("gdal_translate", &a);
+        let gt = gdalinfo(&tif)["geoTransform"].clone();
+        assert!(gt[1].as_f64().unwrap() < 0.0 || gt[5].as_f64().unwrap() > 0.0, "{name}: GDAL wrote a north-up file: {gt}");
+        let north_up = d.path().join(format!("{name}-north-up.tif"));
+        gdal("gdalwarp", &["-q", "-r", "near", tif.to_str().unwrap(), north_up.to_str().unwrap()]);
+        let want_gt = gdalinfo(&north_up)["geoTransform"].clone();
+        assert_eq!(gdalinfo(&north_up)["size"], serde_json::json!([W, H]), "{name}: gdalwarp changed the grid");
+
+        let o = run(&["info", tif.to_str().unwrap()]);
+        assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("stored: {stored}")), "{name}: {}", String::from_utf8_lossy(&o.stdout));
+        for extra in [vec![], vec!["--max-error", "1.5"]] {
+            let (o1, o2) = (d.path().join(format!("{name}-{}", extra.len())), d.path().join(format!("{name}-{}-nu", extra.len())));
+            for (input, out) in [(&tif, &o1), (&north_up, &o2)] {
+                let mut a = vec!["mesh", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--tile-size", "64", "--scene", "s"];
+                a.extend(&extra);
+                let o = run(&a);
+                assert!(o.status.success(), "{name}: {}", stderr(&o));
+            }
+            let (got, want) = (tile_files(&o1.join("s")), tile_files(&o2.join("s")));
+            assert_eq!(got.len(), 5 * 4 * 2, "{name}: 5 x 4 tiles, GLB and OBJ");
+            assert!(got == want, "{name} {extra:?}: tiles differ from GDAL's north-up copy");
+            let m = manifest(&o1);
+            assert_eq!(m["georef"]["geotransform"], want_gt, "{name}: the manifest's geotransform is not the north-up grid's");
+            assert!(m["georef"]["flipped"].as_str().is_some_and(|f| f.starts_with(stored)), "{name}: {}", m["georef"]);
+        }
+    }
+}

@@ -41,6 +41,10 @@ pub struct Georef {
     /// What the file says its heights are (GeoTIFF vertical GeoKeys), when it says anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vertical: Option<Vertical>,
+    /// How the file stores a grid that is not north-up, which the reader flips ([`Georef::north_up`]); the
+    /// geotransform above is then the flipped grid's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flipped: Option<String>,
 }
 
 /// The vertical reference a GeoTIFF declares: VerticalCSTypeGeoKey (an EPSG vertical CRS) and VerticalUnitsGeoKey.
@@ -112,6 +116,30 @@ pub fn degrees_to_metres(dlon: f64, dlat: f64, lat: f64) -> [f64; 2] {
 }
 
 impl Georef {
+    /// A grid stored with rows south to north (a positive pixel height, as some conversions from netCDF or arrays
+    /// write) or columns east to west (a negative pixel width) would mesh mirrored. The reader flips such a grid;
+    /// this rewrites the transform to the flipped grid's (north-up) and says so in `flipped`. Returns the flips
+    /// (columns, rows) for a `width` × `height` grid.
+    pub fn north_up(&mut self, width: usize, height: usize) -> (bool, bool) {
+        let g = &mut self.geotransform;
+        let flip = (g[1] < 0.0, g[5] > 0.0);
+        if flip.0 {
+            g[0] += g[1] * width as f64;
+            g[1] = -g[1];
+        }
+        if flip.1 {
+            g[3] += g[5] * height as f64;
+            g[5] = -g[5];
+        }
+        self.flipped = match flip {
+            (false, false) => None,
+            (true, false) => Some("columns east to west: read flipped to west to east".into()),
+            (false, true) => Some("rows south to north (bottom-up): read flipped to north-up".into()),
+            (true, true) => Some("columns east to west and rows south to north: read flipped to north-up".into()),
+        };
+        flip
+    }
+
     /// Ground cell size of a `width × height` raster with this georeferencing.
     pub fn cell_size(&self, width: usize, height: usize) -> Result<CellSize, String> {
         let g = &self.geotransform;
@@ -313,7 +341,7 @@ impl GeoTags {
                 (epsg, name.to_string(), m)
             }
         };
-        Ok(Some(Georef { epsg, model, units, unit_metres, geotransform: gt, raster_type: raster_type.into(), vertical: self.vertical() }))
+        Ok(Some(Georef { epsg, model, units, unit_metres, geotransform: gt, raster_type: raster_type.into(), vertical: self.vertical(), flipped: None }))
     }
 
     /// The band scale and offset of a file with a vertical reference, from ModelPixelScale's ScaleZ and the tie point's
@@ -373,6 +401,7 @@ pub fn hgt_georef(file_name: &str, side: usize) -> Option<Georef> {
         geotransform: [lon - step / 2.0, step, 0.0, lat + 1.0 + step / 2.0, 0.0, -step],
         raster_type: "point".into(),
         vertical: None,
+        flipped: None,
     })
 }
 
@@ -397,6 +426,26 @@ mod tests {
         assert!((c.metres[0] - 25.2).abs() < 0.1 && (c.metres[1] - 30.8).abs() < 0.1, "{:?}", c.metres);
         assert_eq!(hgt_georef("S12W077.hgt", 1201).unwrap().geotransform[0], -77.0 - 1.0 / 2400.0);
         assert!(hgt_georef("dem.hgt", 1201).is_none());
+    }
+
+    /// A bottom-up, east-to-west pixel-is-point grid: the flipped grid's corner is the file's far corner, half a
+    /// cell out, and a north-up grid is left as it is.
+    #[test]
+    fn grids_not_north_up_are_flipped_to_north_up() {
+        let t = GeoTags {
+            transformation: Some(vec![-10.0, 0.0, 0.0, 1000.0, 0.0, 5.0, 0.0, 2000.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]),
+            key_directory: Some(vec![1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 2, 3072, 0, 1, 32633]),
+            ..Default::default()
+        };
+        let mut g = t.georef().unwrap().unwrap();
+        // Sample (0, 0) is at (1000, 2000): its cell's corner at (1005, 1997.5); x falls and y rises along the grid.
+        assert_eq!(g.geotransform, [1005.0, -10.0, 0.0, 1997.5, 0.0, 5.0]);
+        assert_eq!(g.north_up(30, 20), (true, true));
+        // The flipped grid runs from x = 1005 - 300 = 705 east, and from y = 1997.5 + 100 = 2097.5 south.
+        assert_eq!(g.geotransform, [705.0, 10.0, 0.0, 2097.5, 0.0, -5.0]);
+        assert!(g.flipped.as_deref().unwrap().starts_with("columns east to west and rows south to north"));
+        assert_eq!(g.north_up(30, 20), (false, false), "already north-up");
+        assert_eq!(g.flipped, None);
     }
 
     #[test]

@@ -360,6 +360,8 @@ pub struct GeoTiffSource {
     chunk_base: u32,
     /// The alpha band's sample index (ExtraSamples 1 or 2), when the file has one.
     alpha: Option<usize>,
+    /// Columns, rows stored east to west, south to north: windows are read flipped ([`Georef::north_up`]).
+    flip: (bool, bool),
     /// Internal tiles (else strips: the last one may hold fewer rows).
     tiled: bool,
     /// f32 samples with the floating-point predictor, in a compression [`fp32_block`] undoes itself: decoded here
@@ -578,6 +580,7 @@ impl GeoTiffSource {
 
     pub fn open(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<GeoTiffSource, RasterError> {
         let mut s = Self::open_file(path, src, opts, 0)?;
+        s.flip = s.georef.as_mut().map_or((false, false), |g| g.north_up(s.width, s.height));
         if s.mask.is_none() {
             s.validity = Self::external_mask(path, &s, opts)?.map(|(m, id)| (m, Some(id)));
             if let Some((m, _)) = &s.validity {
@@ -773,6 +776,7 @@ impl GeoTiffSource {
             band: if planar { 0 } else { band },
             chunk_base: chunk_base as u32,
             alpha,
+            flip: (false, false),
             tiled,
             fp32,
             mask,
@@ -883,7 +887,49 @@ impl Source for GeoTiffSource {
     fn sidecars(&self) -> Vec<String> {
         self.validity.iter().filter_map(|(_, id)| id.clone()).collect()
     }
+    /// The window `rect` of the grid as meshed: of the file's grid, flipped where it is not north-up.
     fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
+        let (w, h) = (self.width, self.height);
+        let (x0, x1) = if self.flip.0 { (w - rect.x1, w - rect.x0) } else { (rect.x0, rect.x1) };
+        let (y0, y1) = if self.flip.1 { (h - rect.y1, h - rect.y0) } else { (rect.y0, rect.y1) };
+        self.read_file_window(Rect::new(x0, y0, x1, y1), out)?;
+        let rw = rect.width();
+        if self.flip.1 {
+            let rows = out.len() / rw;
+            for r in 0..rows / 2 {
+                let (top, bottom) = out.split_at_mut((rows - 1 - r) * rw);
+                top[r * rw..(r + 1) * rw].swap_with_slice(&mut bottom[..rw]);
+            }
+        }
+        if self.flip.0 {
+            out.chunks_exact_mut(rw).for_each(|row| row.reverse());
+        }
+        Ok(())
+    }
+    fn windowed(&self) -> bool {
+        true
+    }
+    fn encoding(&self) -> Encoding {
+        Encoding::GeoTiff
+    }
+    fn georef(&self) -> Option<Georef> {
+        self.georef.clone()
+    }
+    fn band_scale(&self) -> Option<(f64, f64)> {
+        self.band_scale
+    }
+    fn nodata(&self) -> Option<f64> {
+        self.nodata
+    }
+    fn info(&self) -> SourceInfo {
+        self.info.clone()
+    }
+}
+
+impl GeoTiffSource {
+    /// The window `rect` of the file's grid, as stored, with the samples its mask or alpha band marks as not valid
+    /// read as NaN.
+    fn read_file_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
         let (bx0, bx1) = (rect.x0 / self.block_w, (rect.x1 - 1) / self.block_w);
         let (by0, by1) = (rect.y0 / self.block_h, (rect.y1 - 1) / self.block_h);
         let ids: Vec<u32> = (by0..=by1).flat_map(|by| (bx0..=bx1).map(move |bx| (by * self.blocks_across + bx) as u32)).collect();
@@ -938,28 +984,10 @@ impl Source for GeoTiffSource {
         }
         if let Some((m, _)) = &self.validity {
             let mut valid = vec![0f32; out.len()];
-            m.read_window(rect, &mut valid)?;
+            m.read_file_window(rect, &mut valid)?;
             out.iter_mut().zip(&valid).filter(|(_, &v)| v == 0.0).for_each(|(o, _)| *o = f32::NAN);
         }
         Ok(())
-    }
-    fn windowed(&self) -> bool {
-        true
-    }
-    fn encoding(&self) -> Encoding {
-        Encoding::GeoTiff
-    }
-    fn georef(&self) -> Option<Georef> {
-        self.georef.clone()
-    }
-    fn band_scale(&self) -> Option<(f64, f64)> {
-        self.band_scale
-    }
-    fn nodata(&self) -> Option<f64> {
-        self.nodata
-    }
-    fn info(&self) -> SourceInfo {
-        self.info.clone()
     }
 }
 
