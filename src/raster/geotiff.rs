@@ -142,11 +142,11 @@ fn compression_name(c: u16) -> Result<&'static str, String> {
         32773 => "packbits",
         50000 => "zstd",
         6 | 7 => return Err("JPEG-compressed samples are lossy and not supported for heights; re-encode with -co COMPRESS=DEFLATE".into()),
-        34887 => return Err("LERC compression is not supported; re-encode with -co COMPRESS=DEFLATE (or ZSTD)".into()),
+        34887 => "lerc",
         50001 => return Err("WebP compression is not supported for heights; re-encode with -co COMPRESS=DEFLATE".into()),
         34712 => return Err("JPEG 2000 compression is not supported; re-encode with -co COMPRESS=DEFLATE".into()),
         34925 => return Err("LZMA compression is not supported; re-encode with -co COMPRESS=DEFLATE or ZSTD".into()),
-        c => return Err(format!("TIFF compression {c} is not supported (supported: none, LZW, Deflate, PackBits, ZSTD)")),
+        c => return Err(format!("TIFF compression {c} is not supported (supported: none, LZW, Deflate, PackBits, ZSTD, LERC)")),
     })
 }
 
@@ -367,6 +367,9 @@ pub struct GeoTiffSource {
     /// f32 samples with the floating-point predictor, in a compression [`fp32_block`] undoes itself: decoded here
     /// instead of by `tiff` (see there).
     fp32: Option<Codec>,
+    /// LERC blocks, with the compression wrapped around each blob (`None`, `Deflate` or `Zstd`): decoded here
+    /// ([`Self::lerc_block`]) with the crate `lerc-rs`, since `tiff` has no LERC.
+    lerc: Option<Codec>,
     /// Band 1's transparency mask ([`Mask`]), when the file holds one.
     mask: Option<Mask>,
     /// Else GDAL's external mask `<file>.msk` (a TIFF of its own, band 1 the mask; with its identity), else the
@@ -537,7 +540,13 @@ impl GeoTiffSource {
             }
             Ok((i, Arc::new(block)))
         };
-        let decoded: Decoded = if let Some(codec) = self.fp32 {
+        let decoded: Decoded = if let Some(wrap) = self.lerc {
+            ids.iter()
+                .zip(&bufs)
+                .enumerate()
+                .map(|(k, (&i, b))| masked(k, i, if self.missing(i) { self.missing_block() } else { self.lerc_block(wrap, i, b)? }))
+                .collect::<Result<_, RasterError>>()?
+        } else if let Some(codec) = self.fp32 {
             ids.iter()
                 .zip(&bufs)
                 .enumerate()
@@ -654,6 +663,18 @@ impl GeoTiffSource {
             }
         };
         let fp32 = if (sample_type, predictor) == ("f32", "floating-point") { Codec::of(compression) } else { None };
+        // LercParameters (GDAL's tag 50674): the LERC version and what wraps each blob (0 none, 1 Deflate, 2 ZSTD).
+        let lerc = if compression == "lerc" {
+            let p = d.find_tag_unsigned_vec::<u32>(Tag::Unknown(50674)).map_err(|e| tiff_err(path, e))?.unwrap_or_default();
+            Some(match p.get(1).copied().unwrap_or(0) {
+                0 => Codec::None,
+                1 => Codec::Deflate,
+                2 => Codec::Zstd,
+                w => return Err(RasterError::format(path, format!("LERC blobs wrapped in compression {w} are not supported (none, Deflate, ZSTD are)"))),
+            })
+        } else {
+            None
+        };
         let tiled = d.find_tag(Tag::TileOffsets).map_err(|e| tiff_err(path, e))?.is_some();
         let (offsets, counts) = if tiled {
             (d.find_tag_unsigned_vec::<u64>(Tag::TileOffsets), d.find_tag_unsigned_vec::<u64>(Tag::TileByteCounts))
@@ -779,6 +800,7 @@ impl GeoTiffSource {
             flip: (false, false),
             tiled,
             fp32,
+            lerc,
             mask,
             validity: None,
             info,
@@ -829,6 +851,66 @@ impl GeoTiffSource {
         let mut out = vec![f32::NAN; self.block_w * self.block_h];
         for (y, row) in bytes.chunks_exact_mut(row_bytes).take(dh).enumerate() {
             fp32_row(row, stride, self.band, &mut out[y * self.block_w..y * self.block_w + dw]);
+        }
+        Ok(out)
+    }
+
+    /// [`Self::decode_block`] for LERC: `raw` is the block's LERC blob, wrapped in `wrap`. Samples the blob's own
+    /// validity mask marks as not valid (GDAL writes one for a float band's NaN) are NaN. Interleaved samples are the
+    /// blob's depth (or its bands).
+    fn lerc_block(&self, wrap: Codec, i: u32, raw: &[u8]) -> Result<Vec<f32>, RasterError> {
+        use std::io::Read;
+        let (dw, dh) = self.inside(i);
+        let err = |m: String| tiff_err(&self.path, format!("LERC block {i}: {m}"));
+        // A blob is at most a little larger than the samples it holds: bound what the wrapper may inflate to.
+        let limit = (self.block_w * self.block_h * self.stride * 8 + (64 << 10)) as u64;
+        let mut unwrapped = Vec::new();
+        let blob: &[u8] = match wrap {
+            Codec::Deflate => {
+                flate2::read::ZlibDecoder::new(raw).take(limit).read_to_end(&mut unwrapped).map_err(|e| err(format!("corrupt deflate stream ({e})")))?;
+                &unwrapped
+            }
+            Codec::Zstd => {
+                let z = zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| err(format!("ZSTD: {e}")))?;
+                z.take(limit).read_to_end(&mut unwrapped).map_err(|e| err(format!("corrupt ZSTD data ({e})")))?;
+                &unwrapped
+            }
+            _ => raw,
+        };
+        let img = lerc::decode(blob).map_err(|e| err(e.to_string()))?;
+        let rows = if self.tiled { self.block_h } else { dh };
+        let (n, depth, bands) = (img.width as usize * img.height as usize, img.depth as usize, img.bands as usize);
+        if (img.width as usize, img.height as usize) != (self.block_w, rows) || self.band >= depth.max(bands) {
+            return Err(err(format!("a blob of {}x{} samples, {depth} deep, {bands} bands, for a block of {}x{rows}", img.width, img.height, self.block_w)));
+        }
+        let at = |p: usize| if depth > 1 { p * depth + self.band } else { self.band * n + p };
+        let valid = img.valid_masks.get(if bands > 1 { self.band } else { 0 });
+        let mut out = vec![f32::NAN; self.block_w * self.block_h];
+        macro_rules! take {
+            ($v:expr) => {{
+                let v = $v;
+                if v.len() < n * depth * bands {
+                    return Err(err(format!("{} values decoded, {} expected", v.len(), n * depth * bands)));
+                }
+                for y in 0..dh {
+                    for x in 0..dw {
+                        let p = y * self.block_w + x;
+                        if valid.is_none_or(|m| m.is_valid(p)) {
+                            out[p] = v[at(p)] as f32;
+                        }
+                    }
+                }
+            }};
+        }
+        match &img.data {
+            lerc::SampleData::I8(v) => take!(v),
+            lerc::SampleData::U8(v) => take!(v),
+            lerc::SampleData::I16(v) => take!(v),
+            lerc::SampleData::U16(v) => take!(v),
+            lerc::SampleData::I32(v) => take!(v),
+            lerc::SampleData::U32(v) => take!(v),
+            lerc::SampleData::F32(v) => take!(v),
+            lerc::SampleData::F64(v) => take!(v),
         }
         Ok(out)
     }
