@@ -69,6 +69,51 @@ fn variants() -> Vec<(&'static str, Vec<&'static str>)> {
     ]
 }
 
+/// Writes `src` as the GeoTIFF `tif` with gdal_translate and `args` (GTiff unless they name a format).
+fn gdal_write(src: &Path, tif: &Path, args: &[&str]) {
+    let mut a = vec!["-q"];
+    if !args.contains(&"-of") {
+        a.extend(["-of", "GTiff"]);
+    }
+    a.extend(args);
+    a.extend([src.to_str().unwrap(), tif.to_str().unwrap()]);
+    gdal("gdal_translate", &a);
+}
+
+/// GDAL's own decode of band `band` of `tif` ("mask": its validity) as raw f32 in `out`: the reference samples.
+fn gdal_decode(tif: &Path, band: &str, out: &Path) {
+    gdal("gdal_translate", &["-q", "-b", band, "-ot", "Float32", "-of", "ENVI", tif.to_str().unwrap(), out.to_str().unwrap()]);
+}
+
+/// Meshes the GeoTIFF `tif` and the raw f32 `reference` (W × H, with `raw_args` such as `--nodata`) alike, at full
+/// resolution and simplified (64-cell tiles, 2.5 m cells, GLB and OBJ): both must succeed and give the same tile
+/// files, `tiles` of them unless 0 (then at least one). Returns each GeoTIFF run's output folder and stderr.
+fn meshes_like_raw(dir: &Path, name: &str, tif: &Path, reference: &Path, raw_args: &[&str], tiles: usize) -> Vec<(std::path::PathBuf, String)> {
+    let size = format!("{W}x{H}");
+    let common = ["--tile-size", "64", "--cell-size", "2.5", "--scene", "s"];
+    let mut runs = Vec::new();
+    for extra in [&[][..], &["--max-error", "1.5"]] {
+        let (o1, o2) = (dir.join(format!("{name}-{}-tif", extra.len())), dir.join(format!("{name}-{}-raw", extra.len())));
+        let o = run(&[&["mesh", tif.to_str().unwrap(), "--out", o1.to_str().unwrap()][..], &common, extra].concat());
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let r = run(&[
+            &["mesh", reference.to_str().unwrap(), "--encoding", "raw-f32", "--size", &size, "--out", o2.to_str().unwrap()][..],
+            &common,
+            raw_args,
+            extra,
+        ]
+        .concat());
+        assert!(r.status.success(), "{name} reference: {}", stderr(&r));
+        let (got, want) = (tile_files(&o1.join("s")), tile_files(&o2.join("s")));
+        if tiles > 0 {
+            assert_eq!(got.len(), tiles, "{name}: tile files");
+        }
+        assert!(!got.is_empty() && got == want, "{name} {extra:?}: tiles differ from the same samples read raw");
+        runs.push((o1, stderr(&o)));
+    }
+    runs
+}
+
 /// Issue #11, items 1–2: each GDAL-written GeoTIFF meshes to exactly the bytes of the same samples given as raw
 /// f32 (GDAL's own decode of that file), at full resolution and simplified.
 #[test]
@@ -78,36 +123,16 @@ fn every_type_compression_predictor_and_layout_meshes_like_raw() {
     }
     let d = tempfile::tempdir().unwrap();
     let src = envi(d.path(), "src", &heights(W, H), W, H);
-    let size = format!("{W}x{H}");
     for (name, args) in variants() {
         let tif = d.path().join(format!("{name}.tif"));
-        let mut a: Vec<&str> = vec!["-q"];
-        if !args.contains(&"-of") {
-            a.extend(["-of", "GTiff"]);
-        }
-        a.extend(&args);
-        a.extend([src.to_str().unwrap(), tif.to_str().unwrap()]);
-        gdal("gdal_translate", &a);
+        gdal_write(&src, &tif, &args);
         // GDAL's own decode of the file, band 1, as raw f32: the reference samples.
         let reference = d.path().join(format!("{name}-ref.f32"));
-        gdal("gdal_translate", &["-q", "-b", "1", "-ot", "Float32", "-of", "ENVI", tif.to_str().unwrap(), reference.to_str().unwrap()]);
-        for extra in [vec![], vec!["--max-error", "1.5"]] {
-            let (o1, o2) = (d.path().join(format!("{name}-{}-tif", extra.len())), d.path().join(format!("{name}-{}-raw", extra.len())));
-            let mut a = vec!["mesh", tif.to_str().unwrap(), "--out", o1.to_str().unwrap(), "--tile-size", "64", "--cell-size", "2.5", "--scene", "s"];
-            a.extend(&extra);
-            let o = run(&a);
-            assert!(o.status.success(), "{name}: {}", stderr(&o));
+        gdal_decode(&tif, "1", &reference);
+        for (_, err) in meshes_like_raw(d.path(), name, &tif, &reference, &[], 5 * 4 * 2) {
             if name.starts_with("two-bands") {
-                assert!(stderr(&o).contains("2 bands; meshing band 1"), "{name}: {}", stderr(&o));
+                assert!(err.contains("2 bands; meshing band 1"), "{name}: {err}");
             }
-            let mut b = vec!["mesh", reference.to_str().unwrap(), "--encoding", "raw-f32", "--size", &size, "--out", o2.to_str().unwrap()];
-            b.extend(["--tile-size", "64", "--cell-size", "2.5", "--scene", "s"]);
-            b.extend(&extra);
-            let o = run(&b);
-            assert!(o.status.success(), "{name} reference: {}", stderr(&o));
-            let (got, want) = (tile_files(&o1.join("s")), tile_files(&o2.join("s")));
-            assert_eq!(got.len(), 5 * 4 * 2, "{name}: 5 x 4 tiles, GLB and OBJ");
-            assert!(got == want, "{name} {extra:?}: tiles differ from the same samples read raw");
         }
     }
 }
@@ -681,22 +706,15 @@ fn masks_and_alpha_bands_are_holes() {
             "mask: alpha band 2",
         ),
     ];
-    let size = format!("{W}x{H}");
     for (name, args, shown) in &cases {
         let tif = d.path().join(format!("{name}.tif"));
-        let mut a: Vec<&str> = vec!["-q"];
-        if !args.contains(&"-of") {
-            a.extend(["-of", "GTiff"]);
-        }
-        a.extend(args);
-        a.extend([src.to_str().unwrap(), tif.to_str().unwrap()]);
-        gdal("gdal_translate", &a);
+        gdal_write(&src, &tif, args);
         assert_eq!(d.path().join(format!("{name}.tif.msk")).exists(), name.contains("external"), "{name}: GDAL's mask is not where the case says");
         // GDAL's decode of band 1 and of the validity.
         let (hp, vp) = (d.path().join(format!("{name}-h.f32")), d.path().join(format!("{name}-v.f32")));
-        gdal("gdal_translate", &["-q", "-b", "1", "-ot", "Float32", "-of", "ENVI", tif.to_str().unwrap(), hp.to_str().unwrap()]);
+        gdal_decode(&tif, "1", &hp);
         let vband = if name.starts_with("alpha") { "2" } else { "mask" };
-        gdal("gdal_translate", &["-q", "-b", vband, "-ot", "Float32", "-of", "ENVI", tif.to_str().unwrap(), vp.to_str().unwrap()]);
+        gdal_decode(&tif, vband, &vp);
         let reference: Vec<f32> = read_f32(&hp).iter().zip(read_f32(&vp)).map(|(&h, v)| if v == 0.0 { f32::NAN } else { h }).collect();
         assert_eq!(reference.iter().filter(|v| v.is_nan()).count(), masked, "{name}: GDAL's validity is not the one written");
         let raw = d.path().join(format!("{name}-ref.f32"));
@@ -704,22 +722,9 @@ fn masks_and_alpha_bands_are_holes() {
 
         let o = run(&["info", tif.to_str().unwrap()]);
         assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains(shown), "{name}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
-        for extra in [vec![], vec!["--max-error", "1.5"]] {
-            let (o1, o2) = (d.path().join(format!("{name}-{}-tif", extra.len())), d.path().join(format!("{name}-{}-raw", extra.len())));
-            let mut a = vec!["mesh", tif.to_str().unwrap(), "--out", o1.to_str().unwrap(), "--tile-size", "64", "--cell-size", "2.5", "--scene", "s"];
-            a.extend(&extra);
-            let o = run(&a);
-            assert!(o.status.success(), "{name}: {}", stderr(&o));
-            assert!(!stderr(&o).contains("bands; meshing band 1"), "{name}: the alpha band is not a second height band: {}", stderr(&o));
-            let mut b = vec!["mesh", raw.to_str().unwrap(), "--encoding", "raw-f32", "--size", &size, "--out", o2.to_str().unwrap()];
-            b.extend(["--tile-size", "64", "--cell-size", "2.5", "--scene", "s"]);
-            b.extend(&extra);
-            let o = run(&b);
-            assert!(o.status.success(), "{name} reference: {}", stderr(&o));
-            let (got, want) = (tile_files(&o1.join("s")), tile_files(&o2.join("s")));
-            assert_eq!(got.len(), 5 * 4 * 2, "{name}: 5 x 4 tiles, GLB and OBJ");
-            assert!(got == want, "{name} {extra:?}: tiles differ from GDAL's samples with the masked ones as holes");
-            let holes: u64 = manifest(&o1)["tiles"].as_array().unwrap().iter().map(|t| t["nodata_samples"].as_u64().unwrap()).sum();
+        for (out, err) in meshes_like_raw(d.path(), name, &tif, &raw, &[], 5 * 4 * 2) {
+            assert!(!err.contains("bands; meshing band 1"), "{name}: the alpha band is not a second height band: {err}");
+            let holes: u64 = manifest(&out)["tiles"].as_array().unwrap().iter().map(|t| t["nodata_samples"].as_u64().unwrap()).sum();
             assert!(holes >= masked as u64, "{name}: {holes} no-data samples counted, {masked} masked");
         }
     }
@@ -820,7 +825,6 @@ fn sparse_blocks_read_as_gdal_reads_them() {
             None,
         ),
     ];
-    let size = format!("{W}x{H}");
     for (name, src, args, nodata) in &cases {
         let tif = d.path().join(format!("{name}.tif"));
         let mut a: Vec<&str> = vec!["-q", "-of", "GTiff"];
@@ -831,32 +835,16 @@ fn sparse_blocks_read_as_gdal_reads_them() {
         assert!(absent >= 2, "{name}: GDAL left out {absent} blocks");
         // GDAL's decode, with masked-out samples as NaN.
         let hp = d.path().join(format!("{name}-h.f32"));
-        gdal("gdal_translate", &["-q", "-b", "1", "-ot", "Float32", "-of", "ENVI", tif.to_str().unwrap(), hp.to_str().unwrap()]);
+        gdal_decode(&tif, "1", &hp);
         let mut reference = read_f32(&hp);
         if name.contains("masked") {
             let vp = d.path().join(format!("{name}-v.f32"));
-            gdal("gdal_translate", &["-q", "-b", "mask", "-ot", "Float32", "-of", "ENVI", tif.to_str().unwrap(), vp.to_str().unwrap()]);
+            gdal_decode(&tif, "mask", &vp);
             reference.iter_mut().zip(read_f32(&vp)).filter(|(_, v)| *v == 0.0).for_each(|(h, _)| *h = f32::NAN);
         }
         let raw = d.path().join(format!("{name}-ref.f32"));
         std::fs::write(&raw, reference.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
-        for extra in [vec![], vec!["--max-error", "1.5"]] {
-            let (o1, o2) = (d.path().join(format!("{name}-{}-tif", extra.len())), d.path().join(format!("{name}-{}-raw", extra.len())));
-            let mut a = vec!["mesh", tif.to_str().unwrap(), "--out", o1.to_str().unwrap(), "--tile-size", "64", "--cell-size", "2.5", "--scene", "s"];
-            a.extend(&extra);
-            let o = run(&a);
-            assert!(o.status.success(), "{name}: {}", stderr(&o));
-            let mut b = vec!["mesh", raw.to_str().unwrap(), "--encoding", "raw-f32", "--size", &size, "--out", o2.to_str().unwrap()];
-            b.extend(["--tile-size", "64", "--cell-size", "2.5", "--scene", "s"]);
-            if let Some(v) = nodata {
-                b.extend(["--nodata", v]);
-            }
-            b.extend(&extra);
-            let o = run(&b);
-            assert!(o.status.success(), "{name} reference: {}", stderr(&o));
-            let (got, want) = (tile_files(&o1.join("s")), tile_files(&o2.join("s")));
-            assert!(!got.is_empty() && got == want, "{name} {extra:?}: tiles differ from GDAL's decode of the sparse file");
-        }
+        meshes_like_raw(d.path(), name, &tif, &raw, &nodata.map_or(vec![], |v| vec!["--nodata", v]), 0);
     }
 }
 
@@ -928,7 +916,6 @@ fn lerc_blocks_mesh_like_gdals_decode() {
     // GDAL 3.6 cannot read back its own pixel-interleaved LERC of NaN voids (lerc_decode fails): those cases get
     // the heights without the void.
     let whole = envi(d.path(), "whole", &heights(W, H), W, H);
-    let size = format!("{W}x{H}");
     for (name, args) in [
         (
             "lerc-f32-lossless-tiled",
@@ -942,37 +929,14 @@ fn lerc_blocks_mesh_like_gdals_decode() {
     ] {
         let src = if name.contains("two-bands") { &whole } else { &src };
         let tif = d.path().join(format!("{name}.tif"));
-        let mut a: Vec<&str> = vec!["-q"];
-        if !args.contains(&"-of") {
-            a.extend(["-of", "GTiff"]);
-        }
-        a.extend(&args);
-        a.extend([src.to_str().unwrap(), tif.to_str().unwrap()]);
-        gdal("gdal_translate", &a);
+        gdal_write(src, &tif, &args);
         assert!(gdalinfo(&tif)["metadata"]["IMAGE_STRUCTURE"]["COMPRESSION"].as_str().unwrap().starts_with("LERC"), "{name}: not LERC");
         let reference = d.path().join(format!("{name}-ref.f32"));
-        gdal("gdal_translate", &["-q", "-b", "1", "-ot", "Float32", "-of", "ENVI", tif.to_str().unwrap(), reference.to_str().unwrap()]);
+        gdal_decode(&tif, "1", &reference);
         if !name.contains("two-bands") && !name.contains("i16") {
             assert_eq!(read_f32(&reference).iter().filter(|v| v.is_nan()).count(), 30 * 60, "{name}: GDAL's decode lost the void");
         }
-        for extra in [vec![], vec!["--max-error", "1.5"]] {
-            let (o1, o2) = (d.path().join(format!("{name}-{}-tif", extra.len())), d.path().join(format!("{name}-{}-raw", extra.len())));
-            let mut a = vec!["mesh", tif.to_str().unwrap(), "--out", o1.to_str().unwrap(), "--tile-size", "64", "--cell-size", "2.5", "--scene", "s"];
-            a.extend(&extra);
-            let o = run(&a);
-            assert!(o.status.success(), "{name}: {}", stderr(&o));
-            let mut b = vec!["mesh", reference.to_str().unwrap(), "--encoding", "raw-f32", "--size", &size, "--out", o2.to_str().unwrap()];
-            b.extend(["--tile-size", "64", "--cell-size", "2.5", "--scene", "s"]);
-            if name.contains("i16") {
-                b.extend(["--nodata", "-32768"]);
-            }
-            b.extend(&extra);
-            let o = run(&b);
-            assert!(o.status.success(), "{name} reference: {}", stderr(&o));
-            let (got, want) = (tile_files(&o1.join("s")), tile_files(&o2.join("s")));
-            assert_eq!(got.len(), 5 * 4 * 2, "{name}: 5 x 4 tiles, GLB and OBJ");
-            assert!(got == want, "{name} {extra:?}: tiles differ from GDAL's decode");
-        }
+        meshes_like_raw(d.path(), name, &tif, &reference, if name.contains("i16") { &["--nodata", "-32768"] } else { &[] }, 5 * 4 * 2);
     }
     // A damaged blob (bytes flipped in the middle of the file, among the blocks) is a clean error: exit 1, the
     // block named, no manifest (tiles meshed before it stay, for --resume).

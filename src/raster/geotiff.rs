@@ -1,7 +1,8 @@
 //! GeoTIFF / Cloud-Optimized GeoTIFF reader on the `tiff` crate: windows are decoded block by block (strips or
 //! internal tiles), never the whole file. A window's blocks are fetched with one `read_many` (ranged GETs, nearby
 //! ranges merged, on blob storage), decoded by `tiff` (none, LZW, Deflate, PackBits, ZSTD; horizontal and
-//! floating-point predictors; BigTIFF; either byte order) and kept in a bounded cache of decoded blocks, so
+//! floating-point predictors; BigTIFF; either byte order), or by `lerc-rs` for LERC blocks, and kept in a bounded
+//! cache of decoded blocks, so
 //! neighbouring windows do not decode a block twice. Band 1 of a multi-band file; overviews are ignored.
 //! Samples the file marks as not valid are read as NaN (holes): by its internal transparency mask ([`Mask`]), else
 //! GDAL's external mask `<file>.msk` (a sidecar TIFF, next to the file or blob), else an alpha band (0: not valid).
