@@ -163,6 +163,18 @@ fn blob_geotiff_with_an_external_mask_equals_local() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_same_scene_apart_from_input_identity(&tree(&out), &want);
+
+    // With a SAS for the input blob alone, looking for the mask next to it is refused: the input is read without
+    // it, with a warning (it failed outright before), and the SAS is not printed.
+    let c2 = az.container("one-blob");
+    az.put(&c2, "dem.tif", &std::fs::read(&tif).unwrap());
+    let sas = az.blob_sas(&c2, "dem.tif");
+    let (url, out2) = (format!("{}/{c2}/dem.tif?{sas}", az.endpoint()), d.path().join("one-blob"));
+    let o = run_tf(&[&["mesh", url.as_str(), "--out", out2.to_str().unwrap()][..], &args].concat(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("dem.tif.msk: not allowed to look for it"), "{}", stderr(&o));
+    let sig = sas.split("sig=").nth(1).unwrap();
+    assert!(!stderr(&o).contains(sig) && !String::from_utf8_lossy(&o.stdout).contains(sig), "the SAS signature was printed");
 }
 
 /// Starts a long run into `out` on `az`, returns the child once at least `min_blobs` blobs are visible.

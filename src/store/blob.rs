@@ -358,6 +358,11 @@ impl ByteSource for BlobInput {
         match runtime().map_err(|e| std::io::Error::other(e.to_string()))?.block_on(self.store.head(&path)) {
             Ok(meta) => Ok(Some(Arc::new(BlobInput { store: self.store.clone(), path, len: meta.size, etag: meta.e_tag }))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
+            // A SAS scoped to the input blob alone may not look at its neighbours: read the input without them.
+            Err(object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }) => {
+                tracing::warn!("{path}: not allowed to look for it next to the input (a SAS for the input blob alone?); read without it");
+                Ok(None)
+            }
             Err(e) => Err(io_err(e)),
         }
     }
