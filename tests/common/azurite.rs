@@ -30,6 +30,19 @@ fn azurite_bin() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// A SAS signature: the string to sign, HMAC-SHA256 with the development account key, in base64.
+fn sas_signature(to_sign: &str) -> String {
+    let key = base64::engine::general_purpose::STANDARD.decode(KEY).unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(to_sign.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A SAS field value escaped for a query string.
+fn sas_escape(s: &str) -> String {
+    s.replace('%', "%25").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(':', "%3A").replace(',', "%2C")
+}
+
 fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
@@ -117,13 +130,8 @@ impl Azurite {
     /// development key, as a query string without '?'.
     pub fn account_sas(&self) -> String {
         let (sp, ss, srt, se, spr, sv) = ("rwdlac", "b", "sco", "2099-01-01T00:00:00Z", "https,http", "2021-12-02");
-        let to_sign = format!("{ACCOUNT}\n{sp}\n{ss}\n{srt}\n\n{se}\n\n{spr}\n{sv}\n\n");
-        let key = base64::engine::general_purpose::STANDARD.decode(KEY).unwrap();
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-        mac.update(to_sign.as_bytes());
-        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        let enc = |s: &str| s.replace('%', "%25").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(':', "%3A").replace(',', "%2C");
-        format!("sv={sv}&ss={ss}&srt={srt}&sp={sp}&se={}&spr={}&sig={}", enc(se), enc(spr), enc(&sig))
+        let sig = sas_signature(&format!("{ACCOUNT}\n{sp}\n{ss}\n{srt}\n\n{se}\n\n{spr}\n{sv}\n\n"));
+        format!("sv={sv}&ss={ss}&srt={srt}&sp={sp}&se={}&spr={}&sig={}", sas_escape(se), sas_escape(spr), sas_escape(&sig))
     }
 
     /// A service SAS for the one blob `container/blob` (read only, signed resource `b`), as a query string: what a
@@ -131,13 +139,8 @@ impl Azurite {
     pub fn blob_sas(&self, container: &str, blob: &str) -> String {
         let (sp, se, spr, sv, sr) = ("r", "2099-01-01T00:00:00Z", "https,http", "2021-12-02", "b");
         let resource = format!("/blob/{ACCOUNT}/{container}/{blob}");
-        let to_sign = format!("{sp}\n\n{se}\n{resource}\n\n\n{spr}\n{sv}\n{sr}\n\n\n\n\n\n\n");
-        let key = base64::engine::general_purpose::STANDARD.decode(KEY).unwrap();
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-        mac.update(to_sign.as_bytes());
-        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        let enc = |s: &str| s.replace('%', "%25").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(':', "%3A").replace(',', "%2C");
-        format!("sv={sv}&sr={sr}&sp={sp}&se={}&spr={}&sig={}", enc(se), enc(spr), enc(&sig))
+        let sig = sas_signature(&format!("{sp}\n\n{se}\n{resource}\n\n\n{spr}\n{sv}\n{sr}\n\n\n\n\n\n\n"));
+        format!("sv={sv}&sr={sr}&sp={sp}&se={}&spr={}&sig={}", sas_escape(se), sas_escape(spr), sas_escape(&sig))
     }
 
     /// A fresh container with a unique name; returns the name.
