@@ -425,12 +425,27 @@ fn bowring(p: [f64; 3]) -> [f64; 3] {
     [p[1].atan2(p[0]), lat, r / lat.cos() - n]
 }
 
+/// How far east of `west` a longitude lies, in [0, 2π); a region's span, read eastward from west to east (3D
+/// Tiles reads west > east as crossing ±π).
+fn east_of(lon: f64, west: f64) -> f64 {
+    (lon - west).rem_euclid(std::f64::consts::TAU)
+}
+fn span(r: &[f64; 6]) -> f64 {
+    if r[2] >= r[0] {
+        r[2] - r[0]
+    } else {
+        r[2] - r[0] + std::f64::consts::TAU
+    }
+}
+
 fn check_regions(scene: &Path, tile: &serde_json::Value, t: &[f64], parent: Option<[f64; 6]>) -> usize {
     let reg: Vec<f64> = tile["boundingVolume"]["region"].as_array().expect("a region beside the box").iter().map(|x| x.as_f64().unwrap()).collect();
     let reg: [f64; 6] = reg.try_into().unwrap();
+    let pi = std::f64::consts::PI;
+    assert!(reg[0].abs() <= pi && reg[2].abs() <= pi && reg[1].abs() <= pi / 2.0 && reg[3].abs() <= pi / 2.0, "{reg:?}");
     if let Some(p) = parent {
         assert!(
-            reg[0] >= p[0] && reg[1] >= p[1] && reg[2] <= p[2] && reg[3] <= p[3] && reg[4] >= p[4] - 1e-6 && reg[5] <= p[5] + 1e-6,
+            east_of(reg[0], p[0]) + span(&reg) <= span(&p) && reg[1] >= p[1] && reg[3] <= p[3] && reg[4] >= p[4] - 1e-6 && reg[5] <= p[5] + 1e-6,
             "region {reg:?} outside its parent's {p:?}"
         );
     }
@@ -442,7 +457,7 @@ fn check_regions(scene: &Path, tile: &serde_json::Value, t: &[f64], parent: Opti
             let e: Vec<f64> = (0..3).map(|r| t[r] * q[0] + t[4 + r] * q[1] + t[8 + r] * q[2] + t[12 + r]).collect();
             let [lon, lat, h] = bowring([e[0], e[1], e[2]]);
             assert!(
-                lon >= reg[0] && lon <= reg[2] && lat >= reg[1] && lat <= reg[3] && h >= reg[4] - 1e-4 && h <= reg[5] + 1e-4,
+                east_of(lon, reg[0]) <= span(&reg) && lat >= reg[1] && lat <= reg[3] && h >= reg[4] - 1e-4 && h <= reg[5] + 1e-4,
                 "{uri}: ({lon}, {lat}, {h}) outside {reg:?}"
             );
         }
@@ -451,6 +466,44 @@ fn check_regions(scene: &Path, tile: &serde_json::Value, t: &[f64], parent: Opti
         n += check_regions(scene, c, t, Some(reg));
     }
     n
+}
+
+/// A geographic DEM across the antimeridian (WGS84, 179.4° to 180.6° east, as GDAL writes longitudes past 180°):
+/// the root region crosses ±π (west > east, both within ±π, as the validator requires), every content vertex lies
+/// in its tile's region read eastward, children's regions lie in their parents', and the official validator
+/// accepts the explicit and the implicit tileset. The tiles' north edges cross the scene's centre meridian away
+/// from their midpoints, where a region taken from corners and midpoints misses the edges' highest latitudes.
+#[test]
+fn regions_across_the_antimeridian() {
+    if !gdal_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (raw, _) = raster(d.path());
+    envi_header(d.path(), raw.file_stem().unwrap().to_str().unwrap(), W, H);
+    let tif = d.path().join("pacific.tif");
+    gdal("gdal_translate", &["-q", "-a_srs", "EPSG:4326", "-a_ullr", "179.4", "52.2", "180.6", "51.3", raw.to_str().unwrap(), tif.to_str().unwrap()]);
+    let v = validator();
+    for (dir, extra) in [("e", None), ("i", Some("implicit"))] {
+        let mut args = vec!["--max-error", "1", "--lod", "auto", "--tile-size", "32", "--format", "3dtiles"];
+        if let Some(x) = extra {
+            args.extend(["--tileset", x]);
+        }
+        mesh(&tif, &d.path().join(dir), &args);
+        let scene = d.path().join(dir).join("pacific");
+        let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
+        let t: Vec<f64> = ts["root"]["transform"].as_array().expect("a geographic raster is placed").iter().map(|x| x.as_f64().unwrap()).collect();
+        let root = &ts["root"]["boundingVolume"]["region"];
+        let (w, e) = (root[0].as_f64().unwrap(), root[2].as_f64().unwrap());
+        println!("{dir}: root region west {:.6}°, east {:.6}°", w.to_degrees(), e.to_degrees());
+        assert!(w > 3.13 && e < -3.13, "the root region crosses the antimeridian: {root}");
+        if extra.is_none() {
+            assert!(check_regions(&scene, &ts["root"], &t, None) > 100);
+        }
+        if let Some(v) = &v {
+            validate(&scene.join("tileset.json"), v);
+        }
+    }
 }
 
 /// A level tile lost after a run is the only one remade by `--resume`, and the result equals a fresh run; one

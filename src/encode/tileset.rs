@@ -132,25 +132,101 @@ fn build(levels: &[LevelTiles], l: usize, c: usize, r: usize, transform: Option<
 }
 
 /// The `region` (west, south, east, north in radians, lowest and highest ellipsoidal height) of a box in the
-/// tileset frame placed by `t`: over the box's corners, edge midpoints and face centres. Heights on the tangent
-/// plane only rise above the ellipsoid away from the centre, so the box's bottom is a safe lowest height; a
-/// millimetre and a hair of angle of margin cover rounding. Regions are not moved by transforms (3D Tiles
+/// tileset frame placed by `t` (a rotation and a translation). Exact up to rounding, from the shapes of the
+/// level sets, not from samples:
+/// - Longitude: its level sets are half-planes through the polar axis, so over a box that misses the axis its
+///   extremes lie at corners. Longitudes are taken relative to the box's centre, so a box across the
+///   antimeridian gets west > east, which 3D Tiles reads eastward through ±180° (a box that holds the axis gets
+///   every longitude and reaches the pole).
+/// - Latitude: its level sets are cones about the axis, which a line meets at most twice, so along an edge
+///   latitude has at most one turning point, where the edge runs perpendicular to north (found by bisection).
+///   Inside a face it turns only where the face's normal points north, which for the box's faces (east, north
+///   and up at the scene's centre) happens on the centre's own vertical line, where latitude is that of the
+///   edges' turning points, or at a pole; so the extremes lie on edges.
+/// - Height: the height above the ellipsoid is the signed distance to a convex body, a convex function, so its
+///   highest value is at a corner; on the tangent plane heights only rise away from the centre, so the box's
+///   bottom is a safe lowest height.
+///
+/// A millimetre and a hair of angle of margin cover rounding. Regions are not moved by transforms (3D Tiles
 /// §bounding volume), so this places the tile on the ellipsoid directly; CesiumJS uses the box when both are given.
 pub fn region(b: &Aabb, t: &[f64; 16]) -> [f64; 6] {
-    let (mut w, mut s, mut e, mut n, mut hi) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
-    for i in 0..27 {
-        let f = [i % 3, (i / 3) % 3, i / 9].map(|k| k as f64 / 2.0);
-        let p: [f64; 3] = std::array::from_fn(|k| b.min[k] + (b.max[k] - b.min[k]) * f[k]);
-        let q: [f64; 3] = std::array::from_fn(|r| t[r] * p[0] + t[4 + r] * p[1] + t[8 + r] * p[2] + t[12 + r]);
+    use std::f64::consts::{FRAC_PI_2, PI, TAU};
+    let place = |p: [f64; 3]| -> [f64; 3] { std::array::from_fn(|r| t[r] * p[0] + t[4 + r] * p[1] + t[8 + r] * p[2] + t[12 + r]) };
+    // Longitude (radians), latitude (radians) and height of an earth-centred position.
+    let geo = |q: [f64; 3]| -> [f64; 3] {
         let [lon, lat, h] = georef::geodetic(q);
-        w = w.min(lon);
-        e = e.max(lon);
-        s = s.min(lat);
-        n = n.max(lat);
-        hi = hi.max(h);
+        [lon.to_radians(), lat.to_radians(), h]
+    };
+    let corners: [[f64; 3]; 8] = std::array::from_fn(|i| place(std::array::from_fn(|k| if i >> k & 1 == 1 { b.max[k] } else { b.min[k] })));
+    let g = corners.map(geo);
+    let mid = geo(place(std::array::from_fn(|k| (b.min[k] + b.max[k]) / 2.0)))[0];
+    // Longitude relative to the centre's, in [-π, π).
+    let rel = |lon: f64| lon - mid - TAU * ((lon - mid + PI) / TAU).floor();
+    let (mut w, mut e) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut s, mut n, mut hi) = (f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for q in &g {
+        (w, e) = (w.min(rel(q[0])), e.max(rel(q[0])));
+        (s, n, hi) = (s.min(q[1]), n.max(q[1]), hi.max(q[2]));
+    }
+    // North at a geodetic position (latitude rises along it).
+    let north = |q: [f64; 3]| [-q[1].sin() * q[0].cos(), -q[1].sin() * q[0].sin(), q[1].cos()];
+    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    for i in 0..8 {
+        for k in 0..3 {
+            let j = i | 1 << k;
+            if j == i {
+                continue;
+            }
+            let d: [f64; 3] = std::array::from_fn(|r| corners[j][r] - corners[i][r]);
+            let s0 = dot(d, north(g[i]));
+            if s0 * dot(d, north(g[j])) >= 0.0 {
+                continue; // latitude is monotonic along this edge
+            }
+            let (mut lo, mut up) = (0.0, 1.0);
+            for _ in 0..40 {
+                let m = (lo + up) / 2.0;
+                if dot(d, north(geo(std::array::from_fn(|r| corners[i][r] + d[r] * m)))) * s0 > 0.0 {
+                    lo = m;
+                } else {
+                    up = m;
+                }
+            }
+            let q = geo(std::array::from_fn(|r| corners[i][r] + d[r] * (lo + up) / 2.0));
+            (s, n) = (s.min(q[1]), n.max(q[1]));
+        }
+    }
+    // The polar axis, in the tileset frame (t's rotation is orthonormal): through the box?
+    let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
+    let origin: [f64; 3] = std::array::from_fn(|c| -dot(col(c), [t[12], t[13], t[14]]));
+    let dir: [f64; 3] = std::array::from_fn(|c| col(c)[2]);
+    let (mut a0, mut a1) = (f64::NEG_INFINITY, f64::INFINITY);
+    for k in 0..3 {
+        if dir[k].abs() < 1e-15 {
+            if origin[k] < b.min[k] || origin[k] > b.max[k] {
+                (a0, a1) = (1.0, 0.0);
+            }
+        } else {
+            let (u, v) = ((b.min[k] - origin[k]) / dir[k], (b.max[k] - origin[k]) / dir[k]);
+            (a0, a1) = (a0.max(u.min(v)), a1.min(u.max(v)));
+        }
     }
     let pad = 1e-9;
-    [w.to_radians() - pad, s.to_radians() - pad, e.to_radians() + pad, n.to_radians() + pad, b.min[2] - 1e-3, hi + 1e-3]
+    let (west, east) = if a0 <= a1 {
+        // The axis crosses the box at heights a0..a1 along it (earth-centred z): that pole is inside.
+        if a0 + a1 > 0.0 {
+            n = FRAC_PI_2;
+        } else {
+            s = -FRAC_PI_2;
+        }
+        (-PI, PI)
+    } else {
+        // Back to absolute longitudes in [-π, π]; west > east when the box crosses the antimeridian.
+        let wrap = |x: f64| x - TAU * ((x + PI) / TAU).floor();
+        let west = wrap(mid + w - pad);
+        let east = wrap(mid + e + pad);
+        (west, if east == -PI { PI } else { east })
+    };
+    [west.clamp(-PI, PI), (s - pad).max(-FRAC_PI_2), east.clamp(-PI, PI), (n + pad).min(FRAC_PI_2), b.min[2] - 1e-3, hi + 1e-3]
 }
 
 /// East-north-up at the raster's centre → earth-centred (column-major 4×4), with the centre sample at the
@@ -158,14 +234,102 @@ pub fn region(b: &Aabb, t: &[f64; 16]) -> [f64; 6] {
 pub fn root_transform(m: &Manifest) -> Option<[f64; 16]> {
     let g = m.georef.as_ref()?;
     let [lon, lat] = g.centre_lon_lat(m.raster[0], m.raster[1])?;
+    // The centre sample in the tileset frame: east of the first sample, south of it (negative y).
+    let cx = (m.raster[0] - 1) as f64 / 2.0 * m.params.cell_size[0];
+    let cy = -((m.raster[1] - 1) as f64 / 2.0 * m.params.cell_size[1]);
+    Some(enu(lon, lat, [cx, cy]))
+}
+
+/// East-north-up at a longitude and latitude (degrees) on the ellipsoid → earth-centred (column-major 4×4), with
+/// that point at `at` (east, north) in the tileset frame.
+fn enu(lon: f64, lat: f64, at: [f64; 2]) -> [f64; 16] {
     let p = georef::ecef(lon, lat, 0.0);
     let (l, f) = (lon.to_radians(), lat.to_radians());
     let e = [-l.sin(), l.cos(), 0.0];
     let n = [-f.sin() * l.cos(), -f.sin() * l.sin(), f.cos()];
     let u = [f.cos() * l.cos(), f.cos() * l.sin(), f.sin()];
-    // The centre sample in the tileset frame: east of the first sample, south of it (negative y).
-    let cx = (m.raster[0] - 1) as f64 / 2.0 * m.params.cell_size[0];
-    let cy = -((m.raster[1] - 1) as f64 / 2.0 * m.params.cell_size[1]);
-    let t: [f64; 3] = std::array::from_fn(|k| p[k] - e[k] * cx - n[k] * cy);
-    Some([e[0], e[1], e[2], 0.0, n[0], n[1], n[2], 0.0, u[0], u[1], u[2], 0.0, t[0], t[1], t[2], 1.0])
+    let t: [f64; 3] = std::array::from_fn(|k| p[k] - e[k] * at[0] - n[k] * at[1]);
+    [e[0], e[1], e[2], 0.0, n[0], n[1], n[2], 0.0, u[0], u[1], u[2], 0.0, t[0], t[1], t[2], 1.0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::{PI, TAU};
+
+    /// Samples every face of `b` on a 41×41 grid (edges included), placed by `t`: longitude, latitude (radians)
+    /// and height of each.
+    fn surface(b: &Aabb, t: &[f64; 16]) -> Vec<[f64; 3]> {
+        let mut out = Vec::new();
+        for axis in 0..3 {
+            for side in [b.min[axis], b.max[axis]] {
+                for i in 0..=40 {
+                    for j in 0..=40 {
+                        let (u, v) = ((axis + 1) % 3, (axis + 2) % 3);
+                        let mut p = [0.0; 3];
+                        p[axis] = side;
+                        p[u] = b.min[u] + (b.max[u] - b.min[u]) * i as f64 / 40.0;
+                        p[v] = b.min[v] + (b.max[v] - b.min[v]) * j as f64 / 40.0;
+                        let q: [f64; 3] = std::array::from_fn(|r| t[r] * p[0] + t[4 + r] * p[1] + t[8 + r] * p[2] + t[12 + r]);
+                        let [lon, lat, h] = georef::geodetic(q);
+                        out.push([lon.to_radians(), lat.to_radians(), h]);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every sampled point lies in the region (longitudes read eastward from west, as 3D Tiles does), and the
+    /// region is tight: no side more than `slack` radians (or metres, for heights) past the samples.
+    fn holds(b: &Aabb, t: &[f64; 16], slack: f64) -> [f64; 6] {
+        let r = region(b, t);
+        assert!(r.iter().all(|v| v.is_finite()) && r[0].abs() <= PI && r[2].abs() <= PI, "{r:?}");
+        let span = if r[2] >= r[0] { r[2] - r[0] } else { r[2] - r[0] + TAU };
+        let east_of_west = |lon: f64| (lon - r[0]).rem_euclid(TAU);
+        let (mut lo, mut hi) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+        for q in surface(b, t) {
+            assert!(east_of_west(q[0]) <= span, "longitude {} outside {r:?}", q[0]);
+            assert!(q[1] >= r[1] && q[1] <= r[3], "latitude {} outside {r:?}", q[1]);
+            assert!(q[2] >= r[4] && q[2] <= r[5], "height {} outside {r:?}", q[2]);
+            let k = [east_of_west(q[0]), q[1], q[2]];
+            for i in 0..3 {
+                (lo[i], hi[i]) = (lo[i].min(k[i]), hi[i].max(k[i]));
+            }
+        }
+        if span < TAU - 1e-6 {
+            assert!(lo[0] < slack && span - hi[0] < slack, "longitudes {lo:?}..{hi:?} against {r:?}");
+        }
+        // (A pole inside the box lies between samples.)
+        assert!(lo[1] - r[1] < slack && (r[3] - hi[1] < slack || r[3] == PI / 2.0), "latitudes {lo:?}..{hi:?} against {r:?}");
+        assert!(r[5] - hi[2] < 1e-2, "heights {lo:?}..{hi:?} against {r:?}");
+        r
+    }
+
+    #[test]
+    fn regions_hold_their_boxes_across_the_antimeridian_off_centre_and_at_a_pole() {
+        // Across the antimeridian: west > east, both within ±π.
+        let t = enu(180.0, 51.5, [0.0, 0.0]);
+        let b = Aabb { min: [-35e3, -55e3, -20.0], max: [35e3, 55e3, 2500.0] };
+        let r = holds(&b, &t, 1e-7);
+        assert!(r[0] > 0.0 && r[2] < 0.0, "{r:?}");
+        // A raster whose first sample is at exactly -180°: the tile from it reaches a hair west of it.
+        let t = enu(-179.5, 51.5, [35e3, -55e3]);
+        let b = Aabb { min: [0.0, -110e3, 0.0], max: [35e3, -55e3, 800.0] };
+        holds(&b, &t, 1e-7);
+        // A tile off the scene's centre meridian, far north: its north edge is highest where it crosses that
+        // meridian, between the edge's ends and its midpoint.
+        let t = enu(10.0, 60.0, [0.0, 0.0]);
+        let b = Aabb { min: [-20e3, 40e3, -50.0], max: [180e3, 120e3, 4000.0] };
+        holds(&b, &t, 1e-7);
+        // Southern hemisphere, below the ellipsoid.
+        let t = enu(-70.0, -33.0, [0.0, 0.0]);
+        let b = Aabb { min: [-90e3, -30e3, -400.0], max: [15e3, 70e3, -10.0] };
+        holds(&b, &t, 1e-7);
+        // A box over the north pole: every longitude, up to the pole.
+        let t = enu(0.0, 89.9, [0.0, 0.0]);
+        let b = Aabb { min: [-30e3, -30e3, -100.0], max: [30e3, 30e3, 100.0] };
+        let r = holds(&b, &t, 1e-7);
+        assert_eq!([r[0], r[2], r[3]], [-PI, PI, PI / 2.0]);
+    }
 }
