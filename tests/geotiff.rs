@@ -696,6 +696,35 @@ fn masks_and_alpha_bands_are_holes() {
             "mask: alpha band 2",
         ),
         (
+            "alpha-pixel-i16-lzw-strips",
+            [&alpha[..], &["-ot", "Int16", "-co", "INTERLEAVE=PIXEL", "-co", "COMPRESS=LZW", "-co", "BLOCKYSIZE=9"]].concat(),
+            "mask: alpha band 2",
+        ),
+        (
+            "alpha-pixel-f32-lerc-tiled",
+            [
+                &alpha[..],
+                &[
+                    "-ot",
+                    "Float32",
+                    "-co",
+                    "INTERLEAVE=PIXEL",
+                    "-co",
+                    "COMPRESS=LERC",
+                    "-co",
+                    "MAX_Z_ERROR=0",
+                    "-co",
+                    "TILED=YES",
+                    "-co",
+                    "BLOCKXSIZE=128",
+                    "-co",
+                    "BLOCKYSIZE=64",
+                ],
+            ]
+            .concat(),
+            "mask: alpha band 2",
+        ),
+        (
             "alpha-band-i16-deflate-strips",
             [&alpha[..], &["-ot", "Int16", "-co", "INTERLEAVE=BAND", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKYSIZE=10"]].concat(),
             "mask: alpha band 2",
@@ -722,10 +751,17 @@ fn masks_and_alpha_bands_are_holes() {
 
         let o = run(&["info", tif.to_str().unwrap()]);
         assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains(shown), "{name}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        let size = std::fs::metadata(&tif).unwrap().len();
         for (out, err) in meshes_like_raw(d.path(), name, &tif, &raw, &[], 5 * 4 * 2) {
             assert!(!err.contains("bands; meshing band 1"), "{name}: the alpha band is not a second height band: {err}");
             let holes: u64 = manifest(&out)["tiles"].as_array().unwrap().iter().map(|t| t["nodata_samples"].as_u64().unwrap()).sum();
             assert!(holes >= masked as u64, "{name}: {holes} no-data samples counted, {masked} masked");
+            // The file is read once for the output key and once for its blocks: an interleaved alpha band comes
+            // from the blocks' own bytes, not from a second pass over them.
+            let fetched = manifest(&out)["run"]["bytes_fetched"].as_u64().unwrap();
+            if name.starts_with("alpha-pixel") {
+                assert!(fetched <= 2 * size + 64 * 1024, "{name}: {fetched} bytes read from a {size}-byte file");
+            }
         }
     }
 
@@ -793,7 +829,8 @@ fn sparse_blocks_read_as_gdal_reads_them() {
     }
     let d = tempfile::tempdir().unwrap();
     let base = heights(W, H);
-    // Whole 64-sample blocks (tiles at the lower left, strips at the bottom) of -9999, or of 0, or masked out.
+    // Whole 64-sample blocks (tiles at the lower left, strips at the bottom) of -9999, or of 0, or masked out (by a
+    // mask or an interleaved alpha band, whose absent blocks are transparent).
     let in_void = |i: usize| i % W < 128 && i / W >= 64 || i / W >= 192;
     let with = |fill: f32| -> Vec<f32> { base.iter().enumerate().map(|(i, &v)| if in_void(i) { fill } else { v }).collect() };
     let src_nodata = envi(d.path(), "nodata", &with(-9999.0), W, H);
@@ -824,6 +861,13 @@ fn sparse_blocks_read_as_gdal_reads_them() {
                 .concat(),
             None,
         ),
+        (
+            "f32-alpha-pixel-tiled",
+            &src_masked,
+            [&["-b", "1", "-b", "2", "-colorinterp_2", "alpha", "-ot", "Float32", "-co", "INTERLEAVE=PIXEL", "-co", "COMPRESS=ZSTD"][..], &tiles, &sparse]
+                .concat(),
+            None,
+        ),
     ];
     for (name, src, args, nodata) in &cases {
         let tif = d.path().join(format!("{name}.tif"));
@@ -837,9 +881,9 @@ fn sparse_blocks_read_as_gdal_reads_them() {
         let hp = d.path().join(format!("{name}-h.f32"));
         gdal_decode(&tif, "1", &hp);
         let mut reference = read_f32(&hp);
-        if name.contains("masked") {
+        if name.contains("masked") || name.contains("alpha") {
             let vp = d.path().join(format!("{name}-v.f32"));
-            gdal_decode(&tif, "mask", &vp);
+            gdal_decode(&tif, if name.contains("alpha") { "2" } else { "mask" }, &vp);
             reference.iter_mut().zip(read_f32(&vp)).filter(|(_, v)| *v == 0.0).for_each(|(h, _)| *h = f32::NAN);
         }
         let raw = d.path().join(format!("{name}-ref.f32"));

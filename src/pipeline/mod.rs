@@ -288,7 +288,7 @@ pub fn agree_facts(comm: &dyn Comm, o: &Opened, cell: Option<[f64; 2]>, z_asked:
             georef,
             cell,
             z_scale,
-            sidecars: r.sidecars(),
+            sidecars: r.sidecars()?,
         };
         Ok(Some(serde_json::to_vec(&f)?))
     })();

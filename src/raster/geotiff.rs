@@ -285,10 +285,10 @@ impl Codec {
 }
 
 /// Undoes the floating-point predictor (TIFF Technical Note 3) on one encoded row of f32 samples, `stride` samples
-/// per pixel, and writes sample `band` of each of the row's first `out.len()` pixels. The row holds four
-/// planes of one byte per sample, most significant first, each byte the difference from the byte `stride` before
-/// it; whatever the file's byte order.
-fn fp32_row(row: &mut [u8], stride: usize, band: usize, out: &mut [f32]) {
+/// per pixel, and writes sample `band` of each of the row's first `out.len()` pixels (NaN where sample `alpha`,
+/// if given, is 0). The row holds four planes of one byte per sample, most significant first, each byte the
+/// difference from the byte `stride` before it; whatever the file's byte order.
+fn fp32_row(row: &mut [u8], stride: usize, band: usize, alpha: Option<usize>, out: &mut [f32]) {
     if stride == 1 {
         // The running sum: one dependent add per byte, the loop's whole cost.
         let mut acc = 0u8;
@@ -310,9 +310,9 @@ fn fp32_row(row: &mut [u8], stride: usize, band: usize, out: &mut [f32]) {
             *o = f32::from_bits(u32::from_be_bytes([a, b, c, d]));
         }
     } else {
+        let at = |j: usize| f32::from_bits(u32::from_be_bytes([p0[j], p1[j], p2[j], p3[j]]));
         for (x, o) in out.iter_mut().enumerate() {
-            let j = x * stride + band;
-            *o = f32::from_bits(u32::from_be_bytes([p0[j], p1[j], p2[j], p3[j]]));
+            *o = if alpha.is_some_and(|a| at(x * stride + a) == 0.0) { f32::NAN } else { at(x * stride + band) };
         }
     }
 }
@@ -361,6 +361,9 @@ pub struct GeoTiffSource {
     chunk_base: u32,
     /// The alpha band's sample index (ExtraSamples 1 or 2), when the file has one.
     alpha: Option<usize>,
+    /// The alpha band's sample index when it is interleaved with band 1 (pixel by pixel) and is this reader's
+    /// validity: each block's samples whose alpha is 0 are NaN as the block is decoded, from the same bytes.
+    inline_alpha: Option<usize>,
     /// Columns, rows stored east to west, south to north: windows are read flipped ([`Georef::north_up`]).
     flip: (bool, bool),
     /// Internal tiles (else strips: the last one may hold fewer rows).
@@ -375,7 +378,7 @@ pub struct GeoTiffSource {
     mask: Option<Mask>,
     /// Else GDAL's external mask `<file>.msk` (a TIFF of its own, band 1 the mask; with its identity), else the
     /// file's alpha band: a source read window for window with the image, 0 meaning "not valid".
-    validity: Option<(Box<GeoTiffSource>, Option<String>)>,
+    validity: Option<(Box<GeoTiffSource>, Option<Sidecar>)>,
     info: SourceInfo,
     georef: Option<Georef>,
     nodata: Option<f64>,
@@ -541,17 +544,20 @@ impl GeoTiffSource {
             }
             Ok((i, Arc::new(block)))
         };
-        let decoded: Decoded = if let Some(wrap) = self.lerc {
+        // LERC blocks and f32 blocks with the floating-point predictor are decoded here; the rest by `tiff`.
+        enum Own<L, F> {
+            Lerc(L),
+            Fp32(F),
+        }
+        let decoded: Decoded = if let Some(own) = self.lerc.map(Own::Lerc).or(self.fp32.map(Own::Fp32)) {
+            let block = |i: u32, b: &[u8]| match own {
+                Own::Lerc(wrap) => self.lerc_block(wrap, i, b),
+                Own::Fp32(codec) => self.fp32_block(codec, i, b),
+            };
             ids.iter()
                 .zip(&bufs)
                 .enumerate()
-                .map(|(k, (&i, b))| masked(k, i, if self.missing(i) { self.missing_block() } else { self.lerc_block(wrap, i, b)? }))
-                .collect::<Result<_, RasterError>>()?
-        } else if let Some(codec) = self.fp32 {
-            ids.iter()
-                .zip(&bufs)
-                .enumerate()
-                .map(|(k, (&i, b))| masked(k, i, if self.missing(i) { self.missing_block() } else { self.fp32_block(codec, i, b)? }))
+                .map(|(k, (&i, b))| masked(k, i, if self.missing(i) { self.missing_block() } else { block(i, b)? }))
                 .collect::<Result<_, RasterError>>()?
         } else {
             let mut d = match self.decoders.lock().map_err(|_| self.poisoned())?.pop() {
@@ -585,20 +591,28 @@ impl GeoTiffSource {
     /// An absent block as GDAL reads it: the no-data value, so holes here (NaN, whatever `--nodata` says), or 0 in a
     /// file that declares none.
     fn missing_block(&self) -> Vec<f32> {
-        vec![if self.nodata.is_some() { f32::NAN } else { 0.0 }; self.block_w * self.block_h]
+        // (An absent block's alpha is 0 too: not valid.)
+        vec![if self.nodata.is_some() || self.inline_alpha.is_some() { f32::NAN } else { 0.0 }; self.block_w * self.block_h]
     }
 
     pub fn open(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) -> Result<GeoTiffSource, RasterError> {
-        let mut s = Self::open_file(path, src, opts, 0)?;
+        let mut s = Self::open_file(path, src, Pages::default(), opts, 0)?;
         s.flip = s.georef.as_mut().map_or((false, false), |g| g.north_up(s.width, s.height));
         if s.mask.is_none() {
-            s.validity = Self::external_mask(path, &s, opts)?.map(|(m, id)| (m, Some(id)));
+            s.validity = Self::external_mask(path, &s, opts)?.map(|(m, sidecar)| (m, Some(sidecar)));
             if let Some((m, _)) = &s.validity {
                 s.info.mask = Some(format!("external {}, {}: masked-out samples are holes", m.path.display(), m.info.sample_type));
             }
         }
         if let (None, Some(a)) = (&s.validity, s.alpha.filter(|_| s.mask.is_none())) {
-            s.validity = Some((Box::new(Self::open_file(path, s.src.clone(), &ReadOptions { nodata: None, ..opts.clone() }, a)?), None));
+            if s.stride > 1 {
+                // Interleaved: the alpha samples are in band 1's own blocks (GDAL's default layout).
+                s.inline_alpha = Some(a);
+            } else {
+                // A plane of its own, in the same file: its header pages, already read, are shared.
+                let pages = s.pages.clone();
+                s.validity = Some((Box::new(Self::open_file(path, s.src.clone(), pages, &ReadOptions { nodata: None, ..opts.clone() }, a)?), None));
+            }
             s.info.mask = Some(format!("alpha band {}: transparent samples (alpha 0) are holes", a + 1));
         }
         Ok(s)
@@ -606,29 +620,21 @@ impl GeoTiffSource {
 
     /// GDAL's external mask of `s` (`<path>.msk`, next to the file or blob), when there is one: it must be a TIFF of
     /// the image's size.
-    fn external_mask(path: &Path, s: &GeoTiffSource, opts: &ReadOptions) -> Result<Option<(Box<GeoTiffSource>, String)>, RasterError> {
+    fn external_mask(path: &Path, s: &GeoTiffSource, opts: &ReadOptions) -> Result<Option<(Box<GeoTiffSource>, Sidecar)>, RasterError> {
         let Some(src) = s.src.sibling(".msk").map_err(|e| RasterError::io(path, e))? else { return Ok(None) };
         let mut name = path.as_os_str().to_owned();
         name.push(".msk");
         let name = PathBuf::from(name);
-        let m = Self::open_file(&name, src.clone(), &ReadOptions { nodata: None, ..opts.clone() }, 0)?;
+        let m = Self::open_file(&name, src.clone(), Pages::default(), &ReadOptions { nodata: None, ..opts.clone() }, 0)?;
         if (m.width, m.height) != (s.width, s.height) {
             return Err(RasterError::format(&name, format!("mask of {}x{} samples for an image of {}x{}", m.width, m.height, s.width, s.height)));
         }
-        let id = match src.identity() {
-            Some(id) => id,
-            None => {
-                use sha2::Digest;
-                let d = sha2::Sha256::digest(super::read_all(&name, src.as_ref())?);
-                format!("sha256:{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
-            }
-        };
-        Ok(Some((Box::new(m), id)))
+        Ok(Some((Box::new(m), Sidecar { name, src })))
     }
 
     /// Sample `band` of the file (0: band 1), with its internal mask if it has one.
-    fn open_file(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions, band: usize) -> Result<GeoTiffSource, RasterError> {
-        let pages = Arc::new(Mutex::new(HashMap::new()));
+    /// `pages`: the file's page cache (shared by the readers of two bands of one file).
+    fn open_file(path: &Path, src: Arc<dyn ByteSource>, pages: Pages, opts: &ReadOptions, band: usize) -> Result<GeoTiffSource, RasterError> {
         let mut d = Self::decoder(path, &src, &pages)?;
         let (w, h) = d.dimensions().map_err(|e| tiff_err(path, e))?;
         check_samples(path, w as u64, h as u64, opts.max_samples)?;
@@ -798,6 +804,7 @@ impl GeoTiffSource {
             band: if planar { 0 } else { band },
             chunk_base: chunk_base as u32,
             alpha,
+            inline_alpha: None,
             flip: (false, false),
             tiled,
             fp32,
@@ -851,7 +858,7 @@ impl GeoTiffSource {
         codec.decompress(raw, &mut bytes).map_err(|m| tiff_err(&self.path, format!("block {i}: {m}")))?;
         let mut out = vec![f32::NAN; self.block_w * self.block_h];
         for (y, row) in bytes.chunks_exact_mut(row_bytes).take(dh).enumerate() {
-            fp32_row(row, stride, self.band, &mut out[y * self.block_w..y * self.block_w + dw]);
+            fp32_row(row, stride, self.band, self.inline_alpha, &mut out[y * self.block_w..y * self.block_w + dw]);
         }
         Ok(out)
     }
@@ -881,11 +888,12 @@ impl GeoTiffSource {
         let img = lerc::decode(blob).map_err(|e| err(e.to_string()))?;
         let rows = if self.tiled { self.block_h } else { dh };
         let (n, depth, bands) = (img.width as usize * img.height as usize, img.depth as usize, img.bands as usize);
-        if (img.width as usize, img.height as usize) != (self.block_w, rows) || self.band >= depth.max(bands) {
+        if (img.width as usize, img.height as usize) != (self.block_w, rows) || self.band.max(self.inline_alpha.unwrap_or(0)) >= depth.max(bands) {
             return Err(err(format!("a blob of {}x{} samples, {depth} deep, {bands} bands, for a block of {}x{rows}", img.width, img.height, self.block_w)));
         }
-        let at = |p: usize| if depth > 1 { p * depth + self.band } else { self.band * n + p };
-        let valid = img.valid_masks.get(if bands > 1 { self.band } else { 0 });
+        let at = |p: usize, band: usize| if depth > 1 { p * depth + band } else { band * n + p };
+        let valid = |band: usize| img.valid_masks.get(if bands > 1 { band } else { 0 });
+        let (valid, alpha) = (valid(self.band), self.inline_alpha.map(|a| (a, valid(a))));
         let mut out = vec![f32::NAN; self.block_w * self.block_h];
         macro_rules! take {
             ($v:expr) => {{
@@ -896,8 +904,10 @@ impl GeoTiffSource {
                 for y in 0..dh {
                     for x in 0..dw {
                         let p = y * self.block_w + x;
-                        if valid.is_none_or(|m| m.is_valid(p)) {
-                            out[p] = v[at(p)] as f32;
+                        // (An alpha sample the blob marks as not valid is not 0: as the alpha band read alone.)
+                        let transparent = alpha.is_some_and(|(a, m)| m.is_none_or(|m| m.is_valid(p)) && v[at(p, a)] as f32 == 0.0);
+                        if valid.is_none_or(|m| m.is_valid(p)) && !transparent {
+                            out[p] = v[at(p, self.band)] as f32;
                         }
                     }
                 }
@@ -930,8 +940,12 @@ impl GeoTiffSource {
                     return Err(RasterError::format(&self.path, format!("TIFF block {i} decoded to {} samples, expected {}", v.len(), dw * dh * step)));
                 }
                 for y in 0..dh {
-                    for x in 0..dw {
-                        out[y * self.block_w + x] = v[(y * dw + x) * step + self.band] as f32;
+                    let (row, o) = (&v[y * dw * step..(y + 1) * dw * step], &mut out[y * self.block_w..y * self.block_w + dw]);
+                    match self.inline_alpha {
+                        None => o.iter_mut().zip(row.chunks_exact(step)).for_each(|(o, p)| *o = p[self.band] as f32),
+                        Some(a) => {
+                            o.iter_mut().zip(row.chunks_exact(step)).for_each(|(o, p)| *o = if p[a] as f32 == 0.0 { f32::NAN } else { p[self.band] as f32 })
+                        }
                     }
                 }
             }};
@@ -953,6 +967,25 @@ impl GeoTiffSource {
     }
 }
 
+/// A sidecar file read with the input (GDAL's external mask), kept to name it in the resume key.
+struct Sidecar {
+    name: PathBuf,
+    src: Arc<dyn ByteSource>,
+}
+
+impl Sidecar {
+    /// Its blob's ETag, else the SHA-256 of its bytes: computed when asked (for the resume key, once per run), not
+    /// when the input is opened on every rank.
+    fn identity(&self) -> Result<String, RasterError> {
+        if let Some(id) = self.src.identity() {
+            return Ok(id);
+        }
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(super::read_all(&self.name, self.src.as_ref())?);
+        Ok(format!("sha256:{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    }
+}
+
 impl Source for GeoTiffSource {
     fn width(&self) -> usize {
         self.width
@@ -967,8 +1000,8 @@ impl Source for GeoTiffSource {
         }
         budget as u64 + self.validity.as_ref().map_or(0, |(m, _)| m.plan_windows(rows, passes))
     }
-    fn sidecars(&self) -> Vec<String> {
-        self.validity.iter().filter_map(|(_, id)| id.clone()).collect()
+    fn sidecars(&self) -> Result<Vec<String>, RasterError> {
+        self.validity.iter().filter_map(|(_, sidecar)| sidecar.as_ref()).map(Sidecar::identity).collect()
     }
     /// The window `rect` of the grid as meshed: of the file's grid, flipped where it is not north-up.
     fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
@@ -1121,7 +1154,7 @@ mod tests {
                 for inside in [pixels, pixels.div_ceil(2)] {
                     let mut row = fp_encode(&samples, stride);
                     let mut out = vec![1.5f32; pixels];
-                    fp32_row(&mut row, stride, 0, &mut out[..inside]);
+                    fp32_row(&mut row, stride, 0, None, &mut out[..inside]);
                     for (x, v) in out.iter().enumerate() {
                         let want = if x < inside { samples[x * stride] } else { 1.5 };
                         assert_eq!(v.to_bits(), want.to_bits(), "stride {stride}, {pixels} pixels ({inside} inside), pixel {x}");

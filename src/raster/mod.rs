@@ -223,9 +223,9 @@ pub trait Source: Send + Sync {
     /// What `terrafarm info` reports about the file's layout.
     fn info(&self) -> SourceInfo;
     /// Identities of the sidecar files read with the input (an external mask): they change a run's output as the
-    /// input's own bytes do. Each is its blob's ETag or the SHA-256 of its bytes.
-    fn sidecars(&self) -> Vec<String> {
-        Vec::new()
+    /// input's own bytes do. Each is its blob's ETag or the SHA-256 of its bytes (read now, not at open).
+    fn sidecars(&self) -> Result<Vec<String>, RasterError> {
+        Ok(Vec::new())
     }
     /// Sizes the reader's caches for tiles read in row order whose windows in flight span `rows` rows, in `passes`
     /// passes over the raster (a pyramid's levels each read it again), and returns the bytes of decoded samples it may
@@ -302,7 +302,7 @@ impl Raster {
         self.source.band_scale()
     }
     /// See [`Source::sidecars`].
-    pub fn sidecars(&self) -> Vec<String> {
+    pub fn sidecars(&self) -> Result<Vec<String>, RasterError> {
         self.source.sidecars()
     }
     /// True the first time it is called for `r` (from any thread): readers of many windows warn about a sample once.
