@@ -176,7 +176,8 @@ fn validate(tileset: &Path, validator: &Path) {
 /// northing.
 fn utm_tif(dir: &Path, raw: &Path) -> (PathBuf, f64, f64) {
     let tif = dir.join("utm.tif");
-    let (e0, n0) = (500_000.0, 5_200_000.0);
+    // 200 km west of the zone's central meridian, where grid north is 1.9° from true north.
+    let (e0, n0) = (300_000.0, 5_200_000.0);
     let ullr = [e0.to_string(), (n0 + H as f64 * CELL).to_string(), (e0 + W as f64 * CELL).to_string(), n0.to_string()];
     envi_header(dir, raw.file_stem().unwrap().to_str().unwrap(), W, H);
     gdal("gdal_translate", &["-q", "-a_srs", "EPSG:32633", "-a_ullr", &ullr[0], &ullr[1], &ullr[2], &ullr[3], raw.to_str().unwrap(), tif.to_str().unwrap()]);
@@ -221,7 +222,8 @@ fn walk(scene: &Path, t: &serde_json::Value, parent: Option<(f64, Aabb)>, uris: 
 }
 
 /// Every tileset written here is valid for the official validator, its tree is consistent and lists every tile of
-/// every level once; a GeoTIFF in UTM gets a root transform that puts the raster's centre where GDAL does.
+/// every level once; a GeoTIFF in UTM, off its zone's central meridian, gets a root transform that puts the
+/// raster's centre and corners where GDAL does.
 #[test]
 fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
     let d = tempfile::tempdir().unwrap();
@@ -250,10 +252,11 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
     let scene = d.path().join("g/utm");
     let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
     let t: Vec<f64> = ts["root"]["transform"].as_array().expect("a transform for a UTM raster").iter().map(|x| x.as_f64().unwrap()).collect();
-    // The centre sample's local position maps to the centre's earth-centred position per GDAL (EPSG:4978).
-    let (cx, cy) = ((W - 1) as f64 / 2.0 * CELL, -((H - 1) as f64 / 2.0 * CELL));
-    let got: Vec<f64> = (0..3).map(|r| t[r] * cx + t[4 + r] * cy + t[12 + r]).collect();
-    let centre = format!("{} {} 0\n", e0 + W as f64 * CELL / 2.0, n0 + H as f64 * CELL / 2.0);
+    // Each sample's local position (the centre and the four corners) maps to its earth-centred position per GDAL
+    // (EPSG:32633 → EPSG:4978, at height 0): within 2 cm, the tangent plane's rise over the ellipsoid 380 m from
+    // the centre being 1.1 cm. Grid north is turned from true north here, and the grid scaled by UTM's factor.
+    let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)];
+    let input: String = samples.iter().map(|&(c, r)| format!("{} {} 0\n", e0 + (c as f64 + 0.5) * CELL, n0 + (H - r) as f64 * CELL - 0.5 * CELL)).collect();
     let o = std::process::Command::new("gdaltransform")
         .args(["-s_srs", "EPSG:32633", "-t_srs", "EPSG:4978"])
         .stdin(std::process::Stdio::piped())
@@ -261,22 +264,23 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         .spawn()
         .and_then(|mut c| {
             use std::io::Write;
-            c.stdin.take().unwrap().write_all(centre.as_bytes())?;
+            c.stdin.take().unwrap().write_all(input.as_bytes())?;
             c.wait_with_output()
         })
         .unwrap();
-    let want: Vec<f64> = String::from_utf8_lossy(&o.stdout).split_whitespace().take(3).map(|v| v.parse().unwrap()).collect();
-    let dist = (0..3).map(|k| (got[k] - want[k]).powi(2)).sum::<f64>().sqrt();
-    println!("UTM 33N centre: terrafarm ECEF {got:?}, GDAL {want:?}, {dist:.4} m apart");
-    assert!(dist < 0.01, "root transform puts the centre {dist} m from GDAL's");
-    // East, north and up are orthonormal.
-    let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
-    for a in 0..3 {
-        for b in 0..3 {
-            let dot: f64 = (0..3).map(|k| col(a)[k] * col(b)[k]).sum();
-            assert!((dot - if a == b { 1.0 } else { 0.0 }).abs() < 1e-12);
-        }
+    let want: Vec<Vec<f64>> = String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(want.len(), samples.len(), "gdaltransform: {}", String::from_utf8_lossy(&o.stdout));
+    for (&(c, r), want) in samples.iter().zip(&want) {
+        let (x, y) = (c as f64 * CELL, -(r as f64) * CELL);
+        let got: Vec<f64> = (0..3).map(|k| t[k] * x + t[4 + k] * y + t[12 + k]).collect();
+        let dist = (0..3).map(|k| (got[k] - want[k]).powi(2)).sum::<f64>().sqrt();
+        println!("UTM 33N sample ({c}, {r}): terrafarm ECEF {got:?}, GDAL {want:?}, {dist:.4} m apart");
+        assert!(dist < 0.02, "the root transform puts sample ({c}, {r}) {dist} m from where GDAL does");
     }
+    // Up is the ellipsoid's unit normal, square to the tangent plane that the grid's columns and rows span.
+    let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
+    let dot = |a: [f64; 3], b: [f64; 3]| (0..3).map(|k| a[k] * b[k]).sum::<f64>();
+    assert!((dot(col(2), col(2)) - 1.0).abs() < 1e-12 && dot(col(0), col(2)).abs() < 1e-9 && dot(col(1), col(2)).abs() < 1e-9);
     assert_eq!(m["levels"].as_array().unwrap().len(), 2);
     // Regions (absolute, EPSG:4979): every content vertex, placed by the root transform, lies inside its tile's
     // region, and each child's region inside its parent's.

@@ -132,7 +132,8 @@ fn build(levels: &[LevelTiles], l: usize, c: usize, r: usize, transform: Option<
 }
 
 /// The `region` (west, south, east, north in radians, lowest and highest ellipsoidal height) of a box in the
-/// tileset frame placed by `t` (a rotation and a translation). Exact up to rounding, from the shapes of the
+/// tileset frame placed by `t` (an affine map whose z column is the ellipsoid's unit normal at the origin of the
+/// tangent plane its x and y span, as [`root_transform`] makes). Exact up to rounding, from the shapes of the
 /// level sets, not from samples:
 /// - Longitude: its level sets are half-planes through the polar axis, so over a box that misses the axis its
 ///   extremes lie at corners. Longitudes are taken relative to the box's centre, so a box across the
@@ -140,9 +141,11 @@ fn build(levels: &[LevelTiles], l: usize, c: usize, r: usize, transform: Option<
 ///   every longitude and reaches the pole).
 /// - Latitude: its level sets are cones about the axis, which a line meets at most twice, so along an edge
 ///   latitude has at most one turning point, where the edge runs perpendicular to north (found by bisection).
-///   Inside a face it turns only where the face's normal points north, which for the box's faces (east, north
-///   and up at the scene's centre) happens on the centre's own vertical line, where latitude is that of the
-///   edges' turning points, or at a pole; so the extremes lie on edges.
+///   Inside a face it turns only where the face's normal points north: for the vertical faces (along the grid's
+///   columns and rows) where true north runs along the grid (the scene's own vertical line, or a projection's
+///   central meridian), where latitude changes with height only to second order (millimetres over a DEM's relief,
+///   within the margin), so the face's extremes are its edges' turning points; for the horizontal ones, and
+///   otherwise, only a quarter of the globe away or at a pole. So the extremes lie on edges.
 /// - Height: the height above the ellipsoid is the signed distance to a convex body, a convex function, so its
 ///   highest value is at a corner; on the tangent plane heights only rise away from the centre, so the box's
 ///   bottom is a safe lowest height.
@@ -195,10 +198,14 @@ pub fn region(b: &Aabb, t: &[f64; 16]) -> [f64; 6] {
             (s, n) = (s.min(q[1]), n.max(q[1]));
         }
     }
-    // The polar axis, in the tileset frame (t's rotation is orthonormal): through the box?
+    // The polar axis, in the tileset frame: through the box? (The rows of the inverse of t's linear part are the
+    // cross products of its columns over its determinant.)
     let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
-    let origin: [f64; 3] = std::array::from_fn(|c| -dot(col(c), [t[12], t[13], t[14]]));
-    let dir: [f64; 3] = std::array::from_fn(|c| col(c)[2]);
+    let cross = |a: [f64; 3], b: [f64; 3]| [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+    let det = dot(col(0), cross(col(1), col(2)));
+    let inv: [[f64; 3]; 3] = [cross(col(1), col(2)), cross(col(2), col(0)), cross(col(0), col(1))].map(|r| r.map(|v| v / det));
+    let origin: [f64; 3] = std::array::from_fn(|c| -dot(inv[c], [t[12], t[13], t[14]]));
+    let dir: [f64; 3] = std::array::from_fn(|c| inv[c][2]);
     let (mut a0, mut a1) = (f64::NEG_INFINITY, f64::INFINITY);
     for k in 0..3 {
         if dir[k].abs() < 1e-15 {
@@ -229,33 +236,63 @@ pub fn region(b: &Aabb, t: &[f64; 16]) -> [f64; 6] {
     [west.clamp(-PI, PI), (s - pad).max(-FRAC_PI_2), east.clamp(-PI, PI), (n + pad).min(FRAC_PI_2), b.min[2] - 1e-3, hi + 1e-3]
 }
 
-/// East-north-up at the raster's centre → earth-centred (column-major 4×4), with the centre sample at the
-/// frame's origin; `None` when the CRS is unknown or not one terrafarm inverts.
+/// The tileset frame → earth-centred (column-major 4×4), placing the raster where its CRS says, when the CRS is
+/// one terrafarm inverts; `None` otherwise. The map is the projection's own at the raster's centre: the centre
+/// sample goes to its place on the ellipsoid, x and y (the grid's columns and rows, in the mesh's metres) along
+/// where the grid's columns and rows run there on the ellipsoid, found by central differences over 100 m, z along
+/// the ellipsoid's normal. So a grid's own north, which a projected CRS turns away from true north (UTM's
+/// meridian convergence: about 2° at 200 km from a zone's central meridian in mid-latitudes) and scales (UTM's
+/// 0.9996 to 1.001), is placed as it lies; east-north-up alone placed the corners of a 10 km raster there 230 m
+/// off. Away from the centre the flat mesh leaves the curved ellipsoid (a raster's own limit, as in any single
+/// placed frame).
 pub fn root_transform(m: &Manifest) -> Option<[f64; 16]> {
     let g = m.georef.as_ref()?;
-    let [lon, lat] = g.centre_lon_lat(m.raster[0], m.raster[1])?;
-    // The centre sample in the tileset frame: east of the first sample, south of it (negative y).
-    let cx = (m.raster[0] - 1) as f64 / 2.0 * m.params.cell_size[0];
-    let cy = -((m.raster[1] - 1) as f64 / 2.0 * m.params.cell_size[1]);
-    Some(enu(lon, lat, [cx, cy]))
-}
-
-/// East-north-up at a longitude and latitude (degrees) on the ellipsoid → earth-centred (column-major 4×4), with
-/// that point at `at` (east, north) in the tileset frame.
-fn enu(lon: f64, lat: f64, at: [f64; 2]) -> [f64; 16] {
+    let [cw, ch] = m.params.cell_size;
+    // The centre sample, in samples from the first one, and in the tileset frame (east of the first sample, south
+    // of it: negative y).
+    let (c0, r0) = ((m.raster[0] - 1) as f64 / 2.0, (m.raster[1] - 1) as f64 / 2.0);
+    let centre = [c0 * cw, -r0 * ch];
+    // The earth-centred position on the ellipsoid of a point `c` columns and `r` rows from the first sample.
+    let place = |c: f64, r: f64| -> Option<[f64; 3]> {
+        let [x, y] = g.at(c + 0.5, r + 0.5);
+        let [lon, lat] = g.lon_lat(x, y)?;
+        Some(georef::ecef(lon, lat, 0.0))
+    };
+    let [x, y] = g.at(c0 + 0.5, r0 + 0.5);
+    let [lon, lat] = g.lon_lat(x, y)?;
     let p = georef::ecef(lon, lat, 0.0);
+    let d = 100.0;
+    let (east, west) = (place(c0 + d / cw, r0)?, place(c0 - d / cw, r0)?);
+    let (north, south) = (place(c0, r0 - d / ch)?, place(c0, r0 + d / ch)?);
+    let ex: [f64; 3] = std::array::from_fn(|k| (east[k] - west[k]) / (2.0 * d));
+    let ny: [f64; 3] = std::array::from_fn(|k| (north[k] - south[k]) / (2.0 * d));
     let (l, f) = (lon.to_radians(), lat.to_radians());
-    let e = [-l.sin(), l.cos(), 0.0];
-    let n = [-f.sin() * l.cos(), -f.sin() * l.sin(), f.cos()];
-    let u = [f.cos() * l.cos(), f.cos() * l.sin(), f.sin()];
-    let t: [f64; 3] = std::array::from_fn(|k| p[k] - e[k] * at[0] - n[k] * at[1]);
-    [e[0], e[1], e[2], 0.0, n[0], n[1], n[2], 0.0, u[0], u[1], u[2], 0.0, t[0], t[1], t[2], 1.0]
+    let up = [f.cos() * l.cos(), f.cos() * l.sin(), f.sin()];
+    let t: [f64; 3] = std::array::from_fn(|k| p[k] - ex[k] * centre[0] - ny[k] * centre[1]);
+    let m = [ex[0], ex[1], ex[2], 0.0, ny[0], ny[1], ny[2], 0.0, up[0], up[1], up[2], 0.0, t[0], t[1], t[2], 1.0];
+    m.iter().all(|v| v.is_finite()).then_some(m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::f64::consts::{PI, TAU};
+
+    /// East-north-up at a longitude and latitude (degrees) on the ellipsoid → earth-centred, with that point at
+    /// `at` (east, north) in the tileset frame, turned by `turn` radians (counter-clockwise seen from above) and
+    /// scaled by `scale` horizontally, as a projected grid's frame is.
+    fn enu(lon: f64, lat: f64, at: [f64; 2], turn: f64, scale: f64) -> [f64; 16] {
+        let p = georef::ecef(lon, lat, 0.0);
+        let (l, f) = (lon.to_radians(), lat.to_radians());
+        let e = [-l.sin(), l.cos(), 0.0];
+        let n = [-f.sin() * l.cos(), -f.sin() * l.sin(), f.cos()];
+        let u = [f.cos() * l.cos(), f.cos() * l.sin(), f.sin()];
+        let (c, s) = (turn.cos() * scale, turn.sin() * scale);
+        let x: [f64; 3] = std::array::from_fn(|k| c * e[k] + s * n[k]);
+        let y: [f64; 3] = std::array::from_fn(|k| -s * e[k] + c * n[k]);
+        let t: [f64; 3] = std::array::from_fn(|k| p[k] - x[k] * at[0] - y[k] * at[1]);
+        [x[0], x[1], x[2], 0.0, y[0], y[1], y[2], 0.0, u[0], u[1], u[2], 0.0, t[0], t[1], t[2], 1.0]
+    }
 
     /// Samples every face of `b` on a 41×41 grid (edges included), placed by `t`: longitude, latitude (radians)
     /// and height of each.
@@ -309,25 +346,30 @@ mod tests {
     #[test]
     fn regions_hold_their_boxes_across_the_antimeridian_off_centre_and_at_a_pole() {
         // Across the antimeridian: west > east, both within ±π.
-        let t = enu(180.0, 51.5, [0.0, 0.0]);
+        let t = enu(180.0, 51.5, [0.0, 0.0], 0.0, 1.0);
         let b = Aabb { min: [-35e3, -55e3, -20.0], max: [35e3, 55e3, 2500.0] };
         let r = holds(&b, &t, 1e-7);
         assert!(r[0] > 0.0 && r[2] < 0.0, "{r:?}");
         // A raster whose first sample is at exactly -180°: the tile from it reaches a hair west of it.
-        let t = enu(-179.5, 51.5, [35e3, -55e3]);
+        let t = enu(-179.5, 51.5, [35e3, -55e3], 0.0, 1.0);
         let b = Aabb { min: [0.0, -110e3, 0.0], max: [35e3, -55e3, 800.0] };
         holds(&b, &t, 1e-7);
         // A tile off the scene's centre meridian, far north: its north edge is highest where it crosses that
         // meridian, between the edge's ends and its midpoint.
-        let t = enu(10.0, 60.0, [0.0, 0.0]);
+        let t = enu(10.0, 60.0, [0.0, 0.0], 0.0, 1.0);
         let b = Aabb { min: [-20e3, 40e3, -50.0], max: [180e3, 120e3, 4000.0] };
         holds(&b, &t, 1e-7);
+        // A projected grid's frame: turned 2° (UTM's meridian convergence 200 km off a zone's central meridian) and
+        // scaled by 1/0.9996.
+        let t = enu(12.0, 47.0, [0.0, 0.0], 2f64.to_radians(), 1.0 / 0.9996);
+        let b = Aabb { min: [-60e3, -5e3, 100.0], max: [40e3, 75e3, 3800.0] };
+        holds(&b, &t, 1e-7);
         // Southern hemisphere, below the ellipsoid.
-        let t = enu(-70.0, -33.0, [0.0, 0.0]);
+        let t = enu(-70.0, -33.0, [0.0, 0.0], 0.0, 1.0);
         let b = Aabb { min: [-90e3, -30e3, -400.0], max: [15e3, 70e3, -10.0] };
         holds(&b, &t, 1e-7);
         // A box over the north pole: every longitude, up to the pole.
-        let t = enu(0.0, 89.9, [0.0, 0.0]);
+        let t = enu(0.0, 89.9, [0.0, 0.0], 0.0, 1.0);
         let b = Aabb { min: [-30e3, -30e3, -100.0], max: [30e3, 30e3, 100.0] };
         let r = holds(&b, &t, 1e-7);
         assert_eq!([r[0], r[2], r[3]], [-PI, PI, PI / 2.0]);

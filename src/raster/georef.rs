@@ -184,12 +184,23 @@ impl Georef {
 }
 
 impl Georef {
-    /// Longitude and latitude (degrees, WGS84) of the raster's centre, where the CRS is one terrafarm can invert:
-    /// geographic, Web Mercator, or WGS84 / UTM (EPSG:32601–32660, 32701–32760). `None` for any other CRS.
+    /// Longitude and latitude (degrees, WGS84) of the raster's centre, where the CRS is one terrafarm can invert
+    /// ([`Georef::lon_lat`]).
     pub fn centre_lon_lat(&self, width: usize, height: usize) -> Option<[f64; 2]> {
+        let [x, y] = self.at(width as f64 / 2.0, height as f64 / 2.0);
+        self.lon_lat(x, y)
+    }
+
+    /// The CRS coordinates of a point of the grid, `col` columns and `row` rows from the first sample's outer corner
+    /// (a sample's centre is at +0.5, +0.5).
+    pub fn at(&self, col: f64, row: f64) -> [f64; 2] {
         let g = &self.geotransform;
-        let (w, h) = (width as f64 / 2.0, height as f64 / 2.0);
-        let (x, y) = (g[0] + g[1] * w + g[2] * h, g[3] + g[4] * w + g[5] * h);
+        [g[0] + g[1] * col + g[2] * row, g[3] + g[4] * col + g[5] * row]
+    }
+
+    /// Longitude and latitude (degrees, WGS84) of a point given in the CRS, where the CRS is one terrafarm can
+    /// invert: geographic, Web Mercator, or WGS84 / UTM (EPSG:32601–32660, 32701–32760). `None` for any other CRS.
+    pub fn lon_lat(&self, x: f64, y: f64) -> Option<[f64; 2]> {
         let ll = match (self.model, self.epsg) {
             (Model::Geographic, _) => [x, y],
             (Model::Projected, Some(3857 | 900913 | 3785)) => {
