@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Writes src/raster/epsg_units.rs from PROJ's database (proj.db, what GDAL reads CRS codes with): the linear
-units of EPSG, the projected CRSs whose axes are not in metres, and the vertical CRSs whose unit is not the metre or
-whose axis points down. A GeoTIFF names its CRS by code; GDAL leaves ProjLinearUnitsGeoKey out when the CRS is
-compound (horizontal + vertical), so the unit must come from the code.
+units of EPSG, the projected CRSs whose axes are not in metres, the vertical CRSs whose unit is not the metre or
+whose axis points down, and the UTM zones of CRSs whose datum lies within a few metres of WGS 84. A GeoTIFF names its
+CRS by code; GDAL leaves ProjLinearUnitsGeoKey out when the CRS is compound (horizontal + vertical), so the unit must
+come from the code.
 
     python3 .ci/epsg_units.py [--check] [--db PATH]
 
 --check compares the committed file with what the database gives and exits 1 on any difference (CI runs it).
 """
 import argparse
+import math
 import pathlib
 import re
 import sqlite3
@@ -31,6 +33,54 @@ def axis_units(db, table, extra=""):
             where c.auth_name = 'EPSG' and u.auth_name = 'EPSG' {extra}
             order by 1"""
     return db.execute(q).fetchall()
+
+
+def conv(db, unit):
+    return db.execute("select conv_factor from unit_of_measure where auth_name = 'EPSG' and code = ?", (str(unit),)).fetchone()[0]
+
+
+def near_wgs84(db, metres=3.0):
+    """Codes of the geodetic datums within `metres` of WGS 84: WGS 84 itself, and every datum with a Helmert
+    transformation to WGS 84 (EPSG:4326) whose largest displacement at the earth's surface (translation, rotation
+    and scale at the equatorial radius) is at most that."""
+    near = {"6326"}
+    rows = db.execute(
+        """select g.datum_code, h.tx, h.ty, h.tz, h.translation_uom_code, h.rx, h.ry, h.rz, h.rotation_uom_code,
+                  h.scale_difference, h.scale_difference_uom_code
+           from helmert_transformation_table h
+           join geodetic_crs g on g.auth_name = h.source_crs_auth_name and g.code = h.source_crs_code
+           where h.auth_name = 'EPSG' and h.deprecated = 0 and h.source_crs_auth_name = 'EPSG'
+             and h.target_crs_auth_name = 'EPSG' and h.target_crs_code = '4326'"""
+    ).fetchall()
+    for datum, tx, ty, tz, tu, rx, ry, rz, ru, ds, du in rows:
+        rot = math.sqrt(rx * rx + ry * ry + rz * rz) * conv(db, ru) if rx is not None else 0.0
+        scale = abs(ds) * conv(db, du) if ds else 0.0
+        if math.sqrt(tx * tx + ty * ty + tz * tz) * conv(db, tu) + 6378137.0 * (rot + scale) <= metres:
+            near.add(str(datum))
+    return near
+
+
+def utm_zones(db):
+    """EPSG projected CRSs that are a UTM zone (transverse Mercator, origin latitude 0, central meridian 6·zone −
+    183°, scale 0.9996, false easting 500 km, false northing 0 or 10,000 km; easting, northing in metres) on the
+    WGS 84 or GRS 1980 ellipsoid and a datum within 3 m of WGS 84: (code, zone, south)."""
+    near = near_wgs84(db)
+    q = """select cast(p.code as integer), c.param2_value, c.param5_value, cast(d.code as text)
+           from projected_crs p
+           join conversion_table c on c.auth_name = p.conversion_auth_name and c.code = p.conversion_code
+           join geodetic_crs g on g.auth_name = p.geodetic_crs_auth_name and g.code = p.geodetic_crs_code
+           join geodetic_datum d on d.auth_name = g.datum_auth_name and d.code = g.datum_code
+           where p.auth_name = 'EPSG' and p.deprecated = 0 and c.method_code = 9807 and c.param1_value = 0
+             and c.param3_value = 0.9996 and c.param4_value = 500000 and c.param5_value in (0, 10000000)
+             and p.coordinate_system_auth_name = 'EPSG' and p.coordinate_system_code = 4400
+             and d.ellipsoid_code in (7030, 7019) and d.prime_meridian_code = 8901
+           order by 1"""
+    out = []
+    for code, lon0, fn, datum in db.execute(q).fetchall():
+        zone = round((lon0 + 183) / 6)
+        if datum in near and abs(zone * 6 - 183 - lon0) < 1e-9 and 1 <= zone <= 60:
+            out.append((code, zone, fn > 0))
+    return out
 
 
 def generate(db_path):
@@ -80,6 +130,24 @@ def generate(db_path):
         "pub const VERTICAL: &[(u16, &str, u16, bool)] = &[",
     ]
     out += [f'    ({c}, "{n}", {u}, {"true" if o == "down" else "false"}),' for c, u, o, n in vertical]
+    # UTM zones in runs of consecutive codes and zones in one hemisphere.
+    zruns = []
+    for c, z, south in utm_zones(db):
+        if zruns and zruns[-1][1] == c - 1 and zruns[-1][2] + (c - zruns[-1][0]) == z and zruns[-1][3] == south:
+            zruns[-1][1] = c
+        else:
+            zruns.append([c, c, z, south])
+    out += [
+        "];",
+        "",
+        "/// Runs of EPSG projected CRS codes that are UTM zones on a datum within 3 m of WGS 84 (WGS 84, and ETRS89,",
+        "/// NAD83, GDA, SIRGAS, JGD and other datums with a Helmert transformation to WGS 84 of at most 3 m): (first code,",
+        "/// last code, the first code's zone, southern hemisphere); zones rise with the codes in a run.",
+        "#[rustfmt::skip]",
+        "pub const UTM: &[(u16, u16, u8, bool)] = &[",
+    ]
+    for i in range(0, len(zruns), 5):
+        out.append("    " + " ".join(f"({a}, {b}, {z}, {'true' if s else 'false'})," for a, b, z, s in zruns[i : i + 5]))
     out += ["];", ""]
     return "\n".join(out)
 

@@ -174,13 +174,14 @@ fn validate(tileset: &Path, validator: &Path) {
 
 /// The raster as a GeoTIFF in WGS84 / UTM zone 33 N, written by GDAL; with its south-west corner's easting and
 /// northing.
-fn utm_tif(dir: &Path, raw: &Path) -> (PathBuf, f64, f64) {
+fn utm_tif(dir: &Path, raw: &Path, srs: &str) -> (PathBuf, f64, f64) {
+    std::fs::create_dir_all(dir).unwrap();
     let tif = dir.join("utm.tif");
     // 200 km west of the zone's central meridian, where grid north is 1.9° from true north.
     let (e0, n0) = (300_000.0, 5_200_000.0);
     let ullr = [e0.to_string(), (n0 + H as f64 * CELL).to_string(), (e0 + W as f64 * CELL).to_string(), n0.to_string()];
-    envi_header(dir, raw.file_stem().unwrap().to_str().unwrap(), W, H);
-    gdal("gdal_translate", &["-q", "-a_srs", "EPSG:32633", "-a_ullr", &ullr[0], &ullr[1], &ullr[2], &ullr[3], raw.to_str().unwrap(), tif.to_str().unwrap()]);
+    envi_header(raw.parent().unwrap(), raw.file_stem().unwrap().to_str().unwrap(), W, H);
+    gdal("gdal_translate", &["-q", "-a_srs", srs, "-a_ullr", &ullr[0], &ullr[1], &ullr[2], &ullr[3], raw.to_str().unwrap(), tif.to_str().unwrap()]);
     (tif, e0, n0)
 }
 
@@ -243,51 +244,55 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         validate(&scene.join("tileset.json"), v);
     }
 
-    // A UTM GeoTIFF (zone 33 N), written by GDAL from the same heights.
+    // A UTM GeoTIFF (zone 33 N), written by GDAL from the same heights: on WGS 84, and on ETRS89 (EPSG:25833, what
+    // European survey DEMs come in; within a metre of WGS 84, and GDAL takes the two as one here).
     if !gdal_available() {
         return;
     }
-    let (tif, e0, n0) = utm_tif(d.path(), &input);
-    let m = mesh(&tif, &d.path().join("g"), &["--max-error", "1", "--lod", "2", "--tile-size", "64", "--format", "3dtiles"]);
-    let scene = d.path().join("g/utm");
-    let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
-    let t: Vec<f64> = ts["root"]["transform"].as_array().expect("a transform for a UTM raster").iter().map(|x| x.as_f64().unwrap()).collect();
-    // Each sample's local position (the centre and the four corners) maps to its earth-centred position per GDAL
-    // (EPSG:32633 → EPSG:4978, at height 0): within 2 cm, the tangent plane's rise over the ellipsoid 380 m from
-    // the centre being 1.1 cm. Grid north is turned from true north here, and the grid scaled by UTM's factor.
-    let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)];
-    let input: String = samples.iter().map(|&(c, r)| format!("{} {} 0\n", e0 + (c as f64 + 0.5) * CELL, n0 + (H - r) as f64 * CELL - 0.5 * CELL)).collect();
-    let o = std::process::Command::new("gdaltransform")
-        .args(["-s_srs", "EPSG:32633", "-t_srs", "EPSG:4978"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(input.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    let want: Vec<Vec<f64>> = String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect();
-    assert_eq!(want.len(), samples.len(), "gdaltransform: {}", String::from_utf8_lossy(&o.stdout));
-    for (&(c, r), want) in samples.iter().zip(&want) {
-        let (x, y) = (c as f64 * CELL, -(r as f64) * CELL);
-        let got: Vec<f64> = (0..3).map(|k| t[k] * x + t[4 + k] * y + t[12 + k]).collect();
-        let dist = (0..3).map(|k| (got[k] - want[k]).powi(2)).sum::<f64>().sqrt();
-        println!("UTM 33N sample ({c}, {r}): terrafarm ECEF {got:?}, GDAL {want:?}, {dist:.4} m apart");
-        assert!(dist < 0.02, "the root transform puts sample ({c}, {r}) {dist} m from where GDAL does");
-    }
-    // Up is the ellipsoid's unit normal, square to the tangent plane that the grid's columns and rows span.
-    let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
-    let dot = |a: [f64; 3], b: [f64; 3]| (0..3).map(|k| a[k] * b[k]).sum::<f64>();
-    assert!((dot(col(2), col(2)) - 1.0).abs() < 1e-12 && dot(col(0), col(2)).abs() < 1e-9 && dot(col(1), col(2)).abs() < 1e-9);
-    assert_eq!(m["levels"].as_array().unwrap().len(), 2);
-    // Regions (absolute, EPSG:4979): every content vertex, placed by the root transform, lies inside its tile's
-    // region, and each child's region inside its parent's.
-    let regions = check_regions(&scene, &ts["root"], &t, None);
-    assert!(regions > 0);
-    if let Some(v) = &v {
-        validate(&scene.join("tileset.json"), v);
+    for (srs, out) in [("EPSG:32633", "g"), ("EPSG:25833", "etrs")] {
+        let (tif, e0, n0) = utm_tif(&d.path().join(out), &input, srs);
+        let m = mesh(&tif, &d.path().join(out).join("o"), &["--max-error", "1", "--lod", "2", "--tile-size", "64", "--format", "3dtiles"]);
+        let scene = d.path().join(out).join("o/utm");
+        let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
+        let t: Vec<f64> = ts["root"]["transform"].as_array().expect("a transform for a UTM raster").iter().map(|x| x.as_f64().unwrap()).collect();
+        // Each sample's local position (the centre and the four corners) maps to its earth-centred position per
+        // GDAL (to EPSG:4978, at height 0): within 2 cm, the tangent plane's rise over the ellipsoid 380 m from the
+        // centre being 1.1 cm. Grid north is turned from true north here, and the grid scaled by UTM's factor.
+        let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)];
+        let input: String = samples.iter().map(|&(c, r)| format!("{} {} 0\n", e0 + (c as f64 + 0.5) * CELL, n0 + (H - r) as f64 * CELL - 0.5 * CELL)).collect();
+        let o = std::process::Command::new("gdaltransform")
+            .args(["-s_srs", srs, "-t_srs", "EPSG:4978"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(input.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        let want: Vec<Vec<f64>> =
+            String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect();
+        assert_eq!(want.len(), samples.len(), "gdaltransform: {}", String::from_utf8_lossy(&o.stdout));
+        for (&(c, r), want) in samples.iter().zip(&want) {
+            let (x, y) = (c as f64 * CELL, -(r as f64) * CELL);
+            let got: Vec<f64> = (0..3).map(|k| t[k] * x + t[4 + k] * y + t[12 + k]).collect();
+            let dist = (0..3).map(|k| (got[k] - want[k]).powi(2)).sum::<f64>().sqrt();
+            println!("{srs} sample ({c}, {r}): terrafarm ECEF {got:?}, GDAL {want:?}, {dist:.4} m apart");
+            assert!(dist < 0.02, "{srs}: the root transform puts sample ({c}, {r}) {dist} m from where GDAL does");
+        }
+        // Up is the ellipsoid's unit normal, square to the tangent plane that the grid's columns and rows span.
+        let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
+        let dot = |a: [f64; 3], b: [f64; 3]| (0..3).map(|k| a[k] * b[k]).sum::<f64>();
+        assert!((dot(col(2), col(2)) - 1.0).abs() < 1e-12 && dot(col(0), col(2)).abs() < 1e-9 && dot(col(1), col(2)).abs() < 1e-9);
+        assert_eq!(m["levels"].as_array().unwrap().len(), 2);
+        // Regions (absolute, EPSG:4979): every content vertex, placed by the root transform, lies inside its tile's
+        // region, and each child's region inside its parent's.
+        let regions = check_regions(&scene, &ts["root"], &t, None);
+        assert!(regions > 0);
+        if let Some(v) = &v {
+            validate(&scene.join("tileset.json"), v);
+        }
     }
 }
 
@@ -735,7 +740,7 @@ fn cesiumjs_loads_every_tile_of_a_georeferenced_compressed_tileset() {
     }
     let d = tempfile::tempdir().unwrap();
     let (input, _) = raster(d.path());
-    let (tif, _, _) = utm_tif(d.path(), &input);
+    let (tif, _, _) = utm_tif(d.path(), &input, "EPSG:32633");
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-artifacts");
     std::fs::create_dir_all(&shots).unwrap();
     // The explicit tree (two levels above the tiles), then the implicit one (levels up to one tile).

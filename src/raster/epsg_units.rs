@@ -151,3 +151,29 @@ pub const VERTICAL: &[(u16, &str, u16, bool)] = &[
     (9288, "MSL NL depth", 9001, true),
     (9672, "CD Norway depth", 9001, true),
 ];
+
+/// Runs of EPSG projected CRS codes that are UTM zones on a datum within 3 m of WGS 84 (WGS 84, and ETRS89,
+/// NAD83, GDA, SIRGAS, JGD and other datums with a Helmert transformation to WGS 84 of at most 3 m): (first code,
+/// last code, the first code's zone, southern hemisphere); zones rise with the codes in a run.
+#[rustfmt::skip]
+pub const UTM: &[(u16, u16, u8, bool)] = &[
+    (2089, 2090, 38, false), (2133, 2135, 58, true), (2158, 2158, 29, false), (2195, 2195, 2, true), (2201, 2203, 18, false),
+    (2955, 2957, 11, false), (2958, 2962, 17, false), (2972, 2972, 22, false), (2975, 2975, 40, true), (3036, 3037, 36, true),
+    (3064, 3065, 32, false), (3067, 3067, 35, false), (3097, 3101, 51, false), (3154, 3157, 7, false), (3158, 3160, 14, false),
+    (3169, 3171, 57, true), (3178, 3189, 18, false), (3296, 3299, 5, true), (3307, 3307, 39, false), (3313, 3313, 21, false),
+    (3343, 3345, 28, false), (3372, 3373, 59, false), (3449, 3450, 17, false), (3706, 3707, 59, false), (3708, 3726, 1, false),
+    (3740, 3749, 10, false), (3750, 3751, 4, false), (3761, 3761, 22, false), (3767, 3768, 33, false), (3890, 3892, 37, false),
+    (4082, 4083, 27, false), (4467, 4467, 21, false), (4471, 4471, 38, true), (4484, 4489, 11, false), (4559, 4559, 20, false),
+    (5014, 5015, 25, false), (5016, 5016, 28, false), (5355, 5355, 20, true), (5356, 5356, 19, true), (5357, 5357, 21, true),
+    (5382, 5383, 21, true), (5387, 5387, 18, true), (5389, 5389, 19, true), (5396, 5396, 26, true), (5490, 5490, 20, false),
+    (5550, 5552, 54, true), (5629, 5629, 38, true), (5644, 5644, 39, true), (5700, 5700, 1, true), (5836, 5836, 37, false),
+    (5837, 5837, 40, false), (5839, 5839, 17, true), (6210, 6211, 23, false), (6328, 6329, 59, false), (6330, 6348, 1, false),
+    (6366, 6371, 11, false), (6688, 6692, 51, false), (6736, 6737, 46, true), (6738, 6738, 59, true), (7074, 7081, 37, true),
+    (7374, 7376, 39, false), (7791, 7793, 32, false), (7803, 7803, 34, false), (7805, 7805, 36, false), (7846, 7859, 46, true),
+    (7883, 7883, 30, true), (7887, 7887, 30, true), (8455, 8456, 53, true), (8682, 8682, 34, false), (8687, 8687, 33, false),
+    (8836, 8840, 36, false), (8903, 8903, 1, true), (9156, 9158, 32, true), (9265, 9265, 19, true), (9356, 9360, 36, false),
+    (9391, 9391, 35, false), (9709, 9709, 23, false), (9712, 9712, 24, false), (9713, 9713, 24, false), (9716, 9716, 34, false),
+    (9874, 9875, 57, true), (23866, 23872, 46, false), (23877, 23884, 47, true), (25828, 25837, 28, false), (26901, 26923, 1, false),
+    (28348, 28358, 48, true), (31965, 31976, 11, false), (31977, 31985, 17, true), (31986, 31991, 17, false), (31992, 32000, 17, true),
+    (32601, 32660, 1, false), (32701, 32760, 1, true),
+];

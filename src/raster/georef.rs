@@ -199,7 +199,8 @@ impl Georef {
     }
 
     /// Longitude and latitude (degrees, WGS84) of a point given in the CRS, where the CRS is one terrafarm can
-    /// invert: geographic, Web Mercator, or WGS84 / UTM (EPSG:32601–32660, 32701–32760). `None` for any other CRS.
+    /// invert: geographic, Web Mercator, or a UTM zone on WGS 84 or a datum within 3 m of it ([`utm_zone`]: ETRS89,
+    /// NAD83, GDA94/2020, SIRGAS, JGD, …, whose difference from WGS 84 is left out). `None` for any other CRS.
     pub fn lon_lat(&self, x: f64, y: f64) -> Option<[f64; 2]> {
         let ll = match (self.model, self.epsg) {
             (Model::Geographic, _) => [x, y],
@@ -207,15 +208,22 @@ impl Georef {
                 let (x, y) = (x * self.unit_metres, y * self.unit_metres);
                 [(x / WGS84_A).to_degrees(), (y / WGS84_A).sinh().atan().to_degrees()]
             }
-            (Model::Projected, Some(e @ (32601..=32660 | 32701..=32760))) => {
-                let zone = (e % 100) as f64;
-                let south = e > 32700;
+            (Model::Projected, Some(e)) => {
+                let (zone, south) = utm_zone(e)?;
                 utm_inverse(x * self.unit_metres, y * self.unit_metres, zone, south)
             }
             _ => return None,
         };
         (ll[0].is_finite() && ll[1].is_finite() && (-90.0..=90.0).contains(&ll[1])).then_some(ll)
     }
+}
+
+/// The UTM zone and hemisphere of an EPSG projected CRS that is one on a datum within 3 m of WGS 84
+/// ([`epsg_units::UTM`], generated from PROJ's database).
+pub fn utm_zone(code: u32) -> Option<(f64, bool)> {
+    let c = u16::try_from(code).ok()?;
+    let &(first, _, zone, south) = epsg_units::UTM.iter().find(|&&(a, b, _, _)| (a..=b).contains(&c))?;
+    Some((f64::from(zone) + f64::from(c - first), south))
 }
 
 /// WGS84 / UTM easting and northing (metres) → longitude and latitude (degrees): the inverse transverse Mercator
@@ -427,6 +435,20 @@ mod tests {
         assert!((e - 30.922).abs() < 1e-3 && (n - 30.715).abs() < 1e-3, "{e} {n}");
         let [e, _] = degrees_to_metres(1.0 / 3600.0, 1.0 / 3600.0, 60.0);
         assert!((e - 15.5).abs() < 0.05, "{e}");
+    }
+
+    #[test]
+    fn utm_zones_on_datums_near_wgs84() {
+        // WGS 84, ETRS89, NAD83, NAD83(2011), GDA2020 zones; not ED50, NAD27, VN-2000 or a national grid.
+        assert_eq!(utm_zone(32633), Some((33.0, false)));
+        assert_eq!(utm_zone(32760), Some((60.0, true)));
+        assert_eq!(utm_zone(25832), Some((32.0, false)));
+        assert_eq!(utm_zone(26910), Some((10.0, false)));
+        assert_eq!(utm_zone(6339), Some((10.0, false)));
+        assert_eq!(utm_zone(7856), Some((56.0, true)));
+        for other in [23032, 26710, 3405, 2100, 27700, 3857, 4326, 70000] {
+            assert_eq!(utm_zone(other), None, "EPSG:{other}");
+        }
     }
 
     #[test]
