@@ -647,6 +647,8 @@ fn masks_and_alpha_bands_are_holes() {
     let internal = ["--config", "GDAL_TIFF_INTERNAL_MASK", "YES"];
     let mask = ["-b", "1", "-mask", "2"];
     let alpha = ["-b", "1", "-b", "2", "-colorinterp_2", "alpha"];
+    let pixel = ["-co", "INTERLEAVE=PIXEL"];
+    let tiles = |x: &'static str| ["-co", "TILED=YES", "-co", x, "-co", "BLOCKYSIZE=64"];
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         (
             "mask-tiled-f32-deflate-pred3",
@@ -673,55 +675,13 @@ fn masks_and_alpha_bands_are_holes() {
         ("mask-external", [&mask[..], &["-ot", "Float32", "-co", "COMPRESS=DEFLATE", "--config", "GDAL_TIFF_INTERNAL_MASK", "NO"]].concat(), "mask: external"),
         (
             "alpha-pixel-f32-zstd-pred3-tiled",
-            [
-                &alpha[..],
-                &[
-                    "-ot",
-                    "Float32",
-                    "-co",
-                    "INTERLEAVE=PIXEL",
-                    "-co",
-                    "COMPRESS=ZSTD",
-                    "-co",
-                    "PREDICTOR=3",
-                    "-co",
-                    "TILED=YES",
-                    "-co",
-                    "BLOCKXSIZE=64",
-                    "-co",
-                    "BLOCKYSIZE=64",
-                ],
-            ]
-            .concat(),
+            [&alpha[..], &pixel, &["-ot", "Float32", "-co", "COMPRESS=ZSTD", "-co", "PREDICTOR=3"], &tiles("BLOCKXSIZE=64")].concat(),
             "mask: alpha band 2",
         ),
-        (
-            "alpha-pixel-i16-lzw-strips",
-            [&alpha[..], &["-ot", "Int16", "-co", "INTERLEAVE=PIXEL", "-co", "COMPRESS=LZW", "-co", "BLOCKYSIZE=9"]].concat(),
-            "mask: alpha band 2",
-        ),
+        ("alpha-pixel-i16-lzw-strips", [&alpha[..], &pixel, &["-ot", "Int16", "-co", "COMPRESS=LZW", "-co", "BLOCKYSIZE=9"]].concat(), "mask: alpha band 2"),
         (
             "alpha-pixel-f32-lerc-tiled",
-            [
-                &alpha[..],
-                &[
-                    "-ot",
-                    "Float32",
-                    "-co",
-                    "INTERLEAVE=PIXEL",
-                    "-co",
-                    "COMPRESS=LERC",
-                    "-co",
-                    "MAX_Z_ERROR=0",
-                    "-co",
-                    "TILED=YES",
-                    "-co",
-                    "BLOCKXSIZE=128",
-                    "-co",
-                    "BLOCKYSIZE=64",
-                ],
-            ]
-            .concat(),
+            [&alpha[..], &pixel, &["-ot", "Float32", "-co", "COMPRESS=LERC", "-co", "MAX_Z_ERROR=0"], &tiles("BLOCKXSIZE=128")].concat(),
             "mask: alpha band 2",
         ),
         (

@@ -354,8 +354,8 @@ pub struct GeoTiffSource {
     counts: Vec<u64>,
     /// Samples per pixel of band 1's blocks: all of them when interleaved (chunky), 1 when stored as separate planes.
     stride: usize,
-    /// The sample read from each pixel: 0 (band 1), or the alpha band's when interleaved (the alpha reader, see
-    /// `validity`); with separate planes the band's blocks start at `chunk_base` instead.
+    /// The sample read from each pixel of interleaved blocks (0: band 1); a band stored as a plane of its own (the
+    /// alpha reader's, see `validity`) is read from its own blocks, which start at `chunk_base`.
     band: usize,
     /// The index of the read band's first block among all the file's blocks (`offsets` start there).
     chunk_base: u32,
@@ -377,7 +377,8 @@ pub struct GeoTiffSource {
     /// Band 1's transparency mask ([`Mask`]), when the file holds one.
     mask: Option<Mask>,
     /// Else GDAL's external mask `<file>.msk` (a TIFF of its own, band 1 the mask; with its identity), else the
-    /// file's alpha band: a source read window for window with the image, 0 meaning "not valid".
+    /// file's alpha band stored as a plane of its own (an interleaved one is `inline_alpha`): a source read window
+    /// for window with the image, 0 meaning "not valid".
     validity: Option<(Box<GeoTiffSource>, Option<Sidecar>)>,
     info: SourceInfo,
     georef: Option<Georef>,
