@@ -172,8 +172,8 @@ fn validate(tileset: &Path, validator: &Path) {
     assert_eq!((r["numErrors"].as_u64(), r["numWarnings"].as_u64()), (Some(0), Some(0)), "{}", serde_json::to_string_pretty(&r["issues"]).unwrap());
 }
 
-/// The raster as a GeoTIFF in WGS84 / UTM zone 33 N, written by GDAL; with its south-west corner's easting and
-/// northing.
+/// The raster as a GeoTIFF in `srs` (a UTM zone 33 N), written by GDAL into `dir`; with its south-west corner's
+/// easting and northing.
 fn utm_tif(dir: &Path, raw: &Path, srs: &str) -> (PathBuf, f64, f64) {
     std::fs::create_dir_all(dir).unwrap();
     let tif = dir.join("utm.tif");
@@ -256,8 +256,9 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
         let t: Vec<f64> = ts["root"]["transform"].as_array().expect("a transform for a UTM raster").iter().map(|x| x.as_f64().unwrap()).collect();
         // Each sample's local position (the centre and the four corners) maps to its earth-centred position per
-        // GDAL (to EPSG:4978, at height 0): within 2 cm, the tangent plane's rise over the ellipsoid 380 m from the
-        // centre being 1.1 cm. Grid north is turned from true north here, and the grid scaled by UTM's factor.
+        // GDAL (to EPSG:4978, at height 0): the centre within 1 cm, the corners within 2 cm, the tangent plane's rise
+        // over the ellipsoid 380 m from the centre being 1.1 cm. Grid north is turned from true north here, and the
+        // grid scaled by UTM's factor.
         let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)];
         let input: String = samples.iter().map(|&(c, r)| format!("{} {} 0\n", e0 + (c as f64 + 0.5) * CELL, n0 + (H - r) as f64 * CELL - 0.5 * CELL)).collect();
         let o = std::process::Command::new("gdaltransform")
@@ -279,7 +280,8 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
             let got: Vec<f64> = (0..3).map(|k| t[k] * x + t[4 + k] * y + t[12 + k]).collect();
             let dist = (0..3).map(|k| (got[k] - want[k]).powi(2)).sum::<f64>().sqrt();
             println!("{srs} sample ({c}, {r}): terrafarm ECEF {got:?}, GDAL {want:?}, {dist:.4} m apart");
-            assert!(dist < 0.02, "{srs}: the root transform puts sample ({c}, {r}) {dist} m from where GDAL does");
+            let bound = if (c, r) == samples[0] { 0.01 } else { 0.02 };
+            assert!(dist < bound, "{srs}: the root transform puts sample ({c}, {r}) {dist} m from where GDAL does");
         }
         // Up is the ellipsoid's unit normal, square to the tangent plane that the grid's columns and rows span.
         let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
