@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes src/raster/epsg_units.rs from PROJ's database (proj.db, what GDAL reads CRS codes with): the linear
 units of EPSG, the projected CRSs whose axes are not in metres, the vertical CRSs whose unit is not the metre or
-whose axis points down, and the UTM zones of CRSs whose datum lies within a few metres of WGS 84. A GeoTIFF names its
+whose axis points down, and the projections (as PROJ strings) of the projected CRSs terrafarm places on the
+ellipsoid: those whose datum lies within a few metres of WGS 84. A GeoTIFF names its
 CRS by code; GDAL leaves ProjLinearUnitsGeoKey out when the CRS is compound (horizontal + vertical), so the unit must
 come from the code.
 
@@ -60,26 +61,78 @@ def near_wgs84(db, metres=3.0):
     return near
 
 
-def utm_zones(db):
-    """EPSG projected CRSs that are a UTM zone (transverse Mercator, origin latitude 0, central meridian 6·zone −
-    183°, scale 0.9996, false easting 500 km, false northing 0 or 10,000 km; easting, northing in metres) on the
-    WGS 84 or GRS 1980 ellipsoid and a datum within 3 m of WGS 84: (code, zone, south)."""
+# EPSG methods placed through proj4rs: method code → (PROJ name, [(PROJ parameter, EPSG parameter code)], extra).
+METHODS = {
+    9807: ("tmerc", [("lat_0", 8801), ("lon_0", 8802), ("k_0", 8805), ("x_0", 8806), ("y_0", 8807)]),
+    9801: ("lcc", [("lat_1", 8801), ("lat_0", 8801), ("lon_0", 8802), ("k_0", 8805), ("x_0", 8806), ("y_0", 8807)]),
+    9802: ("lcc", [("lat_0", 8821), ("lon_0", 8822), ("lat_1", 8823), ("lat_2", 8824), ("x_0", 8826), ("y_0", 8827)]),
+    9822: ("aea", [("lat_0", 8821), ("lon_0", 8822), ("lat_1", 8823), ("lat_2", 8824), ("x_0", 8826), ("y_0", 8827)]),
+    9820: ("laea", [("lat_0", 8801), ("lon_0", 8802), ("x_0", 8806), ("y_0", 8807)]),
+    9810: ("stere", [("lat_0", 8801), ("lon_0", 8802), ("k_0", 8805), ("x_0", 8806), ("y_0", 8807)]),
+    9829: ("stere", [("lat_ts", 8832), ("lon_0", 8833), ("x_0", 8806), ("y_0", 8807)]),
+    9804: ("merc", [("lon_0", 8802), ("k_0", 8805), ("x_0", 8806), ("y_0", 8807)]),
+    9805: ("merc", [("lat_ts", 8823), ("lon_0", 8802), ("x_0", 8806), ("y_0", 8807)]),
+    9809: ("sterea", [("lat_0", 8801), ("lon_0", 8802), ("k_0", 8805), ("x_0", 8806), ("y_0", 8807)]),
+}
+
+
+def dms(v):
+    """EPSG's sexagesimal DMS (unit 9110: sDDD.MMSSsss) → degrees, read from its decimal digits."""
+    sign = -1 if v < 0 else 1
+    t = f"{abs(v):.10f}"
+    d, frac = t.split(".")
+    return sign * (int(d) + int(frac[:2]) / 60 + float(frac[2:4] + "." + frac[4:]) / 3600)
+
+
+def value(db, v, uom):
+    """A conversion parameter in PROJ's units: degrees for angles, metres for lengths, unity for scales."""
+    if uom == "9110":
+        return dms(v)
+    if uom in ("9102", "9122"):
+        return v
+    if uom == "9105":
+        return v * 0.9
+    kind, factor = db.execute("select type, conv_factor from unit_of_measure where auth_name = 'EPSG' and code = ?", (uom,)).fetchone()
+    return v * factor / (math.pi / 180) if kind == "angle" else v * factor
+
+
+def projections(db):
+    """EPSG projected CRSs placed through a PROJ string (read by proj4rs): a method of METHODS, the WGS 84 or GRS 1980
+    ellipsoid, the Greenwich meridian, a datum within 3 m of WGS 84, and axes that are easting and northing in
+    either order (or a polar stereographic grid's x and y): (code, PROJ string), sorted by code."""
     near = near_wgs84(db)
-    q = """select cast(p.code as integer), c.param2_value, c.param5_value, cast(d.code as text)
+    q = """select cast(p.code as integer), c.*, cast(d.code as text), d.ellipsoid_code, p.coordinate_system_code
            from projected_crs p
            join conversion_table c on c.auth_name = p.conversion_auth_name and c.code = p.conversion_code
            join geodetic_crs g on g.auth_name = p.geodetic_crs_auth_name and g.code = p.geodetic_crs_code
            join geodetic_datum d on d.auth_name = g.datum_auth_name and d.code = g.datum_code
-           where p.auth_name = 'EPSG' and p.deprecated = 0 and c.method_code = 9807 and c.param1_value = 0
-             and c.param3_value = 0.9996 and c.param4_value = 500000 and c.param5_value in (0, 10000000)
-             and p.coordinate_system_auth_name = 'EPSG' and p.coordinate_system_code = 4400
+           where p.auth_name = 'EPSG' and p.deprecated = 0 and p.coordinate_system_auth_name = 'EPSG'
              and d.ellipsoid_code in (7030, 7019) and d.prime_meridian_code = 8901
            order by 1"""
     out = []
-    for code, lon0, fn, datum in db.execute(q).fetchall():
-        zone = round((lon0 + 183) / 6)
-        if datum in near and abs(zone * 6 - 183 - lon0) < 1e-9 and 1 <= zone <= 60:
-            out.append((code, zone, fn > 0))
+    for row in db.execute(q).fetchall():
+        code, conv, datum, ellps, cs = row[0], row[1:-3], row[-3], str(row[-2]), str(row[-1])
+        method = int(conv[5])
+        if datum not in near or method not in METHODS or code > 65535:
+            continue
+        orient = [o for (o,) in db.execute(
+            "select orientation from axis where coordinate_system_auth_name = 'EPSG' and coordinate_system_code = ?", (cs,))]
+        polar = method in (9810, 9829)
+        if sorted(orient) != ["east", "north"] and not (polar and len(orient) == 2 and all(o.startswith(("North along", "South along")) for o in orient)):
+            continue
+        params = {}
+        for i in range(7):
+            b = 6 + 5 * i
+            if conv[b + 1] is not None:
+                params[int(conv[b + 1])] = value(db, conv[b + 2], str(conv[b + 4]))
+        name, keys = METHODS[method]
+        parts = [f"+proj={name}"]
+        if method == 9829:
+            parts.append(f"+lat_0={90 if params[8832] > 0 else -90}")
+        for key, p in keys:
+            parts.append(f"+{key}={params[p]!r}".removesuffix(".0"))
+        parts.append(f"+ellps={'WGS84' if ellps == '7030' else 'GRS80'}")
+        out.append((code, " ".join(parts)))
     return out
 
 
@@ -130,24 +183,30 @@ def generate(db_path):
         "pub const VERTICAL: &[(u16, &str, u16, bool)] = &[",
     ]
     out += [f'    ({c}, "{n}", {u}, {"true" if o == "down" else "false"}),' for c, u, o, n in vertical]
-    # UTM zones in runs of consecutive codes and zones in one hemisphere.
-    zruns = []
-    for c, z, south in utm_zones(db):
-        if zruns and zruns[-1][1] == c - 1 and zruns[-1][2] + (c - zruns[-1][0]) == z and zruns[-1][3] == south:
-            zruns[-1][1] = c
-        else:
-            zruns.append([c, c, z, south])
+    # Placeable CRSs: each distinct PROJ string once, and the codes that use it.
+    placed = projections(db)
+    strings = sorted({t for _, t in placed})
+    index = {t: i for i, t in enumerate(strings)}
     out += [
         "];",
         "",
-        "/// Runs of EPSG projected CRS codes that are UTM zones on a datum within 3 m of WGS 84 (WGS 84, and ETRS89,",
-        "/// NAD83, GDA, SIRGAS, JGD and other datums with a Helmert transformation to WGS 84 of at most 3 m): (first code,",
-        "/// last code, the first code's zone, southern hemisphere); zones rise with the codes in a run.",
-        "#[rustfmt::skip]",
-        "pub const UTM: &[(u16, u16, u8, bool)] = &[",
+        "/// PROJ strings (read by proj4rs) of the projections in [`PROJECTIONS`].",
+        "pub const PROJ_STRINGS: &[&str] = &[",
     ]
-    for i in range(0, len(zruns), 5):
-        out.append("    " + " ".join(f"({a}, {b}, {z}, {'true' if s else 'false'})," for a, b, z, s in zruns[i : i + 5]))
+    out += [f'    "{t}",' for t in strings]
+    out += [
+        "];",
+        "",
+        "/// EPSG projected CRSs terrafarm places on the ellipsoid (transverse Mercator, as UTM and most national and",
+        "/// state grids; Lambert conic conformal; Albers; Lambert azimuthal equal-area; polar and oblique stereographic;",
+        "/// Mercator) on the WGS 84 or GRS 1980 ellipsoid and a datum within 3 m of WGS 84 (WGS 84, and ETRS89, NAD83,",
+        "/// GDA, SIRGAS, JGD and other datums with a Helmert transformation to WGS 84 of at most 3 m), with easting and",
+        "/// northing axes: (code, index into [`PROJ_STRINGS`]), sorted by code.",
+        "#[rustfmt::skip]",
+        "pub const PROJECTIONS: &[(u16, u16)] = &[",
+    ]
+    for i in range(0, len(placed), 10):
+        out.append("    " + " ".join(f"({c}, {index[t]})," for c, t in placed[i : i + 10]))
     out += ["];", ""]
     return "\n".join(out)
 

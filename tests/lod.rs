@@ -172,18 +172,19 @@ fn validate(tileset: &Path, validator: &Path) {
     assert_eq!((r["numErrors"].as_u64(), r["numWarnings"].as_u64()), (Some(0), Some(0)), "{}", serde_json::to_string_pretty(&r["issues"]).unwrap());
 }
 
-/// The raster as a GeoTIFF in `srs` (a UTM zone 33 N), written by GDAL into `dir`; with its south-west corner's
-/// easting and northing.
-fn utm_tif(dir: &Path, raw: &Path, srs: &str) -> (PathBuf, f64, f64) {
+/// The raster as a GeoTIFF in `srs`, written by GDAL into `dir`, with its south-west corner at easting `e0` and
+/// northing `n0` (in the CRS's unit; a cell is `CELL` of them).
+fn projected_tif(dir: &Path, raw: &Path, srs: &str, e0: f64, n0: f64) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let tif = dir.join("utm.tif");
-    // 200 km west of the zone's central meridian, where grid north is 1.9° from true north.
-    let (e0, n0) = (300_000.0, 5_200_000.0);
     let ullr = [e0.to_string(), (n0 + H as f64 * CELL).to_string(), (e0 + W as f64 * CELL).to_string(), n0.to_string()];
     envi_header(raw.parent().unwrap(), raw.file_stem().unwrap().to_str().unwrap(), W, H);
     gdal("gdal_translate", &["-q", "-a_srs", srs, "-a_ullr", &ullr[0], &ullr[1], &ullr[2], &ullr[3], raw.to_str().unwrap(), tif.to_str().unwrap()]);
-    (tif, e0, n0)
+    tif
 }
+
+/// UTM zone 33 N 200 km west of the zone's central meridian, where grid north is 1.9° from true north.
+const UTM_CORNER: (f64, f64) = (300_000.0, 5_200_000.0);
 
 type Aabb = ([f64; 3], [f64; 3]);
 
@@ -244,21 +245,34 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         validate(&scene.join("tileset.json"), v);
     }
 
-    // A UTM GeoTIFF (zone 33 N), written by GDAL from the same heights: on WGS 84, and on ETRS89 (EPSG:25833, what
-    // European survey DEMs come in; within a metre of WGS 84, and GDAL takes the two as one here).
+    // GeoTIFFs written by GDAL from the same heights, in the projected CRSs real DEMs come in: UTM zone 33 N 200 km
+    // off its central meridian, on WGS 84 and on ETRS89 (EPSG:25833, what European survey DEMs come in; within a
+    // metre of WGS 84, and GDAL takes the two as one here); Lambert-93 (France's RGE ALTI) near Paris; EU-DEM's
+    // Lambert azimuthal equal-area grid; a NAD83 state plane in US survey feet (California zone 3, Oakland); and
+    // ArcticDEM's polar stereographic grid, across the north pole.
     if !gdal_available() {
         return;
     }
-    for (srs, out) in [("EPSG:32633", "g"), ("EPSG:25833", "etrs")] {
-        let (tif, e0, n0) = utm_tif(&d.path().join(out), &input, srs);
+    let crss = [
+        ("EPSG:32633", "g", UTM_CORNER),
+        ("EPSG:25833", "etrs", UTM_CORNER),
+        ("EPSG:2154", "l93", (650_000.0, 6_860_000.0)),
+        ("EPSG:3035", "laea", (4_000_000.0, 3_000_000.0)),
+        ("EPSG:2227", "ftus", (6_050_000.0, 2_118_000.0)),
+        ("EPSG:3413", "pole", (-200.0, -150.0)),
+    ];
+    for (srs, out, (e0, n0)) in crss {
+        let tif = projected_tif(&d.path().join(out), &input, srs, e0, n0);
         let m = mesh(&tif, &d.path().join(out).join("o"), &["--max-error", "1", "--lod", "2", "--tile-size", "64", "--format", "3dtiles"]);
         let scene = d.path().join(out).join("o/utm");
         let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
-        let t: Vec<f64> = ts["root"]["transform"].as_array().expect("a transform for a UTM raster").iter().map(|x| x.as_f64().unwrap()).collect();
+        let t: Vec<f64> = ts["root"]["transform"].as_array().expect("a transform for a projected raster").iter().map(|x| x.as_f64().unwrap()).collect();
+        // The mesh's metres per CRS unit (a US survey foot in EPSG:2227).
+        let cell = m["params"]["cell_size"][0].as_f64().unwrap();
         // Each sample's local position (the centre and the four corners) maps to its earth-centred position per
         // GDAL (to EPSG:4978, at height 0): the centre within 1 cm, the corners within 2 cm, the tangent plane's rise
-        // over the ellipsoid 380 m from the centre being 1.1 cm. Grid north is turned from true north here, and the
-        // grid scaled by UTM's factor.
+        // over the ellipsoid 380 m from the centre being 1.1 cm. Grid north is turned from true north here (UTM's
+        // meridian convergence, Lambert's, the polar grid's), and the grid scaled by the projection's factor.
         let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)];
         let input: String = samples.iter().map(|&(c, r)| format!("{} {} 0\n", e0 + (c as f64 + 0.5) * CELL, n0 + (H - r) as f64 * CELL - 0.5 * CELL)).collect();
         let o = std::process::Command::new("gdaltransform")
@@ -276,7 +290,7 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
             String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect();
         assert_eq!(want.len(), samples.len(), "gdaltransform: {}", String::from_utf8_lossy(&o.stdout));
         for (&(c, r), want) in samples.iter().zip(&want) {
-            let (x, y) = (c as f64 * CELL, -(r as f64) * CELL);
+            let (x, y) = (c as f64 * cell, -(r as f64) * cell);
             let got: Vec<f64> = (0..3).map(|k| t[k] * x + t[4 + k] * y + t[12 + k]).collect();
             let dist = (0..3).map(|k| (got[k] - want[k]).powi(2)).sum::<f64>().sqrt();
             println!("{srs} sample ({c}, {r}): terrafarm ECEF {got:?}, GDAL {want:?}, {dist:.4} m apart");
@@ -296,6 +310,14 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
             validate(&scene.join("tileset.json"), v);
         }
     }
+    // The British National Grid (OSGB36, about 100 m from WGS 84) is not placed: no transform, and the run says so.
+    let tif = projected_tif(&d.path().join("bng"), &input, "EPSG:27700", 530_000.0, 180_000.0);
+    let out = d.path().join("bng/o");
+    let o = run(&["mesh", tif.to_str().unwrap(), "--out", out.to_str().unwrap(), "--max-error", "1", "--format", "3dtiles"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("utm/tileset.json")).unwrap()).unwrap();
+    assert!(ts["root"]["transform"].is_null());
+    assert!(stderr(&o).contains("EPSG:27700 is not a CRS terrafarm places on the ellipsoid"), "{}", stderr(&o));
 }
 
 /// Every GLB a manifest lists (level 0 and every level above), by name.
@@ -456,7 +478,11 @@ fn check_regions(scene: &Path, tile: &serde_json::Value, t: &[f64], parent: Opti
     assert!(reg[0].abs() <= pi && reg[2].abs() <= pi && reg[1].abs() <= pi / 2.0 && reg[3].abs() <= pi / 2.0, "{reg:?}");
     if let Some(p) = parent {
         assert!(
-            east_of(reg[0], p[0]) + span(&reg) <= span(&p) && reg[1] >= p[1] && reg[3] <= p[3] && reg[4] >= p[4] - 1e-6 && reg[5] <= p[5] + 1e-6,
+            (span(&p) >= std::f64::consts::TAU || east_of(reg[0], p[0]) + span(&reg) <= span(&p))
+                && reg[1] >= p[1]
+                && reg[3] <= p[3]
+                && reg[4] >= p[4] - 1e-6
+                && reg[5] <= p[5] + 1e-6,
             "region {reg:?} outside its parent's {p:?}"
         );
     }
@@ -742,7 +768,7 @@ fn cesiumjs_loads_every_tile_of_a_georeferenced_compressed_tileset() {
     }
     let d = tempfile::tempdir().unwrap();
     let (input, _) = raster(d.path());
-    let (tif, _, _) = utm_tif(d.path(), &input, "EPSG:32633");
+    let tif = projected_tif(d.path(), &input, "EPSG:32633", UTM_CORNER.0, UTM_CORNER.1);
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-artifacts");
     std::fs::create_dir_all(&shots).unwrap();
     // The explicit tree (two levels above the tiles), then the implicit one (levels up to one tile).

@@ -5,8 +5,9 @@
 //! covers, `refine: REPLACE`; level 0 holds the leaves. Content is each tile's GLB. glTF is Y-up and 3D Tiles Z-up
 //! (§y-up to z-up): a GLB's (x, y, z) is the tileset's (x, −z, y), so with terrafarm's glTF axes (+X east, +Y up,
 //! +Z south) the tileset frame is x east, y north, z up, metres from the raster's first sample. When the input's
-//! CRS can be inverted (geographic, Web Mercator, WGS84 / UTM) the root's `transform` places that frame on the
-//! WGS84 ellipsoid: east-north-up at the raster's centre, in earth-centred coordinates.
+//! CRS can be inverted (geographic, Web Mercator, the projected CRSs of [`georef::projection`]) the root's
+//! `transform` places that frame on the WGS84 ellipsoid as the projection lies at the raster's centre
+//! ([`root_transform`]), in earth-centred coordinates.
 
 use std::collections::HashMap;
 

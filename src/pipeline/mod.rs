@@ -797,6 +797,13 @@ pub fn commit(
             Some(top) => tileset::implicit(&manifest, top).map(|(doc, subtree)| (doc, vec![(tileset::SUBTREE_ROOT.to_string(), subtree)])),
         }
         .map_err(|m| anyhow!("scene {}: {m}", info.scene))?;
+        if let Some(g) = manifest.georef.as_ref().filter(|_| tileset::root_transform(&manifest).is_none()) {
+            let crs = g.epsg.map_or("a user-defined CRS".to_string(), |e| format!("EPSG:{e}"));
+            warn!(
+                "scene '{}': {crs} is not a CRS terrafarm places on the ellipsoid (geographic, Web Mercator, or a projected CRS on WGS 84 or a datum within 3 m of it); tileset.json has no root transform, so viewers show the scene in its own frame at the earth's centre",
+                info.scene
+            );
+        }
         for (name, bytes) in &subtrees {
             store.put(&format!("{}/{name}", info.scene), bytes)?;
         }

@@ -199,8 +199,11 @@ impl Georef {
     }
 
     /// Longitude and latitude (degrees, WGS84) of a point given in the CRS, where the CRS is one terrafarm can
-    /// invert: geographic, Web Mercator, or a UTM zone on WGS 84 or a datum within 3 m of it ([`utm_zone`]: ETRS89,
-    /// NAD83, GDA94/2020, SIRGAS, JGD, …, whose difference from WGS 84 is left out). `None` for any other CRS.
+    /// invert: geographic, Web Mercator, or one of the projected CRSs of [`projection`] (transverse Mercator, as
+    /// UTM and most national and state grids; Lambert conic; Albers; Lambert azimuthal; polar and oblique
+    /// stereographic; Mercator) on WGS 84 or a datum within 3 m of it (ETRS89, NAD83, GDA94/2020, SIRGAS, JGD, …,
+    /// whose difference from WGS 84 is left out). `None` for any other CRS, and for a point the projection does
+    /// not reach.
     pub fn lon_lat(&self, x: f64, y: f64) -> Option<[f64; 2]> {
         let ll = match (self.model, self.epsg) {
             (Model::Geographic, _) => [x, y],
@@ -208,54 +211,41 @@ impl Georef {
                 let (x, y) = (x * self.unit_metres, y * self.unit_metres);
                 [(x / WGS84_A).to_degrees(), (y / WGS84_A).sinh().atan().to_degrees()]
             }
-            (Model::Projected, Some(e)) => {
-                let (zone, south) = utm_zone(e)?;
-                utm_inverse(x * self.unit_metres, y * self.unit_metres, zone, south)
-            }
+            (Model::Projected, Some(e)) => projection(e)?.inverse(x * self.unit_metres, y * self.unit_metres)?,
             _ => return None,
         };
         (ll[0].is_finite() && ll[1].is_finite() && (-90.0..=90.0).contains(&ll[1])).then_some(ll)
     }
 }
 
-/// The UTM zone and hemisphere of an EPSG projected CRS that is one on a datum within 3 m of WGS 84
-/// ([`epsg_units::UTM`], generated from PROJ's database).
-pub fn utm_zone(code: u32) -> Option<(f64, bool)> {
-    let c = u16::try_from(code).ok()?;
-    let &(first, _, zone, south) = epsg_units::UTM.iter().find(|&&(a, b, _, _)| (a..=b).contains(&c))?;
-    Some((f64::from(zone) + f64::from(c - first), south))
+/// A projected CRS terrafarm can invert: its projection, as proj4rs reads it, and the same ellipsoid's geographic
+/// coordinates.
+pub struct Projection {
+    proj: proj4rs::Proj,
+    geographic: proj4rs::Proj,
 }
 
-/// WGS84 / UTM easting and northing (metres) → longitude and latitude (degrees): the inverse transverse Mercator
-/// series (Snyder, Map Projections — A Working Manual, USGS PP 1395, eqs. 8-12 to 8-25), scale 0.9996, false
-/// easting 500 km, false northing 10 000 km in the south.
-pub fn utm_inverse(easting: f64, northing: f64, zone: f64, south: bool) -> [f64; 2] {
-    let (a, e2, k0) = (WGS84_A, WGS84_E2, 0.9996);
-    let ep2 = e2 / (1.0 - e2);
-    let x = easting - 500_000.0;
-    let y = if south { northing - 10_000_000.0 } else { northing };
-    let m = y / k0;
-    let mu = m / (a * (1.0 - e2 / 4.0 - 3.0 * e2 * e2 / 64.0 - 5.0 * e2 * e2 * e2 / 256.0));
-    let e1 = (1.0 - (1.0 - e2).sqrt()) / (1.0 + (1.0 - e2).sqrt());
-    let phi1 = mu
-        + (3.0 * e1 / 2.0 - 27.0 * e1.powi(3) / 32.0) * (2.0 * mu).sin()
-        + (21.0 * e1 * e1 / 16.0 - 55.0 * e1.powi(4) / 32.0) * (4.0 * mu).sin()
-        + (151.0 * e1.powi(3) / 96.0) * (6.0 * mu).sin()
-        + (1097.0 * e1.powi(4) / 512.0) * (8.0 * mu).sin();
-    let (s, c, t) = (phi1.sin(), phi1.cos(), phi1.tan());
-    let c1 = ep2 * c * c;
-    let t1 = t * t;
-    let n1 = a / (1.0 - e2 * s * s).sqrt();
-    let r1 = a * (1.0 - e2) / (1.0 - e2 * s * s).powf(1.5);
-    let d = x / (n1 * k0);
-    let lat = phi1
-        - (n1 * t / r1)
-            * (d * d / 2.0 - (5.0 + 3.0 * t1 + 10.0 * c1 - 4.0 * c1 * c1 - 9.0 * ep2) * d.powi(4) / 24.0
-                + (61.0 + 90.0 * t1 + 298.0 * c1 + 45.0 * t1 * t1 - 252.0 * ep2 - 3.0 * c1 * c1) * d.powi(6) / 720.0);
-    let lon0 = (zone * 6.0 - 183.0).to_radians();
-    let lon = lon0
-        + (d - (1.0 + 2.0 * t1 + c1) * d.powi(3) / 6.0 + (5.0 - 2.0 * c1 + 28.0 * t1 - 3.0 * c1 * c1 + 8.0 * ep2 + 24.0 * t1 * t1) * d.powi(5) / 120.0) / c;
-    [lon.to_degrees(), lat.to_degrees()]
+impl Projection {
+    /// Easting and northing (metres) → longitude and latitude (degrees); `None` where the projection does not
+    /// reach.
+    pub fn inverse(&self, easting: f64, northing: f64) -> Option<[f64; 2]> {
+        let mut p = (easting, northing, 0.0);
+        proj4rs::transform::transform(&self.proj, &self.geographic, &mut p).ok()?;
+        Some([p.0.to_degrees(), p.1.to_degrees()])
+    }
+}
+
+/// The projection of an EPSG projected CRS on WGS 84 or a datum within 3 m of it ([`epsg_units::PROJECTIONS`],
+/// generated from PROJ's database with the PROJ string of each; Web Mercator is inverted in [`Georef::lon_lat`]).
+pub fn projection(code: u32) -> Option<Projection> {
+    let c = u16::try_from(code).ok()?;
+    let i = epsg_units::PROJECTIONS.binary_search_by_key(&c, |&(code, _)| code).ok()?;
+    let s = epsg_units::PROJ_STRINGS[usize::from(epsg_units::PROJECTIONS[i].1)];
+    // The geographic frame on the projection's own ellipsoid, so proj4rs shifts no datum.
+    let ellps = s.rsplit_once("+ellps=")?.1;
+    let proj = proj4rs::Proj::from_proj_string(s).ok()?;
+    let geographic = proj4rs::Proj::from_proj_string(&format!("+proj=longlat +ellps={ellps}")).ok()?;
+    Some(Projection { proj, geographic })
 }
 
 /// Earth-centred, earth-fixed coordinates (metres) of a WGS84 longitude, latitude (degrees) and ellipsoidal height.
@@ -438,16 +428,21 @@ mod tests {
     }
 
     #[test]
-    fn utm_zones_on_datums_near_wgs84() {
-        // WGS 84, ETRS89, NAD83, NAD83(2011), GDA2020 zones; not ED50, NAD27, VN-2000 or a national grid.
-        assert_eq!(utm_zone(32633), Some((33.0, false)));
-        assert_eq!(utm_zone(32760), Some((60.0, true)));
-        assert_eq!(utm_zone(25832), Some((32.0, false)));
-        assert_eq!(utm_zone(26910), Some((10.0, false)));
-        assert_eq!(utm_zone(6339), Some((10.0, false)));
-        assert_eq!(utm_zone(7856), Some((56.0, true)));
-        for other in [23032, 26710, 3405, 2100, 27700, 3857, 4326, 70000] {
-            assert_eq!(utm_zone(other), None, "EPSG:{other}");
+    fn projections_on_datums_near_wgs84() {
+        // WGS 84, ETRS89, NAD83, NAD83(2011) and GDA2020 UTM zones, Lambert-93, EU-DEM's LAEA, the polar
+        // stereographic grids of ArcticDEM and REMA, CONUS Albers, a NAD83 state plane in US feet; not ED50, NAD27,
+        // VN-2000, GGRS87, the British, Swiss or Dutch grids (datums 100 m and more from WGS 84), Web Mercator
+        // (inverted in lon_lat) or geographic codes.
+        for code in [32633, 32760, 25832, 26910, 6339, 7856, 2154, 3035, 3413, 3031, 5070, 2227] {
+            assert!(projection(code).is_some(), "EPSG:{code}");
+        }
+        for other in [23032, 26710, 3405, 2100, 27700, 2056, 28992, 3857, 4326, 70000] {
+            assert!(projection(other).is_none(), "EPSG:{other}");
+        }
+        assert!(epsg_units::PROJECTIONS.windows(2).all(|w| w[0].0 < w[1].0), "sorted, for the binary search");
+        // Every generated string parses.
+        for (i, s) in epsg_units::PROJ_STRINGS.iter().enumerate() {
+            assert!(proj4rs::Proj::from_proj_string(s).is_ok(), "{i}: {s}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! Formats that allow it (GeoTIFF, raw, SRTM `.hgt`, `.npy`) are read window by window, so a rank touches only the
 //! samples its tiles need; PNG (and RGB-encoded TIFF) is decoded whole once. No meshing, no tiling policy here.
 
-mod epsg_units;
+pub mod epsg_units;
 pub mod georef;
 mod geotiff;
 mod image_src;
