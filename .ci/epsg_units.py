@@ -136,6 +136,21 @@ def projections(db):
     return out
 
 
+def geographic(db):
+    """EPSG geographic 2D CRSs on the WGS 84 or GRS 1980 ellipsoid, the Greenwich meridian and a datum within 3 m
+    of WGS 84 (what a user-defined projected CRS in a GeoTIFF may be based on), and those datums: (CRS codes, datum
+    codes)."""
+    near = near_wgs84(db)
+    q = """select cast(g.code as integer), cast(d.code as text)
+           from geodetic_crs g
+           join geodetic_datum d on d.auth_name = g.datum_auth_name and d.code = g.datum_code
+           where g.auth_name = 'EPSG' and g.deprecated = 0 and g.type = 'geographic 2D'
+             and d.ellipsoid_code in (7030, 7019) and d.prime_meridian_code = 8901
+           order by 1"""
+    rows = [(c, d) for c, d in db.execute(q).fetchall() if d in near and c <= 65535]
+    return [c for c, _ in rows], sorted(int(d) for d in near)
+
+
 def generate(db_path):
     db = sqlite3.connect(db_path)
     version = db.execute("select value from metadata where key = 'EPSG.VERSION'").fetchone()
@@ -207,6 +222,26 @@ def generate(db_path):
     ]
     for i in range(0, len(placed), 10):
         out.append("    " + " ".join(f"({c}, {index[t]})," for c, t in placed[i : i + 10]))
+    geo, datums = geographic(db)
+    out += [
+        "];",
+        "",
+        "/// EPSG geographic 2D CRSs on the WGS 84 or GRS 1980 ellipsoid and a datum within 3 m of WGS 84, sorted: the",
+        "/// base a user-defined projected CRS of a GeoTIFF must have to be placed.",
+        "#[rustfmt::skip]",
+        "pub const GEOGRAPHIC: &[u16] = &[",
+    ]
+    for i in range(0, len(geo), 16):
+        out.append("    " + " ".join(f"{c}," for c in geo[i : i + 16]))
+    out += [
+        "];",
+        "",
+        "/// EPSG geodetic datums within 3 m of WGS 84, sorted (for a GeoTIFF's user-defined geographic CRS).",
+        "#[rustfmt::skip]",
+        "pub const DATUMS: &[u16] = &[",
+    ]
+    for i in range(0, len(datums), 16):
+        out.append("    " + " ".join(f"{c}," for c in datums[i : i + 16]))
     out += ["];", ""]
     return "\n".join(out)
 

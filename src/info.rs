@@ -27,6 +27,9 @@ struct Report {
     width: usize,
     height: usize,
     georef: Option<Georef>,
+    /// Longitude and latitude (degrees, WGS84) of the raster's centre where its CRS is one terrafarm places on the
+    /// ellipsoid (the 3D Tiles root transform puts the scene there); `None` otherwise.
+    centre_lon_lat: Option<[f64; 2]>,
     cell_size: CellSize,
     /// The z-scale and z-offset `mesh` would use without `--z-scale`/`--z-offset`, unless the file cannot say (then the
     /// error: an unknown height unit, a band scale out of bounds).
@@ -124,6 +127,7 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
         encoding: r.encoding().to_string(),
         width: w,
         height: h,
+        centre_lon_lat: georef.as_ref().and_then(|g| g.centre_lon_lat(w, h)),
         georef,
         cell_size,
         z_scale,
@@ -163,13 +167,23 @@ fn text(r: &Report) -> String {
         Some(g) => {
             s += &format!(
                 "  CRS: {} ({:?}, {}), geotransform {:?}\n",
-                g.epsg.map_or("unknown".into(), |e| format!("EPSG:{e}")),
+                g.epsg.map_or_else(|| g.proj.as_ref().map_or("unknown".into(), |p| format!("user-defined, {p}")), |e| format!("EPSG:{e}")),
                 g.model,
                 g.units,
                 g.geotransform
             )
         }
         None => s += "  CRS: none\n",
+    }
+    match (&r.georef, r.centre_lon_lat) {
+        (Some(_), Some([lon, lat])) => s += &format!("  3D Tiles placement: the raster's centre at longitude {lon:.6}°, latitude {lat:.6}° (WGS84)\n"),
+        (Some(g), None) => {
+            s += &format!(
+                "  3D Tiles placement: none ({} is not a CRS terrafarm places on the ellipsoid; a tileset stays in its own frame)\n",
+                g.epsg.map_or("a user-defined CRS".to_string(), |e| format!("EPSG:{e}"))
+            )
+        }
+        (None, _) => {}
     }
     if let Some(f) = r.georef.as_ref().and_then(|g| g.flipped.as_ref()) {
         s += &format!("  stored: {f}\n");

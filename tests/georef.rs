@@ -1,7 +1,11 @@
 //! terrafarm's inverse projections against PROJ's forward ones, through GDAL: every EPSG projected CRS terrafarm
 //! places on the ellipsoid (`raster::epsg_units::PROJECTIONS`) maps GDAL-projected points of its area of use back
 //! to their longitude and latitude, read through the GeoTIFF keys a file in that CRS carries (so the CRS's unit,
-//! metres or feet, is taken as a file's would be).
+//! metres or feet, is taken as a file's would be); and GeoTIFFs GDAL writes in user-defined projected CRSs (no EPSG
+//! code, the projection's parameters in the GeoKeys) are placed where GDAL places them.
+
+mod common;
+use common::*;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -86,4 +90,93 @@ fn every_placed_crs_inverts_what_gdal_projects() {
     let missing: Vec<u16> = codes.iter().copied().filter(|c| !seen.contains(c) && !skipped.contains(c)).collect();
     assert!(missing.is_empty(), "no point for {missing:?}");
     assert!(skipped.len() < 10, "GDAL skipped {skipped:?}");
+}
+
+/// GeoTIFFs that GDAL writes in projected CRSs without an EPSG code (ProjectedCSTypeGeoKey 32767 and the method's
+/// parameters in the GeoKeys, as ESRI:102039 and any custom PROJ string come out): `info` reads the projection from
+/// the keys and puts the raster's centre within 1e-8° (a millimetre) of the longitude and latitude GDAL projected
+/// it from, for every method terrafarm reads that way; a CRS on a datum far from WGS 84 is not placed.
+#[test]
+fn user_defined_projections_are_placed_as_gdal_places_them() {
+    if !gdal_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    // (CRS as GDAL is given it, its geographic CRS, a longitude and latitude for the raster's centre)
+    let wgs = "+proj=longlat +datum=WGS84";
+    let grs = "+proj=longlat +ellps=GRS80 +towgs84=0,0,0";
+    let cases = [
+        ("ESRI:102039", "EPSG:4269", -105.3, 39.9),
+        ("+proj=lcc +lat_0=40 +lon_0=-100 +lat_1=33 +lat_2=45 +x_0=1000 +y_0=2000 +datum=WGS84 +units=us-ft", wgs, -93.1, 44.9),
+        ("+proj=lcc +lat_1=46.8 +lat_0=46.8 +lon_0=2.5 +k_0=0.99987742 +x_0=600000 +y_0=2200000 +datum=WGS84", wgs, 5.6, 45.2),
+        ("+proj=tmerc +lat_0=0 +lon_0=10.5 +k=0.9999 +x_0=100000 +y_0=-5000000 +ellps=GRS80 +towgs84=0,0,0", grs, 12.9, 51.3),
+        ("+proj=laea +lat_0=45 +lon_0=-100 +x_0=0 +y_0=0 +datum=WGS84", wgs, -80.2, 25.8),
+        ("+proj=aea +lat_0=-32 +lon_0=132 +lat_1=-18 +lat_2=-36 +x_0=0 +y_0=0 +ellps=GRS80 +towgs84=0,0,0", grs, 146.8, -19.3),
+        ("+proj=stere +lat_0=90 +lat_ts=75 +lon_0=-30 +x_0=0 +y_0=0 +datum=WGS84", wgs, -51.7, 64.2),
+        ("+proj=stere +lat_0=-90 +k=0.994 +lon_0=0 +x_0=2000000 +y_0=2000000 +datum=WGS84", wgs, 166.7, -77.8),
+        ("+proj=merc +lon_0=20 +k=0.997 +x_0=0 +y_0=0 +datum=WGS84", wgs, 24.9, 60.2),
+        ("+proj=sterea +lat_0=52.1 +lon_0=5.4 +k=0.9999 +x_0=155000 +y_0=463000 +ellps=GRS80 +towgs84=0,0,0", grs, 4.9, 52.4),
+    ];
+    for (i, (srs, geo, lon, lat)) in cases.into_iter().enumerate() {
+        let xy = gdal_out("gdaltransform", &["-s_srs", geo, "-t_srs", srs, "-output_xy"], &format!("{lon} {lat}\n"));
+        let [x, y]: [f64; 2] = std::array::from_fn(|k| xy.split_whitespace().nth(k).unwrap().parse().unwrap());
+        let tif = d.path().join(format!("u{i}.tif"));
+        let ullr = [x - 200.0, y + 150.0, x + 200.0, y - 150.0].map(|v| v.to_string());
+        gdal(
+            "gdal_create",
+            &[
+                "-q",
+                "-of",
+                "GTiff",
+                "-outsize",
+                "40",
+                "30",
+                "-bands",
+                "1",
+                "-ot",
+                "Float32",
+                "-burn",
+                "100",
+                "-a_srs",
+                srs,
+                "-a_ullr",
+                &ullr[0],
+                &ullr[1],
+                &ullr[2],
+                &ullr[3],
+                tif.to_str().unwrap(),
+            ],
+        );
+        let o = run(&["info", tif.to_str().unwrap(), "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let info = &all[0];
+        let g = &info["georef"];
+        assert!(g["epsg"].is_null(), "{srs}: GDAL wrote an EPSG code ({}), so the keys' parameters go untested", g["epsg"]);
+        let got: Vec<f64> = info["centre_lon_lat"].as_array().unwrap_or_else(|| panic!("{srs} not placed: {g}")).iter().map(|v| v.as_f64().unwrap()).collect();
+        println!("{srs}: read as {}; centre ({}, {}) against GDAL's ({lon}, {lat})", g["proj"], got[0], got[1]);
+        assert!((got[0] - lon).abs() < 1e-8 && (got[1] - lat).abs() < 1e-8, "{srs}: centre {got:?}, GDAL's ({lon}, {lat})");
+    }
+    // Bessel's ellipsoid and a datum hundreds of metres from WGS 84 (a custom grid on it): not placed.
+    let tif = d.path().join("bessel.tif");
+    let srs = "+proj=tmerc +lat_0=0 +lon_0=13 +k=1 +x_0=0 +y_0=0 +ellps=bessel +towgs84=598.1,73.7,418.2,0.202,0.045,-2.455,6.7";
+    gdal(
+        "gdal_create",
+        &["-q", "-of", "GTiff", "-outsize", "4", "4", "-bands", "1", "-a_srs", srs, "-a_ullr", "0", "5500000", "400", "5499700", tif.to_str().unwrap()],
+    );
+    let all: serde_json::Value = serde_json::from_slice(&run(&["info", tif.to_str().unwrap(), "--json"]).stdout).unwrap();
+    let info = &all[0];
+    assert!(
+        info["georef"]["model"] == "projected" && info["georef"]["epsg"].is_null() && info["centre_lon_lat"].is_null() && info["georef"]["proj"].is_null(),
+        "{info}"
+    );
+}
+
+/// Runs a GDAL tool with `input` on its stdin; its stdout.
+fn gdal_out(tool: &str, args: &[&str], input: &str) -> String {
+    let mut c = Command::new(tool).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "{tool} {args:?}");
+    String::from_utf8(o.stdout).unwrap()
 }

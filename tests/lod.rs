@@ -183,6 +183,23 @@ fn projected_tif(dir: &Path, raw: &Path, srs: &str, e0: f64, n0: f64) -> PathBuf
     tif
 }
 
+/// `gdaltransform` with `args` on `points` (one per line): the coordinates it prints, per point.
+fn gdaltransform(args: &[&str], points: &str) -> Vec<Vec<f64>> {
+    let o = std::process::Command::new("gdaltransform")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(points.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(o.status.success(), "gdaltransform {args:?}");
+    String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect()
+}
+
 /// UTM zone 33 N 200 km west of the zone's central meridian, where grid north is 1.9° from true north.
 const UTM_CORNER: (f64, f64) = (300_000.0, 5_200_000.0);
 
@@ -248,8 +265,8 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
     // GeoTIFFs written by GDAL from the same heights, in the projected CRSs real DEMs come in: UTM zone 33 N 200 km
     // off its central meridian, on WGS 84 and on ETRS89 (EPSG:25833, what European survey DEMs come in; within a
     // metre of WGS 84, and GDAL takes the two as one here); Lambert-93 (France's RGE ALTI) near Paris; EU-DEM's
-    // Lambert azimuthal equal-area grid; a NAD83 state plane in US survey feet (California zone 3, Oakland); and
-    // ArcticDEM's polar stereographic grid, across the north pole.
+    // Lambert azimuthal equal-area grid; a NAD83 state plane in US survey feet (California zone 3, Oakland);
+    // ArcticDEM's polar stereographic grid, across the north pole; and a user-defined CRS (CONUS Albers).
     if !gdal_available() {
         return;
     }
@@ -260,6 +277,8 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         ("EPSG:3035", "laea", (4_000_000.0, 3_000_000.0)),
         ("EPSG:2227", "ftus", (6_050_000.0, 2_118_000.0)),
         ("EPSG:3413", "pole", (-200.0, -150.0)),
+        // USGS's CONUS Albers as ESRI names it: no EPSG code, so GDAL writes the projection's parameters as GeoKeys.
+        ("ESRI:102039", "esri", (-790_000.0, 1_880_000.0)),
     ];
     for (srs, out, (e0, n0)) in crss {
         let tif = projected_tif(&d.path().join(out), &input, srs, e0, n0);
@@ -275,20 +294,8 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         // meridian convergence, Lambert's, the polar grid's), and the grid scaled by the projection's factor.
         let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)];
         let input: String = samples.iter().map(|&(c, r)| format!("{} {} 0\n", e0 + (c as f64 + 0.5) * CELL, n0 + (H - r) as f64 * CELL - 0.5 * CELL)).collect();
-        let o = std::process::Command::new("gdaltransform")
-            .args(["-s_srs", srs, "-t_srs", "EPSG:4978"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(input.as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        let want: Vec<Vec<f64>> =
-            String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect();
-        assert_eq!(want.len(), samples.len(), "gdaltransform: {}", String::from_utf8_lossy(&o.stdout));
+        let want = gdaltransform(&["-s_srs", srs, "-t_srs", "EPSG:4978"], &input);
+        assert_eq!(want.len(), samples.len(), "gdaltransform: {want:?}");
         for (&(c, r), want) in samples.iter().zip(&want) {
             let (x, y) = (c as f64 * cell, -(r as f64) * cell);
             let got: Vec<f64> = (0..3).map(|k| t[k] * x + t[4 + k] * y + t[12 + k]).collect();
@@ -306,6 +313,15 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         // region, and each child's region inside its parent's.
         let regions = check_regions(&scene, &ts["root"], &t, None);
         assert!(regions > 0);
+        // `info` says where the raster will be placed: its centre, as GDAL puts it (within 1e-8°, a millimetre).
+        let o = run(&["info", tif.to_str().unwrap(), "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let info = &info[0];
+        let centre = format!("{} {}\n", e0 + W as f64 * CELL / 2.0, n0 + H as f64 * CELL / 2.0);
+        let want = gdaltransform(&["-s_srs", srs, "-t_srs", "EPSG:4326", "-output_xy"], &centre);
+        let got: Vec<f64> = info["centre_lon_lat"].as_array().expect("a placed centre").iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!((got[0] - want[0][0]).abs() < 1e-8 && (got[1] - want[0][1]).abs() < 1e-8, "{srs}: info's centre {got:?}, GDAL's {want:?}");
         if let Some(v) = &v {
             validate(&scene.join("tileset.json"), v);
         }
@@ -318,6 +334,12 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
     let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("utm/tileset.json")).unwrap()).unwrap();
     assert!(ts["root"]["transform"].is_null());
     assert!(stderr(&o).contains("EPSG:27700 is not a CRS terrafarm places on the ellipsoid"), "{}", stderr(&o));
+    let o = run(&["info", tif.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("3D Tiles placement: none (EPSG:27700 is not a CRS terrafarm places"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 /// Every GLB a manifest lists (level 0 and every level above), by name.

@@ -45,6 +45,10 @@ pub struct Georef {
     /// geotransform above is then the flipped grid's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flipped: Option<String>,
+    /// The PROJ string of a user-defined projected CRS (no EPSG code: the projection's method and parameters in the
+    /// GeoKeys, as GDAL writes a CRS such as ESRI:102039) that terrafarm places ([`GeoTags::user_projection`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proj: Option<String>,
 }
 
 /// The vertical reference a GeoTIFF declares: VerticalCSTypeGeoKey (an EPSG vertical CRS) and VerticalUnitsGeoKey.
@@ -202,8 +206,8 @@ impl Georef {
     /// invert: geographic, Web Mercator, or one of the projected CRSs of [`projection`] (transverse Mercator, as
     /// UTM and most national and state grids; Lambert conic; Albers; Lambert azimuthal; polar and oblique
     /// stereographic; Mercator) on WGS 84 or a datum within 3 m of it (ETRS89, NAD83, GDA94/2020, SIRGAS, JGD, …,
-    /// whose difference from WGS 84 is left out). `None` for any other CRS, and for a point the projection does
-    /// not reach.
+    /// whose difference from WGS 84 is left out), or a user-defined one of those ([`Georef::proj`]). `None` for any
+    /// other CRS, and for a point the projection does not reach.
     pub fn lon_lat(&self, x: f64, y: f64) -> Option<[f64; 2]> {
         let ll = match (self.model, self.epsg) {
             (Model::Geographic, _) => [x, y],
@@ -212,7 +216,7 @@ impl Georef {
                 [(x / WGS84_A).to_degrees(), (y / WGS84_A).sinh().atan().to_degrees()]
             }
             (Model::Projected, Some(e)) => projection(e)?.inverse(x * self.unit_metres, y * self.unit_metres)?,
-            _ => return None,
+            (Model::Projected, None) => Projection::new(self.proj.as_deref()?)?.inverse(x * self.unit_metres, y * self.unit_metres)?,
         };
         (ll[0].is_finite() && ll[1].is_finite() && (-90.0..=90.0).contains(&ll[1])).then_some(ll)
     }
@@ -226,6 +230,15 @@ pub struct Projection {
 }
 
 impl Projection {
+    /// The projection a PROJ string (`+ellps=WGS84` or `+ellps=GRS80`, no datum shift) describes.
+    pub fn new(s: &str) -> Option<Projection> {
+        // The geographic frame on the projection's own ellipsoid, so proj4rs shifts no datum.
+        let ellps = s.rsplit_once("+ellps=")?.1.split_whitespace().next()?;
+        let proj = proj4rs::Proj::from_proj_string(s).ok()?;
+        let geographic = proj4rs::Proj::from_proj_string(&format!("+proj=longlat +ellps={ellps}")).ok()?;
+        Some(Projection { proj, geographic })
+    }
+
     /// Easting and northing (metres) → longitude and latitude (degrees); `None` where the projection does not
     /// reach.
     pub fn inverse(&self, easting: f64, northing: f64) -> Option<[f64; 2]> {
@@ -240,12 +253,7 @@ impl Projection {
 pub fn projection(code: u32) -> Option<Projection> {
     let c = u16::try_from(code).ok()?;
     let i = epsg_units::PROJECTIONS.binary_search_by_key(&c, |&(code, _)| code).ok()?;
-    let s = epsg_units::PROJ_STRINGS[usize::from(epsg_units::PROJECTIONS[i].1)];
-    // The geographic frame on the projection's own ellipsoid, so proj4rs shifts no datum.
-    let ellps = s.rsplit_once("+ellps=")?.1;
-    let proj = proj4rs::Proj::from_proj_string(s).ok()?;
-    let geographic = proj4rs::Proj::from_proj_string(&format!("+proj=longlat +ellps={ellps}")).ok()?;
-    Some(Projection { proj, geographic })
+    Projection::new(epsg_units::PROJ_STRINGS[usize::from(epsg_units::PROJECTIONS[i].1)])
 }
 
 /// Earth-centred, earth-fixed coordinates (metres) of a WGS84 longitude, latitude (degrees) and ellipsoidal height.
@@ -296,6 +304,27 @@ const GT_RASTER_TYPE: u16 = 1025;
 const GEOGRAPHIC_TYPE: u16 = 2048;
 const PROJECTED_CS_TYPE: u16 = 3072;
 const PROJ_LINEAR_UNITS: u16 = 3076;
+const GEOG_GEODETIC_DATUM: u16 = 2050;
+const GEOG_PRIME_MERIDIAN: u16 = 2051;
+const GEOG_ANGULAR_UNITS: u16 = 2054;
+const GEOG_ELLIPSOID: u16 = 2056;
+const GEOG_SEMI_MAJOR_AXIS: u16 = 2057;
+const GEOG_INV_FLATTENING: u16 = 2059;
+const PROJ_COORD_TRANS: u16 = 3075;
+const PROJ_STD_PARALLEL1: u16 = 3078;
+const PROJ_STD_PARALLEL2: u16 = 3079;
+const PROJ_NAT_ORIGIN_LONG: u16 = 3080;
+const PROJ_NAT_ORIGIN_LAT: u16 = 3081;
+const PROJ_FALSE_EASTING: u16 = 3082;
+const PROJ_FALSE_NORTHING: u16 = 3083;
+const PROJ_FALSE_ORIGIN_LONG: u16 = 3084;
+const PROJ_FALSE_ORIGIN_LAT: u16 = 3085;
+const PROJ_FALSE_ORIGIN_EASTING: u16 = 3086;
+const PROJ_FALSE_ORIGIN_NORTHING: u16 = 3087;
+const PROJ_CENTER_LONG: u16 = 3088;
+const PROJ_CENTER_LAT: u16 = 3089;
+const PROJ_SCALE_AT_NAT_ORIGIN: u16 = 3092;
+const PROJ_STRAIGHT_VERT_POLE_LONG: u16 = 3095;
 const VERTICAL_CS_TYPE: u16 = 4096;
 const VERTICAL_UNITS: u16 = 4099;
 
@@ -350,7 +379,92 @@ impl GeoTags {
                 (epsg, name.to_string(), m)
             }
         };
-        Ok(Some(Georef { epsg, model, units, unit_metres, geotransform: gt, raster_type: raster_type.into(), vertical: self.vertical(), flipped: None }))
+        let proj = if model == Model::Projected && epsg.is_none() { self.user_projection(unit_metres) } else { None };
+        Ok(Some(Georef { epsg, model, units, unit_metres, geotransform: gt, raster_type: raster_type.into(), vertical: self.vertical(), flipped: None, proj }))
+    }
+
+    /// The PROJ string of a user-defined projected CRS (ProjectedCSTypeGeoKey 32767), from ProjCoordTransGeoKey and
+    /// the projection's parameters, as GDAL writes them (GeoTIFF 1.1 §7.5.6; libgeotiff's keys per method):
+    /// transverse Mercator, Mercator, Lambert conic (one and two standard parallels), Lambert azimuthal equal-area,
+    /// Albers, polar and oblique stereographic. Only on a base terrafarm places: an EPSG geographic CRS of
+    /// [`epsg_units::GEOGRAPHIC`], or a user-defined one on a datum of [`epsg_units::DATUMS`] or a user-defined
+    /// datum, on the WGS 84 or GRS 1980 ellipsoid, in degrees, from Greenwich. `None` for anything else (the tileset then has no transform).
+    pub fn user_projection(&self, unit_metres: f64) -> Option<String> {
+        let near = match self.key(GEOGRAPHIC_TYPE) {
+            // A user-defined datum on the WGS 84 or GRS 1980 ellipsoid (checked below) is taken as WGS 84, as GDAL's
+            // ballpark transformation takes it: GeoKeys cannot say how it differs.
+            Some(32767) | None => {
+                self.key(GEOG_GEODETIC_DATUM).is_none_or(|d| d == 32767 || epsg_units::DATUMS.binary_search(&d).is_ok())
+                    && self.key(GEOG_PRIME_MERIDIAN).is_none_or(|p| p == 8901)
+            }
+            Some(g) => epsg_units::GEOGRAPHIC.binary_search(&g).is_ok(),
+        };
+        // The ellipsoid: WGS 84 or GRS 1980 by code, or by its axis and flattening.
+        let inv_f = self.double(GEOG_INV_FLATTENING);
+        let ellps = match self.key(GEOG_ELLIPSOID) {
+            Some(7030) => "WGS84",
+            Some(7019) => "GRS80",
+            Some(32767) | None => match (self.double(GEOG_SEMI_MAJOR_AXIS), inv_f) {
+                (None | Some(6_378_137.0), None) => "WGS84",
+                (None | Some(6_378_137.0), Some(f)) if (f - 298.257_223_563).abs() < 1e-6 => "WGS84",
+                (None | Some(6_378_137.0), Some(f)) if (f - 298.257_222_101).abs() < 1e-6 => "GRS80",
+                _ => return None,
+            },
+            Some(_) => return None,
+        };
+        if !near || self.key(GEOG_ANGULAR_UNITS).is_some_and(|u| u != 9102) {
+            return None;
+        }
+        let d = |id: u16| self.double(id);
+        let (fe, fn_) = (d(PROJ_FALSE_EASTING).unwrap_or(0.0) * unit_metres, d(PROJ_FALSE_NORTHING).unwrap_or(0.0) * unit_metres);
+        let lat0 = d(PROJ_NAT_ORIGIN_LAT).or(d(PROJ_CENTER_LAT)).or(d(PROJ_FALSE_ORIGIN_LAT)).unwrap_or(0.0);
+        let lon0 = d(PROJ_NAT_ORIGIN_LONG).or(d(PROJ_CENTER_LONG)).or(d(PROJ_FALSE_ORIGIN_LONG)).or(d(PROJ_STRAIGHT_VERT_POLE_LONG)).unwrap_or(0.0);
+        let k0 = d(PROJ_SCALE_AT_NAT_ORIGIN).unwrap_or(1.0);
+        let s = match self.key(PROJ_COORD_TRANS)? {
+            1 => format!("+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k_0={k0} +x_0={fe} +y_0={fn_}"),
+            7 => match d(PROJ_STD_PARALLEL1) {
+                Some(ts) => format!("+proj=merc +lat_ts={ts} +lon_0={lon0} +x_0={fe} +y_0={fn_}"),
+                None => format!("+proj=merc +lon_0={lon0} +k_0={k0} +x_0={fe} +y_0={fn_}"),
+            },
+            8 => {
+                let (lat0, lon0) = (d(PROJ_FALSE_ORIGIN_LAT).unwrap_or(lat0), d(PROJ_FALSE_ORIGIN_LONG).unwrap_or(lon0));
+                let x0 = d(PROJ_FALSE_ORIGIN_EASTING).map_or(fe, |v| v * unit_metres);
+                let y0 = d(PROJ_FALSE_ORIGIN_NORTHING).map_or(fn_, |v| v * unit_metres);
+                let (p1, p2) = (d(PROJ_STD_PARALLEL1)?, d(PROJ_STD_PARALLEL2)?);
+                format!("+proj=lcc +lat_0={lat0} +lon_0={lon0} +lat_1={p1} +lat_2={p2} +x_0={x0} +y_0={y0}")
+            }
+            9 => format!("+proj=lcc +lat_1={lat0} +lat_0={lat0} +lon_0={lon0} +k_0={k0} +x_0={fe} +y_0={fn_}"),
+            10 => {
+                let (lat0, lon0) = (d(PROJ_CENTER_LAT).unwrap_or(lat0), d(PROJ_CENTER_LONG).unwrap_or(lon0));
+                format!("+proj=laea +lat_0={lat0} +lon_0={lon0} +x_0={fe} +y_0={fn_}")
+            }
+            11 => {
+                let (p1, p2) = (d(PROJ_STD_PARALLEL1)?, d(PROJ_STD_PARALLEL2)?);
+                format!("+proj=aea +lat_0={lat0} +lon_0={lon0} +lat_1={p1} +lat_2={p2} +x_0={fe} +y_0={fn_}")
+            }
+            // Polar stereographic: a latitude of origin of ±90° is variant A (scale at the pole); any other is the
+            // standard parallel of variant B, as GDAL writes and reads it.
+            15 => {
+                let lon0 = d(PROJ_STRAIGHT_VERT_POLE_LONG).unwrap_or(lon0);
+                let pole = if lat0 < 0.0 { -90 } else { 90 };
+                if lat0.abs() == 90.0 {
+                    format!("+proj=stere +lat_0={pole} +lon_0={lon0} +k_0={k0} +x_0={fe} +y_0={fn_}")
+                } else {
+                    format!("+proj=stere +lat_0={pole} +lat_ts={lat0} +lon_0={lon0} +x_0={fe} +y_0={fn_}")
+                }
+            }
+            16 => format!("+proj=sterea +lat_0={lat0} +lon_0={lon0} +k_0={k0} +x_0={fe} +y_0={fn_}"),
+            _ => return None,
+        };
+        let s = format!("{s} +ellps={ellps}");
+        Projection::new(&s).map(|_| s)
+    }
+
+    /// A GeoKey's DOUBLE value (stored in GeoDoubleParamsTag).
+    fn double(&self, id: u16) -> Option<f64> {
+        let d = self.key_directory.as_deref().filter(|d| d.len() >= 4)?;
+        let e = d[4..].chunks_exact(4).take(d[3] as usize).find(|e| e[0] == id && e[1] == 34736)?;
+        self.double_params.as_ref()?.get(usize::from(e[3])).copied().filter(|v| v.is_finite())
     }
 
     /// The band scale and offset of a file with a vertical reference, from ModelPixelScale's ScaleZ and the tie point's
@@ -411,6 +525,7 @@ pub fn hgt_georef(file_name: &str, side: usize) -> Option<Georef> {
         raster_type: "point".into(),
         vertical: None,
         flipped: None,
+        proj: None,
     })
 }
 
