@@ -151,6 +151,13 @@ def geographic(db):
     return [c for c, _ in rows], sorted(int(d) for d in near)
 
 
+def u16_table(out, name, values, doc):
+    """Closes the table before and appends `pub const NAME: &[u16]` of `values`, 16 a line, with its doc lines."""
+    out += ["];", ""] + [f"/// {d}" for d in doc] + ["#[rustfmt::skip]", f"pub const {name}: &[u16] = &["]
+    for i in range(0, len(values), 16):
+        out.append("    " + " ".join(f"{c}," for c in values[i : i + 16]))
+
+
 def generate(db_path):
     db = sqlite3.connect(db_path)
     version = db.execute("select value from metadata where key = 'EPSG.VERSION'").fetchone()
@@ -223,25 +230,11 @@ def generate(db_path):
     for i in range(0, len(placed), 10):
         out.append("    " + " ".join(f"({c}, {index[t]})," for c, t in placed[i : i + 10]))
     geo, datums = geographic(db)
-    out += [
-        "];",
-        "",
-        "/// EPSG geographic 2D CRSs on the WGS 84 or GRS 1980 ellipsoid and a datum within 3 m of WGS 84, sorted: the",
-        "/// base a user-defined projected CRS of a GeoTIFF must have to be placed.",
-        "#[rustfmt::skip]",
-        "pub const GEOGRAPHIC: &[u16] = &[",
-    ]
-    for i in range(0, len(geo), 16):
-        out.append("    " + " ".join(f"{c}," for c in geo[i : i + 16]))
-    out += [
-        "];",
-        "",
-        "/// EPSG geodetic datums within 3 m of WGS 84, sorted (for a GeoTIFF's user-defined geographic CRS).",
-        "#[rustfmt::skip]",
-        "pub const DATUMS: &[u16] = &[",
-    ]
-    for i in range(0, len(datums), 16):
-        out.append("    " + " ".join(f"{c}," for c in datums[i : i + 16]))
+    u16_table(out, "GEOGRAPHIC", geo, [
+        "EPSG geographic 2D CRSs on the WGS 84 or GRS 1980 ellipsoid and a datum within 3 m of WGS 84, sorted: the",
+        "base a user-defined projected CRS of a GeoTIFF must have to be placed.",
+    ])
+    u16_table(out, "DATUMS", datums, ["EPSG geodetic datums within 3 m of WGS 84, sorted (for a GeoTIFF's user-defined geographic CRS)."])
     out += ["];", ""]
     return "\n".join(out)
 
