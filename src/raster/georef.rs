@@ -388,7 +388,8 @@ impl GeoTags {
     /// transverse Mercator, Mercator, Lambert conic (one and two standard parallels), Lambert azimuthal equal-area,
     /// Albers, polar and oblique stereographic. Only on a base terrafarm places: an EPSG geographic CRS of
     /// [`epsg_units::GEOGRAPHIC`], or a user-defined one on a datum of [`epsg_units::DATUMS`] or a user-defined
-    /// datum, on the WGS 84 or GRS 1980 ellipsoid, in degrees, from Greenwich. `None` for anything else (the tileset then has no transform).
+    /// datum, on the WGS 84 or GRS 1980 ellipsoid (by code, or by axis and flattening), in degrees, from Greenwich.
+    /// `None` for anything else (the tileset then has no transform).
     pub fn user_projection(&self, unit_metres: f64) -> Option<String> {
         let near = match self.key(GEOGRAPHIC_TYPE) {
             // A user-defined datum on the WGS 84 or GRS 1980 ellipsoid (checked below) is taken as WGS 84, as GDAL's
@@ -399,18 +400,19 @@ impl GeoTags {
             }
             Some(g) => epsg_units::GEOGRAPHIC.binary_search(&g).is_ok(),
         };
-        // The ellipsoid: WGS 84 or GRS 1980 by code, or by its axis and flattening.
-        let inv_f = self.double(GEOG_INV_FLATTENING);
-        let ellps = match self.key(GEOG_ELLIPSOID) {
-            Some(7030) => "WGS84",
-            Some(7019) => "GRS80",
-            Some(32767) | None => match (self.double(GEOG_SEMI_MAJOR_AXIS), inv_f) {
-                (None | Some(6_378_137.0), None) => "WGS84",
-                (None | Some(6_378_137.0), Some(f)) if (f - 298.257_223_563).abs() < 1e-6 => "WGS84",
-                (None | Some(6_378_137.0), Some(f)) if (f - 298.257_222_101).abs() < 1e-6 => "GRS80",
-                _ => return None,
-            },
-            Some(_) => return None,
+        // The ellipsoid: WGS 84 or GRS 1980 by code, or by its axis and flattening; an EPSG geographic CRS of the
+        // table is on one of the two (0.1 mm apart), which GDAL also writes as axis and flattening.
+        let by_axes = match (self.double(GEOG_SEMI_MAJOR_AXIS), self.double(GEOG_INV_FLATTENING)) {
+            (Some(6_378_137.0), Some(f)) if (f - 298.257_223_563).abs() < 1e-6 => Some("WGS84"),
+            (Some(6_378_137.0), Some(f)) if (f - 298.257_222_101).abs() < 1e-6 => Some("GRS80"),
+            _ => None,
+        };
+        let ellps = match (self.key(GEOGRAPHIC_TYPE), self.key(GEOG_ELLIPSOID)) {
+            (_, Some(7030)) => "WGS84",
+            (_, Some(7019)) => "GRS80",
+            (_, Some(e)) if e != 32767 => return None,
+            (Some(g), _) if g != 32767 => by_axes.unwrap_or("WGS84"),
+            _ => by_axes?,
         };
         if !near || self.key(GEOG_ANGULAR_UNITS).is_some_and(|u| u != 9102) {
             return None;
@@ -559,6 +561,47 @@ mod tests {
         for (i, s) in epsg_units::PROJ_STRINGS.iter().enumerate() {
             assert!(proj4rs::Proj::from_proj_string(s).is_ok(), "{i}: {s}");
         }
+    }
+
+    /// A user-defined Albers CRS (as GDAL writes ESRI:102039) is placed only on a base near WGS 84: an EPSG
+    /// geographic CRS of the table, or a user-defined one on WGS 84's or GRS 1980's ellipsoid; not on DHDN, not on
+    /// Bessel's ellipsoid, and not when the file says nothing of its base.
+    #[test]
+    fn user_defined_projections_need_a_base_near_wgs84() {
+        let albers = |base: &[u16], axes: Option<[f64; 2]>| {
+            let mut k = vec![1024, 0, 1, 1, 3072, 0, 1, 32767, 3075, 0, 1, 11];
+            for (i, id) in [3078u16, 3079, 3080, 3081, 3082, 3083].into_iter().enumerate() {
+                k.extend([id, 34736, 1, i as u16]);
+            }
+            k.extend_from_slice(base);
+            let mut doubles = vec![29.5, 45.5, -96.0, 23.0, 0.0, 0.0];
+            if let Some([a, f]) = axes {
+                k.extend([2057, 34736, 1, 6, 2059, 34736, 1, 7]);
+                doubles.extend([a, f]);
+            }
+            let n = (k.len() / 4) as u16;
+            let mut dir = vec![1, 1, 0, n];
+            dir.extend(k);
+            let t = GeoTags {
+                pixel_scale: Some(vec![30.0, 30.0, 0.0]),
+                tiepoint: Some(vec![0.0; 6]),
+                key_directory: Some(dir),
+                double_params: Some(doubles),
+                ..Default::default()
+            };
+            t.georef().unwrap().unwrap().proj
+        };
+        let grs80 = Some([6_378_137.0, 298.257_222_101]);
+        let want = "+proj=aea +lat_0=23 +lon_0=-96 +lat_1=29.5 +lat_2=45.5 +x_0=0 +y_0=0 +ellps=GRS80";
+        assert_eq!(albers(&[2048, 0, 1, 4269], grs80).as_deref(), Some(want), "NAD83, as GDAL writes ESRI:102039");
+        assert_eq!(albers(&[2048, 0, 1, 4269], None).as_deref(), Some(want.replace("GRS80", "WGS84").as_str()), "NAD83 alone");
+        assert_eq!(albers(&[2048, 0, 1, 32767, 2050, 0, 1, 32767], grs80).as_deref(), Some(want), "a user-defined datum on GRS 1980");
+        assert_eq!(albers(&[2048, 0, 1, 32767, 2056, 0, 1, 7019], None).as_deref(), Some(want), "GRS 1980 by code");
+        assert_eq!(albers(&[2048, 0, 1, 4314], None), None, "DHDN");
+        assert_eq!(albers(&[2048, 0, 1, 32767, 2056, 0, 1, 7004], None), None, "Bessel 1841");
+        assert_eq!(albers(&[2048, 0, 1, 32767], Some([6_377_397.155, 299.152_812_8])), None, "Bessel's axes");
+        assert_eq!(albers(&[2048, 0, 1, 32767, 2050, 0, 1, 6314], grs80), None, "DHDN's datum");
+        assert_eq!(albers(&[], None), None, "no base at all");
     }
 
     #[test]
