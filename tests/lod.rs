@@ -185,19 +185,7 @@ fn projected_tif(dir: &Path, raw: &Path, srs: &str, e0: f64, n0: f64) -> PathBuf
 
 /// `gdaltransform` with `args` on `points` (one per line): the coordinates it prints, per point.
 fn gdaltransform(args: &[&str], points: &str) -> Vec<Vec<f64>> {
-    let o = std::process::Command::new("gdaltransform")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(points.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(o.status.success(), "gdaltransform {args:?}");
-    String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect()
+    gdal_input("gdaltransform", args, points).lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect()
 }
 
 /// UTM zone 33 N 200 km west of the zone's central meridian, where grid north is 1.9° from true north.

@@ -207,6 +207,17 @@ pub fn gdal(tool: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Runs a GDAL tool with `input` on its stdin (`gdaltransform`'s points) and returns its stdout; a failure fails
+/// the test.
+pub fn gdal_input(tool: &str, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut c = Command::new(tool).args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "{tool} {args:?}");
+    String::from_utf8(o.stdout).unwrap()
+}
+
 /// A raw little-endian f32 raster with the ENVI header GDAL needs to read it.
 pub fn envi(dir: &Path, name: &str, data: &[f32], w: usize, h: usize) -> PathBuf {
     let p = dir.join(format!("{name}.f32"));
