@@ -61,7 +61,7 @@ def near_wgs84(db, metres=3.0):
     return near
 
 
-# EPSG methods placed through proj4rs: method code → (PROJ name, [(PROJ parameter, EPSG parameter code)], extra).
+# EPSG methods placed through proj4rs: method code → (PROJ name, [(PROJ parameter, EPSG parameter code)]).
 METHODS = {
     9807: ("tmerc", [("lat_0", 8801), ("lon_0", 8802), ("k_0", 8805), ("x_0", 8806), ("y_0", 8807)]),
     9801: ("lcc", [("lat_1", 8801), ("lat_0", 8801), ("lon_0", 8802), ("k_0", 8805), ("x_0", 8806), ("y_0", 8807)]),
