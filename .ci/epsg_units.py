@@ -2,7 +2,8 @@
 """Writes src/raster/epsg_units.rs from PROJ's database (proj.db, what GDAL reads CRS codes with): the linear
 units of EPSG, the projected CRSs whose axes are not in metres, the vertical CRSs whose unit is not the metre or
 whose axis points down, and the projections (as PROJ strings) of the projected CRSs terrafarm places on the
-ellipsoid: those whose datum lies within a few metres of WGS 84. A GeoTIFF names its
+ellipsoid: those whose datum lies within a few metres of WGS 84, and those on other datums with the transformations
+to WGS 84 PROJ chooses among for each (where no grid is installed), in PROJ's order. A GeoTIFF names its
 CRS by code; GDAL leaves ProjLinearUnitsGeoKey out when the CRS is compound (horizontal + vertical), so the unit must
 come from the code.
 
@@ -73,6 +74,10 @@ METHODS = {
     9804: ("merc", [("lon_0", 8802), ("k_0", 8805), ("x_0", 8806), ("y_0", 8807)]),
     9805: ("merc", [("lat_ts", 8823), ("lon_0", 8802), ("x_0", 8806), ("y_0", 8807)]),
     9809: ("sterea", [("lat_0", 8801), ("lon_0", 8802), ("k_0", 8805), ("x_0", 8806), ("y_0", 8807)]),
+    # Hotine oblique Mercator, variant A (false easting and northing at the natural origin: +no_uoff) and variant B
+    # (at the projection centre): the Swiss grids, Malaysia's and Borneo's RSO, Alaska zone 1, Michigan.
+    9812: ("omerc", [("lat_0", 8811), ("lonc", 8812), ("alpha", 8813), ("gamma", 8814), ("k_0", 8815), ("x_0", 8806), ("y_0", 8807)]),
+    9815: ("omerc", [("lat_0", 8811), ("lonc", 8812), ("alpha", 8813), ("gamma", 8814), ("k_0", 8815), ("x_0", 8816), ("y_0", 8817)]),
 }
 
 
@@ -96,24 +101,24 @@ def value(db, v, uom):
     return v * factor / (math.pi / 180) if kind == "angle" else v * factor
 
 
-def projections(db):
-    """EPSG projected CRSs placed through a PROJ string (read by proj4rs): a method of METHODS, the WGS 84 or GRS 1980
-    ellipsoid, the Greenwich meridian, a datum within 3 m of WGS 84, and axes that are easting and northing in
-    either order (or a polar stereographic grid's x and y): (code, PROJ string), sorted by code."""
-    near = near_wgs84(db)
-    q = """select cast(p.code as integer), c.*, cast(d.code as text), d.ellipsoid_code, p.coordinate_system_code
+def conversions(db):
+    """EPSG projected CRSs whose projection proj4rs can invert: a method of METHODS, the Greenwich meridian, and axes
+    that are easting and northing in either order (or a polar stereographic grid's x and y): (code, PROJ string
+    without the ellipsoid, datum code, ellipsoid code, base geographic CRS code), sorted by code."""
+    q = """select cast(p.code as integer), c.*, cast(d.code as text), d.ellipsoid_code, p.coordinate_system_code,
+                  cast(g.code as integer)
            from projected_crs p
            join conversion_table c on c.auth_name = p.conversion_auth_name and c.code = p.conversion_code
            join geodetic_crs g on g.auth_name = p.geodetic_crs_auth_name and g.code = p.geodetic_crs_code
            join geodetic_datum d on d.auth_name = g.datum_auth_name and d.code = g.datum_code
            where p.auth_name = 'EPSG' and p.deprecated = 0 and p.coordinate_system_auth_name = 'EPSG'
-             and d.ellipsoid_code in (7030, 7019) and d.prime_meridian_code = 8901
+             and g.auth_name = 'EPSG' and d.prime_meridian_code = 8901
            order by 1"""
     out = []
     for row in db.execute(q).fetchall():
-        code, conv, datum, ellps, cs = row[0], row[1:-3], row[-3], str(row[-2]), str(row[-1])
+        code, conv, datum, ellps, cs, base = row[0], row[1:-4], row[-4], str(row[-3]), str(row[-2]), row[-1]
         method = int(conv[5])
-        if datum not in near or method not in METHODS or code > 65535:
+        if method not in METHODS or code > 65535:
             continue
         orient = [o for (o,) in db.execute(
             "select orientation from axis where coordinate_system_auth_name = 'EPSG' and coordinate_system_code = ?", (cs,))]
@@ -126,14 +131,185 @@ def projections(db):
             if conv[b + 1] is not None:
                 params[int(conv[b + 1])] = value(db, conv[b + 2], str(conv[b + 4]))
         name, keys = METHODS[method]
+        if method == 9815 and abs(params[8813] - 90) < 1e-4 and abs(params[8814] - 90) < 1e-4:
+            # As PROJ writes it: the Swiss oblique Mercator (Switzerland's and Hungary's grids).
+            name, keys = "somerc", [("lat_0", 8811), ("lon_0", 8812), ("k_0", 8815), ("x_0", 8816), ("y_0", 8817)]
         parts = [f"+proj={name}"]
         if method == 9829:
             parts.append(f"+lat_0={90 if params[8832] > 0 else -90}")
+        if method == 9812:
+            parts.append("+no_uoff")
         for key, p in keys:
             parts.append(f"+{key}={params[p]!r}".removesuffix(".0"))
-        parts.append(f"+ellps={'WGS84' if ellps == '7030' else 'GRS80'}")
-        out.append((code, " ".join(parts)))
+        out.append((code, " ".join(parts), datum, ellps, base))
     return out
+
+
+def projections(db):
+    """EPSG projected CRSs placed through a PROJ string (read by proj4rs) with no datum shift: those of
+    [`conversions`] on the WGS 84 or GRS 1980 ellipsoid and a datum within 3 m of WGS 84: (code, PROJ string),
+    sorted by code."""
+    near = near_wgs84(db)
+    return [(code, f"{t} +ellps={'WGS84' if ellps == '7030' else 'GRS80'}")
+            for code, t, datum, ellps, _ in conversions(db) if datum in near and ellps in ("7030", "7019")]
+
+
+def needs_grid(db, code):
+    """Whether a concatenated operation has a step that interpolates a grid."""
+    steps = db.execute("select step_code from concatenated_operation_step where operation_auth_name = 'EPSG' and operation_code = ?",
+                       (str(code),)).fetchall()
+    return any(db.execute("select 1 from grid_transformation where auth_name = 'EPSG' and code = ?", (c,)).fetchone() for (c,) in steps)
+
+
+def pseudo_area(e):
+    """PROJ's measure of an area of use (south, north, west, east): the longitude span times the difference of the
+    sines of the latitudes."""
+    s, n, w, east = e
+    if w > east:
+        east += 360.0
+    return (east - w) * (math.sin(math.radians(n)) - math.sin(math.radians(s)))
+
+
+def lon_ranges(e):
+    """An area's longitudes as ranges without a jump at ±180° (two where it crosses the antimeridian)."""
+    return [(e[2], e[3])] if e[2] <= e[3] else [(e[2], 180.0), (-180.0, e[3])]
+
+
+def intersection(a, b):
+    """The intersection of two areas (south, north, west, east), or None. An area across the antimeridian meeting
+    one that is not gives the part on the other's side."""
+    s, n = max(a[0], b[0]), min(a[1], b[1])
+    if s > n:
+        return None
+    if a[2] > a[3] and b[2] > b[3]:
+        return (s, n, max(a[2], b[2]), min(a[3], b[3]))
+    parts = [(max(x0, y0), min(x1, y1)) for x0, x1 in lon_ranges(a) for y0, y1 in lon_ranges(b) if max(x0, y0) <= min(x1, y1)]
+    if not parts:
+        return None
+    return (s, n, min(p[0] for p in parts), max(p[1] for p in parts))
+
+
+def contains(a, b):
+    """Whether area a holds area b."""
+    if not (a[0] <= b[0] and b[1] <= a[1]):
+        return False
+    return all(any(x0 <= y0 and y1 <= x1 for x0, x1 in lon_ranges(a)) for y0, y1 in lon_ranges(b))
+
+
+def shifts(db):
+    """The transformations to WGS 84 (EPSG:4326) that PROJ chooses among, where no grid is installed, for the
+    projected CRSs of [`conversions`] on a datum further than 3 m from WGS 84, in the order PROJ lists them for each
+    CRS (what its choice per point depends on).
+
+    Candidates: the operations from the CRS's base geographic CRS to WGS 84 of a known accuracy, neither deprecated
+    nor superseded by another candidate, needing no grid, whose area of use meets the CRS's. Helmert
+    transformations (geocentric translations, position vector, coordinate frame) carry their parameters as PROJ's
+    `towgs84` (metres, arc-seconds in the position vector convention, parts per million); any other operation (a
+    Molodensky-Badekas, a concatenated operation, geographic offsets) carries none, and where PROJ would choose it
+    terrafarm does not place. The order is PROJ's sort (coordinateoperationfactory.cpp): the larger area shared with
+    the CRS's first, then the better accuracy, fewer steps, the shorter name, the greater name. PROJ adds a
+    ballpark (no shift) at the end unless a candidate's area holds the CRS's.
+
+    Returns (operations: [(EPSG code, accuracy, area (south, north, west, east; one entry per side of the
+    antimeridian), offshore, towgs84 or None)], projected CRSs: [(code, PROJ string, first index into the list of
+    operation indices, count, ballpark)], the list of operation indices)."""
+    near = near_wgs84(db)
+    supersession = [(str(old), str(new)) for old, new in db.execute(
+        "select superseded_code, replacement_code from supersession where superseded_auth_name = 'EPSG' and replacement_auth_name = 'EPSG'")]
+    by_base = {}
+
+    def candidates(base):
+        if base in by_base:
+            return by_base[base]
+        cands = []
+        for row in db.execute(
+                """select code, name, accuracy, method_code, tx, ty, tz, translation_uom_code, rx, ry, rz, rotation_uom_code,
+                          scale_difference, scale_difference_uom_code
+                   from helmert_transformation_table
+                   where auth_name = 'EPSG' and deprecated = 0 and source_crs_auth_name = 'EPSG' and source_crs_code = ?
+                     and target_crs_auth_name = 'EPSG' and target_crs_code = '4326' and accuracy is not null""", (str(base),)):
+            code, name, acc, method, tx, ty, tz, tu, rx, ry, rz, ru, ds, du = row
+            code, method, towgs84 = str(code), str(method), None
+            if method in ("9603", "9606", "9607"):
+                t = [v * conv(db, tu) for v in (tx, ty, tz)]
+                if method == "9603":
+                    towgs84 = t + [0.0] * 4
+                else:
+                    sign = -1.0 if method == "9607" else 1.0  # coordinate frame: the rotations' signs turned
+                    arcsec = 1.0 if str(ru) == "9104" else conv(db, ru) / (math.pi / 180 / 3600)
+                    ppm = 1.0 if str(du) == "9202" else conv(db, du) * 1e6
+                    towgs84 = t + [round(sign * v * arcsec, 12) + 0.0 for v in (rx, ry, rz)] + [round(ds * ppm, 12)]
+            cands.append(("helmert_transformation", code, name, float(acc), towgs84, 1))
+        for table in ("concatenated_operation", "other_transformation"):
+            for code, name, acc in db.execute(
+                    f"""select code, name, accuracy from {table}
+                        where auth_name = 'EPSG' and deprecated = 0 and source_crs_auth_name = 'EPSG' and source_crs_code = ?
+                          and target_crs_auth_name = 'EPSG' and target_crs_code = '4326' and accuracy is not null""", (str(base),)):
+                steps = 1
+                if table == "concatenated_operation":
+                    if needs_grid(db, code):
+                        continue
+                    steps = db.execute("select count(*) from concatenated_operation_step where operation_auth_name = 'EPSG' and operation_code = ?",
+                                       (str(code),)).fetchone()[0]
+                cands.append((table, str(code), name, float(acc), None, steps))
+        codes = {c[1] for c in cands}
+        superseded = {old for old, new in supersession if new in codes}
+        out = []
+        for table, code, name, acc, towgs84, steps in cands:
+            if code in superseded:
+                continue
+            area = db.execute(
+                """select e.south_lat, e.north_lat, e.west_lon, e.east_lon, e.description from usage u
+                   join extent e on e.auth_name = u.extent_auth_name and e.code = u.extent_code
+                   where u.object_table_name = ? and u.object_auth_name = 'EPSG' and u.object_code = ?
+                   order by u.rowid limit 1""", (table.replace("_table", ""), code)).fetchone()
+            if area is not None:
+                # PROJ's test for an offshore area, on the description it reports as the area's name.
+                out.append((int(code), name, acc, tuple(float(v) for v in area[:4]), "- offshore" in (area[4] or ""), towgs84, steps))
+        by_base[base] = out
+        return out
+
+    ops, index, lists, projected = [], {}, [], []
+    for code, t, datum, ellps, base in conversions(db):
+        if datum in near:
+            continue
+        crs_area = db.execute(
+            """select e.south_lat, e.north_lat, e.west_lon, e.east_lon from usage u
+               join extent e on e.auth_name = u.extent_auth_name and e.code = u.extent_code
+               where u.object_table_name = 'projected_crs' and u.object_auth_name = 'EPSG' and u.object_code = ?
+               order by u.rowid limit 1""", (str(code),)).fetchone()
+        if crs_area is None:
+            continue
+        crs_area = tuple(float(v) for v in crs_area)
+        listed = []
+        for c in candidates(base):
+            shared = intersection(c[3], crs_area)
+            if shared is not None:
+                listed.append((c, pseudo_area(shared)))
+        if not any(c[5] is not None for c, _ in listed):
+            continue
+        listed.sort(key=lambda x: (-x[1], x[0][2], x[0][6], len(x[0][1])))
+        # Equal up to the name's length: the greater name first (a stable sort on the name, descending, under the rest).
+        listed = sorted(listed, key=lambda x: x[0][1], reverse=True)
+        listed.sort(key=lambda x: (-x[1], x[0][2], x[0][6], len(x[0][1])))
+        ballpark = not any(contains(c[3], crs_area) for c, _ in listed)
+        first = len(lists)
+        for c, _ in listed:
+            op_code, name, acc, area, offshore, towgs84, _ = c
+            for part in ([area] if area[2] <= area[3] else [(area[0], area[1], area[2], 180.0), (area[0], area[1], -180.0, area[3])]):
+                key = (op_code, part)
+                if key not in index:
+                    index[key] = len(ops)
+                    ops.append((op_code, acc, part, offshore, towgs84))
+                lists.append(index[key])
+        a, a_uom, rf, b = db.execute(
+            "select semi_major_axis, uom_code, inv_flattening, semi_minor_axis from ellipsoid where auth_name = 'EPSG' and code = ?",
+            (ellps,)).fetchone()
+        k = conv(db, a_uom)
+        shape = f"+a={a * k!r} +rf={rf!r}" if rf else f"+a={a * k!r} +b={b * k!r}"
+        projected.append((code, f"{t} {shape}".replace(".0 ", " ").removesuffix(".0"), first, len(lists) - first, ballpark))
+    assert len(lists) < 65536 and all(n < 256 for _, _, _, n, _ in projected), "SHIFTED's index types"
+    return ops, projected, lists
 
 
 def geographic(db):
@@ -207,12 +383,13 @@ def generate(db_path):
     out += [f'    ({c}, "{n}", {u}, {"true" if o == "down" else "false"}),' for c, u, o, n in vertical]
     # Placeable CRSs: each distinct PROJ string once, and the codes that use it.
     placed = projections(db)
-    strings = sorted({t for _, t in placed})
+    ops, shifted, lists = shifts(db)
+    strings = sorted({t for _, t in placed} | {t for _, t, _, _, _ in shifted})
     index = {t: i for i, t in enumerate(strings)}
     out += [
         "];",
         "",
-        "/// PROJ strings (read by proj4rs) of the projections in [`PROJECTIONS`].",
+        "/// PROJ strings (read by proj4rs) of the projections in [`PROJECTIONS`] and [`SHIFTED`].",
         "pub const PROJ_STRINGS: &[&str] = &[",
     ]
     out += [f'    "{t}",' for t in strings]
@@ -229,6 +406,34 @@ def generate(db_path):
     ]
     for i in range(0, len(placed), 10):
         out.append("    " + " ".join(f"({c}, {index[t]})," for c, t in placed[i : i + 10]))
+    out += [
+        "];",
+        "",
+        "/// EPSG projected CRSs of the same methods and axes on a datum further than 3 m from WGS 84 (OSGB36, Amersfoort,",
+        "/// CH1903, DHDN, ED50, NAD27, ...) with a Helmert transformation to WGS 84 that PROJ may choose: (code, index",
+        "/// into [`PROJ_STRINGS`], first index into [`SHIFT_LISTS`], count, whether PROJ ends the list with a ballpark),",
+        "/// sorted by code.",
+        "#[rustfmt::skip]",
+        "pub const SHIFTED: &[(u16, u16, u16, u8, bool)] = &[",
+    ]
+    for i in range(0, len(shifted), 6):
+        out.append("    " + " ".join(f"({c}, {index[t]}, {f}, {n}, {str(b).lower()})," for c, t, f, n, b in shifted[i : i + 6]))
+    u16_table(out, "SHIFT_LISTS", lists, ["Each CRS of [`SHIFTED`]'s transformations to WGS 84, as indices into [`SHIFT_OPS`], in PROJ's order."])
+    out += [
+        "];",
+        "",
+        "/// A transformation of [`SHIFT_OPS`].",
+        "pub type ShiftOp = (u16, f64, [f64; 4], bool, Option<[f64; 7]>);",
+        "",
+        "/// The transformations to WGS 84 (EPSG:4326) of [`SHIFT_LISTS`]: (EPSG code, accuracy in metres, area of use",
+        "/// [south, north, west, east] in degrees (one entry per side of the antimeridian), whether the area is offshore,",
+        "/// Helmert parameters as PROJ's `towgs84`: metres, arc-seconds (position vector), parts per million). `None`: a",
+        "/// transformation terrafarm does not apply.",
+        "pub const SHIFT_OPS: &[ShiftOp] = &[",
+    ]
+    for c, acc, e, off, t in ops:
+        params = "None" if t is None else "Some([" + ", ".join(repr(float(v)) for v in t) + "])"
+        out.append(f"    ({c}, {acc!r}, [{', '.join(repr(float(v)) for v in e)}], {str(off).lower()}, {params}),")
     geo, datums = geographic(db)
     u16_table(out, "GEOGRAPHIC", geo, [
         "EPSG geographic 2D CRSs on the WGS 84 or GRS 1980 ellipsoid and a datum within 3 m of WGS 84, sorted: the",

@@ -5,17 +5,44 @@ and latitudes over the middle 80% of the CRS's area of use, projected from the C
 datum shift is involved) with the axis order GeoTIFF files use (easting, northing). Prints
 `code lon lat x y` per point (x and y in the CRS's own unit), and `code skipped reason` for a CRS GDAL cannot use.
 
+With --wgs84, each point also goes from the projected CRS to WGS 84 (EPSG:4326) as GDAL transforms it by default
+where no transformation grid is installed (PROJ's data directory holds only proj.db, network off): PROJ picks a
+transformation per point. Prints `code lon lat x y lon84 lat84`.
+
     printf '2154\\n3413\\n' | /usr/bin/python3 .ci/proj_points.py
+    printf '27700\\n28992\\n' | /usr/bin/python3 .ci/proj_points.py --wgs84
 """
 import math
+import os
 import sys
+import tempfile
 
-from osgeo import osr
 
-osr.UseExceptions()
+def no_grids():
+    """Re-runs this script with PROJ's data directory holding only proj.db (so no grid can be found), unless it
+    is that run."""
+    if os.environ.get("TERRAFARM_PROJ_NO_GRIDS") == "1":
+        return
+    from osgeo import osr
+    db = next((os.path.join(p, "proj.db") for p in osr.GetPROJSearchPaths() if os.path.exists(os.path.join(p, "proj.db"))), None)
+    if db is None:
+        sys.exit("proj.db not found on PROJ's search path")
+    d = tempfile.mkdtemp(prefix="proj-no-grids-")
+    os.symlink(db, os.path.join(d, "proj.db"))
+    env = dict(os.environ, PROJ_DATA=d, PROJ_LIB=d, PROJ_NETWORK="OFF", TERRAFARM_PROJ_NO_GRIDS="1")
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
 def main():
+    wgs84 = "--wgs84" in sys.argv[1:]
+    if wgs84:
+        no_grids()
+    from osgeo import osr
+
+    osr.UseExceptions()
+    target = osr.SpatialReference()
+    target.ImportFromEPSG(4326)
+    target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     for line in sys.stdin:
         code = int(line)
         srs = osr.SpatialReference()
@@ -31,6 +58,7 @@ def main():
         if east < west:  # across the antimeridian
             east += 360.0
         ct = osr.CoordinateTransformation(geo, srs)
+        to84 = osr.CoordinateTransformation(srs, target) if wgs84 else None
         for i in range(5):
             for j in range(5):
                 lon = west + (east - west) * (0.1 + 0.2 * i)
@@ -38,10 +66,14 @@ def main():
                 lon = lon - 360.0 if lon > 180.0 else lon
                 try:
                     x, y, _ = ct.TransformPoint(lon, lat)
+                    extra = ""
+                    if to84:
+                        lon84, lat84, _ = to84.TransformPoint(x, y)
+                        extra = f" {lon84!r} {lat84!r}"
                 except RuntimeError:
                     continue
                 if math.isfinite(x) and math.isfinite(y):
-                    print(code, repr(lon), repr(lat), repr(x), repr(y))
+                    print(code, repr(lon), repr(lat), repr(x), repr(y) + extra)
     return 0
 
 

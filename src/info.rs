@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cli::InfoArgs;
 use crate::config::{parse_cell, parse_size, ConfigError};
+use crate::raster::georef::Shift;
 use crate::raster::{self, CellSize, Georef, ReadOptions, SourceInfo, ZScale};
 use crate::tiling::{Grid, Rect};
 
@@ -30,6 +31,10 @@ struct Report {
     /// Longitude and latitude (degrees, WGS84) of the raster's centre where its CRS is one terrafarm places on the
     /// ellipsoid (the 3D Tiles root transform puts the scene there); `None` otherwise.
     centre_lon_lat: Option<[f64; 2]>,
+    /// The Helmert transformation of the CRS's datum to WGS 84 that places the centre, where its datum is one
+    /// terrafarm shifts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datum_shift: Option<Shift>,
     cell_size: CellSize,
     /// The z-scale and z-offset `mesh` would use without `--z-scale`/`--z-offset`, unless the file cannot say (then the
     /// error: an unknown height unit, a band scale out of bounds).
@@ -128,6 +133,10 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
         width: w,
         height: h,
         centre_lon_lat: georef.as_ref().and_then(|g| g.centre_lon_lat(w, h)),
+        datum_shift: georef.as_ref().and_then(|g| {
+            let [x, y] = g.at(w as f64 / 2.0, h as f64 / 2.0);
+            g.shift(x, y)
+        }),
         georef,
         cell_size,
         z_scale,
@@ -176,13 +185,14 @@ fn text(r: &Report) -> String {
         None => s += "  CRS: none\n",
     }
     match (&r.georef, r.centre_lon_lat) {
-        (Some(_), Some([lon, lat])) => s += &format!("  3D Tiles placement: the raster's centre at longitude {lon:.6}°, latitude {lat:.6}° (WGS84)\n"),
-        (Some(g), None) => {
-            s += &format!(
-                "  3D Tiles placement: none ({} is not a CRS terrafarm places on the ellipsoid; a tileset stays in its own frame)\n",
-                g.epsg.map_or("a user-defined CRS".to_string(), |e| format!("EPSG:{e}"))
-            )
+        (Some(_), Some([lon, lat])) => {
+            s += &format!("  3D Tiles placement: the raster's centre at longitude {lon:.6}°, latitude {lat:.6}° (WGS84)");
+            if let Some(t) = &r.datum_shift {
+                s += &format!(", the datum shifted by EPSG:{} (Helmert, accurate to {} m)", t.epsg, t.accuracy);
+            }
+            s += "\n";
         }
+        (Some(g), None) => s += &format!("  3D Tiles placement: none ({}; a tileset stays in its own frame)\n", g.unplaced(r.width, r.height)),
         (None, _) => {}
     }
     if let Some(f) = r.georef.as_ref().and_then(|g| g.flipped.as_ref()) {

@@ -1,8 +1,9 @@
 //! terrafarm's inverse projections against PROJ's forward ones, through GDAL: every EPSG projected CRS terrafarm
 //! places on the ellipsoid (`raster::epsg_units::PROJECTIONS`) maps GDAL-projected points of its area of use back
 //! to their longitude and latitude, read through the GeoTIFF keys a file in that CRS carries (so the CRS's unit,
-//! metres or feet, is taken as a file's would be); and GeoTIFFs GDAL writes in user-defined projected CRSs (no EPSG
-//! code, the projection's parameters in the GeoKeys) are placed where GDAL places them.
+//! metres or feet, is taken as a file's would be); every CRS on a datum terrafarm shifts (`SHIFTED`) takes points
+//! where GDAL transforms them to WGS 84 without grids; and GeoTIFFs GDAL writes in user-defined projected CRSs (no
+//! EPSG code, the projection's parameters in the GeoKeys) are placed where GDAL places them.
 
 mod common;
 use common::*;
@@ -11,18 +12,18 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use terrafarm::raster::epsg_units;
-use terrafarm::raster::georef::GeoTags;
+use terrafarm::raster::georef::{self, GeoTags};
 
 fn ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
 
-/// `code lon lat x y` lines from `.ci/proj_points.py` (GDAL's Python bindings) for `codes`; `None` where the
+/// `code lon lat x y` lines (with `--wgs84`, `code lon lat x y lon84 lat84`) from `.ci/proj_points.py` (GDAL's Python bindings) for `codes`; `None` where the
 /// bindings are missing (a failure under CI=true).
-fn gdal_points(codes: &[u16]) -> Option<String> {
+fn gdal_points(codes: &[u16], args: &[&str]) -> Option<String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/proj_points.py");
     // Debian's python3-gdal (a dependency of gdal-bin) is for the system interpreter.
-    let child = Command::new("/usr/bin/python3").arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let child = Command::new("/usr/bin/python3").arg(script).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
@@ -61,7 +62,7 @@ fn tags(code: u16) -> GeoTags {
 fn every_placed_crs_inverts_what_gdal_projects() {
     let codes: Vec<u16> = epsg_units::PROJECTIONS.iter().map(|&(c, _)| c).collect();
     assert!(codes.len() > 2000, "{} placed CRSs", codes.len());
-    let Some(out) = gdal_points(&codes) else { return };
+    let Some(out) = gdal_points(&codes, &[]) else { return };
     let (mut points, mut worst, mut skipped) = (0usize, (0.0f64, String::new()), Vec::new());
     let mut seen = std::collections::BTreeSet::new();
     for line in out.lines() {
@@ -92,6 +93,80 @@ fn every_placed_crs_inverts_what_gdal_projects() {
     assert!(skipped.len() < 10, "GDAL skipped {skipped:?}");
 }
 
+/// Ground distance (metres, near enough for bounds of millimetres to metres) between two longitude, latitude pairs.
+fn metres(a: [f64; 2], b: [f64; 2]) -> f64 {
+    let dlon = (a[0] - b[0] + 540.0).rem_euclid(360.0) - 180.0;
+    let de = dlon.to_radians() * 6_378_137.0 * b[1].to_radians().cos();
+    let dn = (a[1] - b[1]).to_radians() * 6_378_137.0;
+    de.hypot(dn)
+}
+
+/// Every CRS on a datum terrafarm shifts (`epsg_units::SHIFTED`: OSGB36, Amersfoort, CH1903, DHDN, ED50, NAD27, …)
+/// at 25 points over its area of use, against GDAL's transformation of the same easting and northing to WGS 84
+/// where no grid is installed (PROJ choosing a transformation per point): where terrafarm places a point, it is
+/// within 1 mm of GDAL's; where GDAL applies no shift (no transformation's area holds the point), terrafarm does
+/// not place it; where GDAL applies a transformation terrafarm does not, terrafarm's choice is that one too (not a
+/// Helmert transformation). Fails if a Helmert's parameters, units or rotation convention are wrong, or if
+/// terrafarm picks another transformation than PROJ.
+#[test]
+fn shifted_datums_land_where_gdal_puts_them_without_grids() {
+    let codes: Vec<u16> = epsg_units::SHIFTED.iter().map(|t| t.0).collect();
+    assert!(codes.len() > 1000, "{} shifted CRSs", codes.len());
+    let Some(out) = gdal_points(&codes, &["--wgs84"]) else { return };
+    let (mut placed, mut worst) = (0usize, (0.0f64, String::new()));
+    // Points terrafarm does not place, where GDAL shifts nothing (no transformation's area holds them) and where
+    // GDAL applies a transformation terrafarm does not (not a Helmert one).
+    let (mut unshifted, mut other) = (0usize, 0usize);
+    let mut wrong = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let code: u16 = f[0].parse().unwrap();
+        if f[1] == "skipped" {
+            continue;
+        }
+        let [lon, lat, x, y, lon84, lat84]: [f64; 6] = std::array::from_fn(|k| f[k + 1].parse().unwrap());
+        let g = tags(code).georef().unwrap().unwrap();
+        let gdal_shifted = metres([lon84, lat84], [lon, lat]) > 1e-6;
+        match g.lon_lat(x, y) {
+            Some(got) => {
+                let d = metres(got, [lon84, lat84]);
+                if d > 1e-3 {
+                    let shift = g.shift(x, y).map(|s| s.epsg);
+                    wrong.push(format!(
+                        "EPSG:{code} at ({lon}, {lat}) through {shift:?}: {d:.3} m off GDAL's{}",
+                        if gdal_shifted { "" } else { " (GDAL shifts nothing)" }
+                    ));
+                }
+                if d > worst.0 && d <= 1e-3 {
+                    worst = (d, format!("EPSG:{code} at ({lon}, {lat})"));
+                }
+                placed += 1;
+                seen.insert(code);
+            }
+            None if gdal_shifted => {
+                // Not a transformation terrafarm applies (a Molodensky-Badekas, a concatenated operation, ...).
+                let (_, k) = georef::transformation(code.into(), x * g.unit_metres, y * g.unit_metres)
+                    .unwrap_or_else(|| panic!("EPSG:{code} at ({lon}, {lat}): GDAL shifts it, terrafarm finds no transformation"));
+                assert!(epsg_units::SHIFT_OPS[k].4.is_none(), "EPSG:{code} at ({lon}, {lat}): a Helmert transformation not applied");
+                other += 1;
+            }
+            None => unshifted += 1,
+        }
+    }
+    println!(
+        "{placed} points placed in {} CRSs; farthest {:.2e} m ({}); not placed: {unshifted} that GDAL does not shift, {other} it shifts otherwise; {} wrong",
+        seen.len(),
+        worst.0,
+        worst.1,
+        wrong.len()
+    );
+    for w in wrong.iter() {
+        println!("  {w}");
+    }
+    assert!(wrong.is_empty(), "{} points off GDAL's", wrong.len());
+}
+
 /// GeoTIFFs that GDAL writes in projected CRSs without an EPSG code (ProjectedCSTypeGeoKey 32767 and the method's
 /// parameters in the GeoKeys, as ESRI:102039 and any custom PROJ string come out): `info` reads the projection from
 /// the keys and puts the raster's centre within 1e-8° (a millimetre) of the longitude and latitude GDAL projected
@@ -118,7 +193,7 @@ fn user_defined_projections_are_placed_as_gdal_places_them() {
         ("+proj=sterea +lat_0=52.1 +lon_0=5.4 +k=0.9999 +x_0=155000 +y_0=463000 +ellps=GRS80 +towgs84=0,0,0", grs, 4.9, 52.4),
     ];
     for (i, (srs, geo, lon, lat)) in cases.into_iter().enumerate() {
-        let xy = gdal_input("gdaltransform", &["-s_srs", geo, "-t_srs", srs, "-output_xy"], &format!("{lon} {lat}\n"));
+        let xy = gdal_input("gdaltransform", &["-s_srs", geo, "-t_srs", srs, "-output_xy"], &format!("{lon} {lat}\n"), None);
         let [x, y]: [f64; 2] = std::array::from_fn(|k| xy.split_whitespace().nth(k).unwrap().parse().unwrap());
         let tif = d.path().join(format!("u{i}.tif"));
         let ullr = [x - 200.0, y + 150.0, x + 200.0, y - 150.0].map(|v| v.to_string());

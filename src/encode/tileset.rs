@@ -254,13 +254,15 @@ pub fn root_transform(m: &Manifest) -> Option<[f64; 16]> {
     let (c0, r0) = ((m.raster[0] - 1) as f64 / 2.0, (m.raster[1] - 1) as f64 / 2.0);
     let centre = [c0 * cw, -r0 * ch];
     // The earth-centred position on the ellipsoid of a point `c` columns and `r` rows from the first sample.
+    // One map for every point, a datum shift included: the one that holds at the centre.
+    let [x, y] = g.at(c0 + 0.5, r0 + 0.5);
+    let to_wgs84 = g.to_wgs84(x, y)?;
     let place = |c: f64, r: f64| -> Option<[f64; 3]> {
         let [x, y] = g.at(c + 0.5, r + 0.5);
-        let [lon, lat] = g.lon_lat(x, y)?;
+        let [lon, lat] = to_wgs84.lon_lat(x, y)?;
         Some(georef::ecef(lon, lat, 0.0))
     };
-    let [x, y] = g.at(c0 + 0.5, r0 + 0.5);
-    let [lon, lat] = g.lon_lat(x, y)?;
+    let [lon, lat] = to_wgs84.lon_lat(x, y)?;
     let p = georef::ecef(lon, lat, 0.0);
     let d = 100.0;
     let (east, west) = (place(c0 + d / cw, r0)?, place(c0 - d / cw, r0)?);

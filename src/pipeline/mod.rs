@@ -798,10 +798,10 @@ pub fn commit(
         }
         .map_err(|m| anyhow!("scene {}: {m}", info.scene))?;
         if let Some(g) = manifest.georef.as_ref().filter(|_| tileset::root_transform(&manifest).is_none()) {
-            let crs = g.epsg.map_or("a user-defined CRS".to_string(), |e| format!("EPSG:{e}"));
             warn!(
-                "scene '{}': {crs} is not a CRS terrafarm places on the ellipsoid (geographic, Web Mercator, or a projected CRS on WGS 84 or a datum within 3 m of it); tileset.json has no root transform, so viewers show the scene in its own frame at the earth's centre",
-                info.scene
+                "scene '{}': {}; tileset.json has no root transform, so viewers show the scene in its own frame at the earth's centre",
+                info.scene,
+                g.unplaced(manifest.raster[0], manifest.raster[1])
             );
         }
         for (name, bytes) in &subtrees {

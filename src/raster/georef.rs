@@ -203,40 +203,140 @@ impl Georef {
     }
 
     /// Longitude and latitude (degrees, WGS84) of a point given in the CRS, where the CRS is one terrafarm can
-    /// invert: geographic, Web Mercator, or one of the projected CRSs of [`projection`] (transverse Mercator, as
-    /// UTM and most national and state grids; Lambert conic; Albers; Lambert azimuthal; polar and oblique
-    /// stereographic; Mercator) on WGS 84 or a datum within 3 m of it (ETRS89, NAD83, GDA94/2020, SIRGAS, JGD, …,
-    /// whose difference from WGS 84 is left out), or a user-defined one of those ([`Georef::proj`]). `None` for any
-    /// other CRS, and for a point the projection does not reach.
+    /// invert ([`Georef::to_wgs84`]); `None` for any other CRS, and for a point the projection does not reach.
     pub fn lon_lat(&self, x: f64, y: f64) -> Option<[f64; 2]> {
-        let ll = match (self.model, self.epsg) {
-            (Model::Geographic, _) => [x, y],
-            (Model::Projected, Some(3857 | 900913 | 3785)) => {
-                let (x, y) = (x * self.unit_metres, y * self.unit_metres);
+        self.to_wgs84(x, y)?.lon_lat(x, y)
+    }
+
+    /// The map from this CRS to WGS84 longitudes and latitudes that holds at the point (`x`, `y`) of the CRS, where
+    /// the CRS is one terrafarm can invert: geographic, Web Mercator, or one of the projected CRSs of [`projection`]
+    /// (transverse Mercator, as UTM and most national and state grids; Lambert conic; Albers; Lambert azimuthal;
+    /// polar and oblique stereographic; Mercator) on WGS 84 or a datum within 3 m of it (ETRS89, NAD83, GDA94/2020,
+    /// SIRGAS, JGD, …, whose difference from WGS 84 is left out), or a user-defined one of those ([`Georef::proj`]),
+    /// or one of those methods on a datum further from WGS 84 where PROJ would shift it by a Helmert transformation
+    /// there ([`Shift`]: OSGB36, Amersfoort, CH1903, DHDN, ED50, NAD27, …). `None` otherwise. The datum shift is
+    /// chosen at (`x`, `y`): the map of a raster's points is chosen once, at its centre.
+    pub fn to_wgs84(&self, x: f64, y: f64) -> Option<ToWgs84> {
+        let unit = self.unit_metres;
+        match (self.model, self.epsg) {
+            (Model::Geographic, _) => Some(ToWgs84::Geographic),
+            (Model::Projected, Some(3857 | 900913 | 3785)) => Some(ToWgs84::WebMercator(unit)),
+            (Model::Projected, Some(e)) => match projection(e) {
+                Some(p) => Some(ToWgs84::Projected(Box::new(p), unit)),
+                None => {
+                    let (s, shift) = shifted(e, x * unit, y * unit)?;
+                    Some(ToWgs84::Projected(Box::new(Projection::shifted(s, shift.towgs84)?), unit))
+                }
+            },
+            (Model::Projected, None) => Some(ToWgs84::Projected(Box::new(Projection::new(self.proj.as_deref()?)?), unit)),
+        }
+    }
+
+    /// The datum shift terrafarm applies at the point (`x`, `y`) of the CRS, where the CRS's datum is one it shifts
+    /// ([`Georef::to_wgs84`]).
+    pub fn shift(&self, x: f64, y: f64) -> Option<Shift> {
+        match (self.model, self.epsg) {
+            // (The shifted CRSs and those of `projection` are apart: see `epsg_units::SHIFTED`.)
+            (Model::Projected, Some(e)) => Some(shifted(e, x * self.unit_metres, y * self.unit_metres)?.1),
+            _ => None,
+        }
+    }
+
+    /// Why a raster of `width` × `height` samples in this CRS is not placed on the ellipsoid ([`Georef::to_wgs84`]
+    /// finds no map at its centre), in words.
+    pub fn unplaced(&self, width: usize, height: usize) -> String {
+        let crs = self.epsg.map_or("a user-defined CRS".to_string(), |e| format!("EPSG:{e}"));
+        let [x, y] = self.at(width as f64 / 2.0, height as f64 / 2.0);
+        let listed = |e: u32| u16::try_from(e).is_ok_and(|e| epsg_units::SHIFTED.binary_search_by_key(&e, |t| t.0).is_ok());
+        match self.epsg.filter(|&e| self.model == Model::Projected && listed(e)) {
+            Some(e) => match transformation(e, x * self.unit_metres, y * self.unit_metres) {
+                Some((_, k)) => format!(
+                    "{crs}: PROJ would shift its datum by EPSG:{} at the raster's centre, a transformation terrafarm does not apply (it applies Helmert ones)",
+                    epsg_units::SHIFT_OPS[k].0
+                ),
+                None => format!("{crs}: no transformation of its datum to WGS 84 covers the raster's centre (PROJ would apply none)"),
+            },
+            None => format!("{crs} is not a CRS terrafarm places on the ellipsoid (geographic, Web Mercator, or a projected CRS of the methods it inverts on WGS 84, a datum within 3 m of it, or a datum PROJ shifts to WGS 84 by a Helmert transformation)"),
+        }
+    }
+}
+
+/// A CRS's map to WGS84 longitudes and latitudes ([`Georef::to_wgs84`]).
+pub enum ToWgs84 {
+    Geographic,
+    /// Web Mercator, in units of this many metres.
+    WebMercator(f64),
+    /// A projection (and a datum shift, if any), in units of this many metres.
+    Projected(Box<Projection>, f64),
+}
+
+impl ToWgs84 {
+    /// Longitude and latitude (degrees, WGS84) of a point given in the CRS; `None` where the projection does not
+    /// reach.
+    pub fn lon_lat(&self, x: f64, y: f64) -> Option<[f64; 2]> {
+        let ll = match self {
+            ToWgs84::Geographic => [x, y],
+            ToWgs84::WebMercator(unit) => {
+                let (x, y) = (x * unit, y * unit);
                 [(x / WGS84_A).to_degrees(), (y / WGS84_A).sinh().atan().to_degrees()]
             }
-            (Model::Projected, Some(e)) => projection(e)?.inverse(x * self.unit_metres, y * self.unit_metres)?,
-            (Model::Projected, None) => Projection::new(self.proj.as_deref()?)?.inverse(x * self.unit_metres, y * self.unit_metres)?,
+            ToWgs84::Projected(p, unit) => p.inverse(x * unit, y * unit)?,
         };
         (ll[0].is_finite() && ll[1].is_finite() && (-90.0..=90.0).contains(&ll[1])).then_some(ll)
     }
 }
 
-/// A projected CRS terrafarm can invert: its projection, as proj4rs reads it, and the same ellipsoid's geographic
-/// coordinates.
+/// A projected CRS terrafarm can invert: its projection, as proj4rs reads it, and the geographic coordinates it is
+/// inverted to: the same ellipsoid's, or WGS 84's through a datum shift ([`Projection::shifted`]).
 pub struct Projection {
     proj: proj4rs::Proj,
     geographic: proj4rs::Proj,
 }
 
 impl Projection {
-    /// The projection a PROJ string (`+ellps=WGS84` or `+ellps=GRS80`, no datum shift) describes.
+    /// The projection a PROJ string describes (its ellipsoid as `+ellps=` or `+a=` and `+rf=` or `+b=`; no datum
+    /// shift: longitudes and latitudes on the same ellipsoid).
     pub fn new(s: &str) -> Option<Projection> {
-        // The geographic frame on the projection's own ellipsoid, so proj4rs shifts no datum.
-        let ellps = s.rsplit_once("+ellps=")?.1.split_whitespace().next()?;
         let proj = proj4rs::Proj::from_proj_string(s).ok()?;
-        let geographic = proj4rs::Proj::from_proj_string(&format!("+proj=longlat +ellps={ellps}")).ok()?;
+        let geographic = proj4rs::Proj::from_proj_string(&format!("+proj=longlat {}", Self::ellipsoid(s)?)).ok()?;
         Some(Projection { proj, geographic })
+    }
+
+    /// The ellipsoid's terms of a PROJ string.
+    fn ellipsoid(s: &str) -> Option<String> {
+        let terms: Vec<&str> =
+            s.split_whitespace().filter(|t| t.starts_with("+ellps=") || t.starts_with("+a=") || t.starts_with("+rf=") || t.starts_with("+b=")).collect();
+        (!terms.is_empty()).then(|| terms.join(" "))
+    }
+
+    /// The projection a PROJ string describes, inverted to WGS 84 through a Helmert transformation of its datum,
+    /// given as PROJ's `towgs84` (metres, arc-seconds in the position vector convention, parts per million), as PROJ
+    /// applies it: the point at height 0 on its ellipsoid to earth-centred coordinates, shifted, and back to WGS
+    /// 84's longitude and latitude.
+    pub fn shifted(s: &str, towgs84: [f64; 7]) -> Option<Projection> {
+        let t = towgs84.map(|v| format!("{v:?}")).join(",");
+        let proj = proj4rs::Proj::from_proj_string(&format!("{s} +towgs84={t}")).ok()?;
+        let geographic = proj4rs::Proj::from_proj_string("+proj=longlat +datum=WGS84").ok()?;
+        Some(Projection { proj, geographic })
+    }
+
+    /// The box in this projection's coordinates (metres: min easting, min northing, max easting, max northing) that
+    /// holds an area of longitudes and latitudes on its own ellipsoid ([south, north, west, east], degrees, west ≤
+    /// east), as PROJ draws an area of use in a CRS: 21 points a side projected, those the projection reaches.
+    /// `None` if it reaches none.
+    pub fn projected_box(&self, area: [f64; 4]) -> Option<[f64; 4]> {
+        let [s, n, w, e] = area;
+        let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        for j in 0..=20 {
+            let (lon, lat) = (w + j as f64 * (e - w) / 20.0, s + j as f64 * (n - s) / 20.0);
+            for (lon, lat) in [(lon, s), (lon, n), (w, lat), (e, lat)] {
+                let mut q = (lon.to_radians(), lat.to_radians(), 0.0);
+                if proj4rs::transform::transform(&self.geographic, &self.proj, &mut q).is_ok() && q.0.is_finite() && q.1.is_finite() {
+                    b = [b[0].min(q.0), b[1].min(q.1), b[2].max(q.0), b[3].max(q.1)];
+                }
+            }
+        }
+        (b[0] <= b[2]).then_some(b)
     }
 
     /// Easting and northing (metres) → longitude and latitude (degrees); `None` where the projection does not
@@ -249,11 +349,69 @@ impl Projection {
 }
 
 /// The projection of an EPSG projected CRS on WGS 84 or a datum within 3 m of it ([`epsg_units::PROJECTIONS`],
-/// generated from PROJ's database with the PROJ string of each; Web Mercator is inverted in [`Georef::lon_lat`]).
+/// generated from PROJ's database with the PROJ string of each; Web Mercator is inverted in [`Georef::to_wgs84`]).
 pub fn projection(code: u32) -> Option<Projection> {
     let c = u16::try_from(code).ok()?;
     let i = epsg_units::PROJECTIONS.binary_search_by_key(&c, |&(code, _)| code).ok()?;
     Projection::new(epsg_units::PROJ_STRINGS[usize::from(epsg_units::PROJECTIONS[i].1)])
+}
+
+/// A Helmert transformation to WGS 84 that terrafarm applies to a projected CRS's datum ([`epsg_units::SHIFTS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Shift {
+    /// EPSG code of the transformation.
+    pub epsg: u16,
+    /// Its accuracy (metres), as EPSG states it.
+    pub accuracy: f64,
+    /// Its parameters, as PROJ's `towgs84`.
+    pub towgs84: [f64; 7],
+}
+
+/// The PROJ string of an EPSG projected CRS of [`epsg_units::SHIFTED`] and the transformation to WGS 84 that PROJ
+/// (9.x, `proj_trans` on the operations `proj_create_crs_to_crs` lists) applies at the point (`easting`,
+/// `northing`, metres) where no grid is installed. Each candidate's area of use is drawn in the CRS's own
+/// coordinates as PROJ draws it (the box holding 21 points a side of its longitude–latitude box, projected); among
+/// the candidates whose box holds the point, in PROJ's order, the first is taken, then replaced by one of better
+/// accuracy, or of the same accuracy in a box strictly inside, unless that one is offshore. Where no box holds the
+/// point, PROJ's ballpark (no shift) if it has one, else its first candidate. `None` where that is not a Helmert
+/// transformation, or no shift, and for any other CRS.
+pub fn transformation(code: u32, easting: f64, northing: f64) -> Option<(&'static str, usize)> {
+    let c = u16::try_from(code).ok()?;
+    let i = epsg_units::SHIFTED.binary_search_by_key(&c, |t| t.0).ok()?;
+    let (_, string, first, count, ballpark) = epsg_units::SHIFTED[i];
+    let s = epsg_units::PROJ_STRINGS[usize::from(string)];
+    let p = Projection::new(s)?;
+    let list = &epsg_units::SHIFT_LISTS[usize::from(first)..usize::from(first) + usize::from(count)];
+    let boxes: Vec<Option<[f64; 4]>> = list.iter().map(|&k| p.projected_box(epsg_units::SHIFT_OPS[usize::from(k)].2)).collect();
+    let holds = |b: &[f64; 4]| (b[0]..=b[2]).contains(&easting) && (b[1]..=b[3]).contains(&northing);
+    let inside = |a: &[f64; 4], b: &[f64; 4]| a[0] > b[0] && a[1] > b[1] && a[2] < b[2] && a[3] < b[3];
+    let mut best: Option<usize> = None;
+    for (j, b) in boxes.iter().enumerate() {
+        let Some(b) = b.as_ref().filter(|b| holds(b)) else { continue };
+        let (_, accuracy, _, offshore, _) = epsg_units::SHIFT_OPS[usize::from(list[j])];
+        let better = |k: usize| {
+            let kept = epsg_units::SHIFT_OPS[usize::from(list[k])].1;
+            accuracy >= 0.0 && (accuracy < kept || (accuracy == kept && boxes[k].is_some_and(|bk| inside(b, &bk)))) && !offshore
+        };
+        if best.is_none_or(better) {
+            best = Some(j);
+        }
+    }
+    let j = match best {
+        Some(j) => j,
+        None if ballpark => return None,
+        None => boxes.iter().position(Option::is_some)?,
+    };
+    Some((s, usize::from(list[j])))
+}
+
+/// The PROJ string of an EPSG projected CRS of [`epsg_units::SHIFTED`] and the Helmert transformation to WGS 84 that
+/// PROJ applies at the point (`easting`, `northing`, metres) where no grid is installed ([`transformation`]); `None`
+/// where PROJ applies another kind of transformation or none.
+pub fn shifted(code: u32, easting: f64, northing: f64) -> Option<(&'static str, Shift)> {
+    let (s, k) = transformation(code, easting, northing)?;
+    let (epsg, accuracy, _, _, towgs84) = epsg_units::SHIFT_OPS[k];
+    Some((s, Shift { epsg, accuracy, towgs84: towgs84? }))
 }
 
 /// Earth-centred, earth-fixed coordinates (metres) of a WGS84 longitude, latitude (degrees) and ellipsoidal height.
@@ -548,8 +706,8 @@ mod tests {
     fn projections_on_datums_near_wgs84() {
         // WGS 84, ETRS89, NAD83, NAD83(2011) and GDA2020 UTM zones, Lambert-93, EU-DEM's LAEA, the polar
         // stereographic grids of ArcticDEM and REMA, CONUS Albers, a NAD83 state plane in US feet; not ED50, NAD27,
-        // VN-2000, GGRS87, the British, Swiss or Dutch grids (datums 100 m and more from WGS 84), Web Mercator
-        // (inverted in lon_lat) or geographic codes.
+        // VN-2000, GGRS87, the British, Swiss or Dutch grids (datums 100 m and more from WGS 84: shifted instead, see
+        // below), Web Mercator (inverted in to_wgs84) or geographic codes.
         for code in [32633, 32760, 25832, 26910, 6339, 7856, 2154, 3035, 3413, 3031, 5070, 2227] {
             assert!(projection(code).is_some(), "EPSG:{code}");
         }
@@ -561,6 +719,31 @@ mod tests {
         for (i, s) in epsg_units::PROJ_STRINGS.iter().enumerate() {
             assert!(proj4rs::Proj::from_proj_string(s).is_ok(), "{i}: {s}");
         }
+    }
+
+    /// Datums far from WGS 84 are shifted by the transformation PROJ picks at the point where no grid is installed
+    /// (the integration test `tests/georef.rs` checks every CRS against GDAL): the British grid by EPSG:1314 (2 m);
+    /// RD New by EPSG:4833, the first of four equal ones (the same area and accuracy) in PROJ's order (the greater
+    /// name first); Swiss LV95 and Belgian Lambert 72 by theirs. Luxembourg's grid is not placed: PROJ would use a
+    /// Molodensky-Badekas transformation there. Nor is a point no transformation's area holds, where PROJ's list
+    /// ends with a ballpark (no shift).
+    #[test]
+    fn datum_shifts_as_proj_chooses_them() {
+        for (code, e, n, want) in [
+            (27700, 530_000.0, 180_000.0, 1314),
+            (28992, 120_000.0, 487_000.0, 4833),
+            (2056, 2_600_000.0, 1_200_000.0, 1676),
+            (31370, 150_000.0, 170_000.0, 15929),
+        ] {
+            let (_, shift) = shifted(code, e, n).unwrap_or_else(|| panic!("EPSG:{code} not shifted"));
+            assert_eq!(shift.epsg, want, "EPSG:{code}");
+        }
+        let (_, k) = transformation(2169, 80_000.0, 100_000.0).expect("LUREF's transformation");
+        assert_eq!(epsg_units::SHIFT_OPS[k].0, 5484);
+        assert!(shifted(2169, 80_000.0, 100_000.0).is_none() && shifted(27700, -5e6, -5e6).is_none());
+        assert!(epsg_units::SHIFTED.windows(2).all(|w| w[0].0 < w[1].0), "sorted, for the binary search");
+        // Nothing is both placed without a shift and shifted.
+        assert!(epsg_units::SHIFTED.iter().all(|t| projection(t.0.into()).is_none()));
     }
 
     /// A user-defined Albers CRS (as GDAL writes ESRI:102039) is placed only on a base near WGS 84: an EPSG

@@ -208,10 +208,14 @@ pub fn gdal(tool: &str, args: &[&str]) -> String {
 }
 
 /// Runs a GDAL tool with `input` on its stdin (`gdaltransform`'s points) and returns its stdout; a failure fails
-/// the test.
-pub fn gdal_input(tool: &str, args: &[&str], input: &str) -> String {
+/// the test. With `proj_data`, PROJ reads its data from there ([`proj_without_grids`]).
+pub fn gdal_input(tool: &str, args: &[&str], input: &str, proj_data: Option<&Path>) -> String {
     use std::io::Write;
-    let mut c = Command::new(tool).args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut c = Command::new(tool);
+    if let Some(d) = proj_data {
+        c.env("PROJ_DATA", d).env("PROJ_LIB", d).env("PROJ_NETWORK", "OFF");
+    }
+    let mut c = c.args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
     c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let o = c.wait_with_output().unwrap();
     assert!(o.status.success(), "{tool} {args:?}");
@@ -224,4 +228,15 @@ pub fn envi(dir: &Path, name: &str, data: &[f32], w: usize, h: usize) -> PathBuf
     std::fs::write(&p, data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
     envi_header(dir, name, w, h);
     p
+}
+
+/// A PROJ data directory holding PROJ's database and no transformation grid (a link to the `proj.db` on
+/// `projinfo`'s search path), for GDAL tools to transform as they do where no grid is installed.
+pub fn proj_without_grids() -> tempfile::TempDir {
+    let o = Command::new("projinfo").arg("--searchpaths").output().expect("projinfo (gdal-bin)");
+    let db =
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| Path::new(l.trim()).join("proj.db")).find(|p| p.exists()).expect("proj.db on PROJ's search path");
+    let d = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(db, d.path().join("proj.db")).unwrap();
+    d
 }
