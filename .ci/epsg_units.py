@@ -203,15 +203,15 @@ def shifts(db):
 
     Candidates: the operations from the CRS's base geographic CRS to WGS 84 of a known accuracy, neither deprecated
     nor superseded by another candidate, needing no grid, whose area of use meets the CRS's. Helmert
-    transformations (geocentric translations, position vector, coordinate frame) carry their parameters as PROJ's
-    `towgs84` (metres, arc-seconds in the position vector convention, parts per million); any other operation (a
-    Molodensky-Badekas, a concatenated operation, geographic offsets) carries none, and where PROJ would choose it
-    terrafarm does not place. The order is PROJ's sort (coordinateoperationfactory.cpp): the larger area shared with
+    transformations (geocentric translations, position vector, coordinate frame) and Molodensky-Badekas ones carry
+    their parameters (translations in metres, rotations in arc-seconds in the position vector convention, the
+    scale difference in parts per million, the pivot in metres); any other operation (a concatenated operation,
+    geographic offsets) carries none, and where PROJ would choose it terrafarm does not place. The order is PROJ's sort (coordinateoperationfactory.cpp): the larger area shared with
     the CRS's first, then the better accuracy, fewer steps, the shorter name, the greater name. PROJ adds a
     ballpark (no shift) at the end unless a candidate's area holds the CRS's.
 
     Returns (operations: [(EPSG code, accuracy, area (south, north, west, east; one entry per side of the
-    antimeridian), offshore, towgs84 or None)], projected CRSs: [(code, PROJ string, first index into the list of
+    antimeridian), offshore, parameters or None)], projected CRSs: [(code, PROJ string, first index into the list of
     operation indices, count, ballpark)], the list of operation indices)."""
     near = near_wgs84(db)
     supersession = [(str(old), str(new)) for old, new in db.execute(
@@ -224,22 +224,26 @@ def shifts(db):
         cands = []
         for row in db.execute(
                 """select code, name, accuracy, method_code, tx, ty, tz, translation_uom_code, rx, ry, rz, rotation_uom_code,
-                          scale_difference, scale_difference_uom_code
+                          scale_difference, scale_difference_uom_code, px, py, pz, pivot_uom_code
                    from helmert_transformation_table
                    where auth_name = 'EPSG' and deprecated = 0 and source_crs_auth_name = 'EPSG' and source_crs_code = ?
                      and target_crs_auth_name = 'EPSG' and target_crs_code = '4326' and accuracy is not null""", (str(base),)):
-            code, name, acc, method, tx, ty, tz, tu, rx, ry, rz, ru, ds, du = row
-            code, method, towgs84 = str(code), str(method), None
-            if method in ("9603", "9606", "9607"):
+            code, name, acc, method, tx, ty, tz, tu, rx, ry, rz, ru, ds, du, px, py, pz, pu = row
+            code, method, params = str(code), str(method), None
+            # Geocentric translations; position vector and coordinate frame Helmert; Molodensky-Badekas (coordinate
+            # frame, position vector): all in the geog2D domain, as PROJ applies them (through earth-centred
+            # coordinates, the rotations linearised).
+            if method in ("9603", "9606", "9607", "9636", "1063"):
                 t = [v * conv(db, tu) for v in (tx, ty, tz)]
                 if method == "9603":
-                    towgs84 = t + [0.0] * 4
+                    params = t + [0.0] * 7
                 else:
-                    sign = -1.0 if method == "9607" else 1.0  # coordinate frame: the rotations' signs turned
+                    sign = -1.0 if method in ("9607", "9636") else 1.0  # coordinate frame: the rotations' signs turned
                     arcsec = 1.0 if str(ru) == "9104" else conv(db, ru) / (math.pi / 180 / 3600)
                     ppm = 1.0 if str(du) == "9202" else conv(db, du) * 1e6
-                    towgs84 = t + [round(sign * v * arcsec, 12) + 0.0 for v in (rx, ry, rz)] + [round(ds * ppm, 12)]
-            cands.append(("helmert_transformation", code, name, float(acc), towgs84, 1))
+                    pivot = [v * conv(db, pu) for v in (px, py, pz)] if method in ("9636", "1063") else [0.0] * 3
+                    params = t + [round(sign * v * arcsec, 12) + 0.0 for v in (rx, ry, rz)] + [round(ds * ppm, 12)] + pivot
+            cands.append(("helmert_transformation", code, name, float(acc), params, 1))
         for table in ("concatenated_operation", "other_transformation"):
             for code, name, acc in db.execute(
                     f"""select code, name, accuracy from {table}
@@ -255,7 +259,7 @@ def shifts(db):
         codes = {c[1] for c in cands}
         superseded = {old for old, new in supersession if new in codes}
         out = []
-        for table, code, name, acc, towgs84, steps in cands:
+        for table, code, name, acc, params, steps in cands:
             if code in superseded:
                 continue
             area = db.execute(
@@ -265,7 +269,7 @@ def shifts(db):
                    order by u.rowid limit 1""", (table.replace("_table", ""), code)).fetchone()
             if area is not None:
                 # PROJ's test for an offshore area, on the description it reports as the area's name.
-                out.append((int(code), name, acc, tuple(float(v) for v in area[:4]), "- offshore" in (area[4] or ""), towgs84, steps))
+                out.append((int(code), name, acc, tuple(float(v) for v in area[:4]), "- offshore" in (area[4] or ""), params, steps))
         by_base[base] = out
         return out
 
@@ -295,12 +299,12 @@ def shifts(db):
         ballpark = not any(contains(c[3], crs_area) for c, _ in listed)
         first = len(lists)
         for c, _ in listed:
-            op_code, name, acc, area, offshore, towgs84, _ = c
+            op_code, name, acc, area, offshore, params, _ = c
             for part in ([area] if area[2] <= area[3] else [(area[0], area[1], area[2], 180.0), (area[0], area[1], -180.0, area[3])]):
                 key = (op_code, part)
                 if key not in index:
                     index[key] = len(ops)
-                    ops.append((op_code, acc, part, offshore, towgs84))
+                    ops.append((op_code, acc, part, offshore, params))
                 lists.append(index[key])
         a, a_uom, rf, b = db.execute(
             "select semi_major_axis, uom_code, inv_flattening, semi_minor_axis from ellipsoid where auth_name = 'EPSG' and code = ?",
@@ -423,12 +427,14 @@ def generate(db_path):
         "];",
         "",
         "/// A transformation of [`SHIFT_OPS`].",
-        "pub type ShiftOp = (u16, f64, [f64; 4], bool, Option<[f64; 7]>);",
+        "pub type ShiftOp = (u16, f64, [f64; 4], bool, Option<[f64; 10]>);",
         "",
         "/// The transformations to WGS 84 (EPSG:4326) of [`SHIFT_LISTS`]: (EPSG code, accuracy in metres, area of use",
         "/// [south, north, west, east] in degrees (one entry per side of the antimeridian), whether the area is offshore,",
-        "/// Helmert parameters as PROJ's `towgs84`: metres, arc-seconds (position vector), parts per million). `None`: a",
-        "/// transformation terrafarm does not apply.",
+        "/// the parameters of a Helmert or Molodensky-Badekas transformation: translations (metres), rotations",
+        "/// (arc-seconds, position vector), scale difference (parts per million), the pivot (metres; 0 for a Helmert",
+        "/// transformation)). `None`: a transformation terrafarm does not apply.",
+        "#[rustfmt::skip]",
         "pub const SHIFT_OPS: &[ShiftOp] = &[",
     ]
     for c, acc, e, off, t in ops:

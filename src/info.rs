@@ -31,8 +31,8 @@ struct Report {
     /// Longitude and latitude (degrees, WGS84) of the raster's centre where its CRS is one terrafarm places on the
     /// ellipsoid (the 3D Tiles root transform puts the scene there); `None` otherwise.
     centre_lon_lat: Option<[f64; 2]>,
-    /// The Helmert transformation of the CRS's datum to WGS 84 that places the centre, where its datum is one
-    /// terrafarm shifts.
+    /// The Helmert or Molodensky-Badekas transformation of the CRS's datum to WGS 84 that places the centre, where
+    /// its datum is one terrafarm shifts.
     #[serde(skip_serializing_if = "Option::is_none")]
     datum_shift: Option<Shift>,
     cell_size: CellSize,
@@ -188,7 +188,8 @@ fn text(r: &Report) -> String {
         (Some(_), Some([lon, lat])) => {
             s += &format!("  3D Tiles placement: the raster's centre at longitude {lon:.6}°, latitude {lat:.6}° (WGS84)");
             if let Some(t) = &r.datum_shift {
-                s += &format!(", the datum shifted by EPSG:{} (Helmert, accurate to {} m)", t.epsg, t.accuracy);
+                let kind = if t.parameters[7..].iter().any(|&p| p != 0.0) { "Molodensky-Badekas" } else { "Helmert" };
+                s += &format!(", the datum shifted by EPSG:{} ({kind}, accurate to {} m)", t.epsg, t.accuracy);
             }
             s += "\n";
         }

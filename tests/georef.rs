@@ -105,9 +105,9 @@ fn metres(a: [f64; 2], b: [f64; 2]) -> f64 {
 /// at 25 points over its area of use, against GDAL's transformation of the same easting and northing to WGS 84
 /// where no grid is installed (PROJ choosing a transformation per point): where terrafarm places a point, it is
 /// within 1 mm of GDAL's; where GDAL applies no shift (no transformation's area holds the point), terrafarm does
-/// not place it; where GDAL applies a transformation terrafarm does not, terrafarm's choice is that one too (not a
-/// Helmert transformation). Fails if a Helmert's parameters, units or rotation convention are wrong, or if
-/// terrafarm picks another transformation than PROJ.
+/// not place it; where GDAL applies a transformation terrafarm does not, terrafarm's choice is that one too (neither
+/// a Helmert nor a Molodensky-Badekas one). Fails if a transformation's parameters, units, rotation convention or
+/// pivot are wrong, or if terrafarm picks another transformation than PROJ.
 #[test]
 fn shifted_datums_land_where_gdal_puts_them_without_grids() {
     let codes: Vec<u16> = epsg_units::SHIFTED.iter().map(|t| t.0).collect();
@@ -115,7 +115,7 @@ fn shifted_datums_land_where_gdal_puts_them_without_grids() {
     let Some(out) = gdal_points(&codes, &["--wgs84"]) else { return };
     let (mut placed, mut worst) = (0usize, (0.0f64, String::new()));
     // Points terrafarm does not place, where GDAL shifts nothing (no transformation's area holds them) and where
-    // GDAL applies a transformation terrafarm does not (not a Helmert one).
+    // GDAL applies a transformation terrafarm does not.
     let (mut unshifted, mut other) = (0usize, 0usize);
     let mut wrong = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -145,10 +145,10 @@ fn shifted_datums_land_where_gdal_puts_them_without_grids() {
                 seen.insert(code);
             }
             None if gdal_shifted => {
-                // Not a transformation terrafarm applies (a Molodensky-Badekas, a concatenated operation, ...).
+                // Not a transformation terrafarm applies (a concatenated operation, geographic offsets, ...).
                 let (_, k) = georef::transformation(code.into(), x * g.unit_metres, y * g.unit_metres)
                     .unwrap_or_else(|| panic!("EPSG:{code} at ({lon}, {lat}): GDAL shifts it, terrafarm finds no transformation"));
-                assert!(epsg_units::SHIFT_OPS[k].4.is_none(), "EPSG:{code} at ({lon}, {lat}): a Helmert transformation not applied");
+                assert!(epsg_units::SHIFT_OPS[k].4.is_none(), "EPSG:{code} at ({lon}, {lat}): a transformation not applied");
                 other += 1;
             }
             None => unshifted += 1,

@@ -272,11 +272,13 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         ("EPSG:3413", "pole", (-200.0, -150.0)),
         // USGS's CONUS Albers as ESRI names it: no EPSG code, so GDAL writes the projection's parameters as GeoKeys.
         ("ESRI:102039", "esri", (-790_000.0, 1_880_000.0)),
-        // Datums far from WGS 84, shifted by the Helmert transformation PROJ applies there where no grid is installed:
+        // Datums far from WGS 84, shifted by the transformation PROJ applies there where no grid is installed:
         // the British National Grid (OSGB36, EPSG:1314) in London, and the Dutch RD New (Amersfoort, Bessel's
         // ellipsoid, oblique stereographic; EPSG:4833, the first of four equal ones in PROJ's order) in Amsterdam.
         ("EPSG:27700", "bng", (530_000.0, 180_000.0)),
         ("EPSG:28992", "rd", (120_000.0, 487_000.0)),
+        // Luxembourg's grid (LUREF), shifted by a Molodensky-Badekas transformation (EPSG:5484).
+        ("EPSG:2169", "luref", (77_000.0, 75_000.0)),
     ];
     for (srs, out, (e0, n0)) in crss {
         let tif = projected_tif(&d.path().join(out), &input, srs, e0, n0);
@@ -324,18 +326,18 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
             validate(&scene.join("tileset.json"), v);
         }
     }
-    // Luxembourg's grid (LUREF) is not placed: PROJ shifts LUREF there by a Molodensky-Badekas transformation
-    // (EPSG:5484), which terrafarm does not apply. No transform, and the run and `info` say so.
-    let tif = projected_tif(&d.path().join("luref"), &input, "EPSG:2169", 80_000.0, 100_000.0);
-    let out = d.path().join("luref/o");
+    // Indian 1960 in southern Vietnam is not placed: PROJ shifts it there by a concatenated operation (EPSG:8532),
+    // which terrafarm does not apply. No transform, and the run and `info` say so.
+    let tif = projected_tif(&d.path().join("indian"), &input, "EPSG:3148", 764_000.0, 1_088_000.0);
+    let out = d.path().join("indian/o");
     let o = run(&["mesh", tif.to_str().unwrap(), "--out", out.to_str().unwrap(), "--max-error", "1", "--format", "3dtiles"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("utm/tileset.json")).unwrap()).unwrap();
     assert!(ts["root"]["transform"].is_null());
-    assert!(stderr(&o).contains("EPSG:2169: PROJ would shift its datum by EPSG:5484"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("EPSG:3148: PROJ would shift its datum by EPSG:8532"), "{}", stderr(&o));
     let o = run(&["info", tif.to_str().unwrap()]);
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("3D Tiles placement: none (EPSG:2169: PROJ would shift its datum by EPSG:5484"),
+        String::from_utf8_lossy(&o.stdout).contains("3D Tiles placement: none (EPSG:3148: PROJ would shift its datum by EPSG:8532"),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );

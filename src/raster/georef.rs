@@ -213,7 +213,8 @@ impl Georef {
     /// (transverse Mercator, as UTM and most national and state grids; Lambert conic; Albers; Lambert azimuthal;
     /// polar and oblique stereographic; Mercator) on WGS 84 or a datum within 3 m of it (ETRS89, NAD83, GDA94/2020,
     /// SIRGAS, JGD, …, whose difference from WGS 84 is left out), or a user-defined one of those ([`Georef::proj`]),
-    /// or one of those methods on a datum further from WGS 84 where PROJ would shift it by a Helmert transformation
+    /// or one of those methods on a datum further from WGS 84 where PROJ would shift it by a Helmert or
+    /// Molodensky-Badekas transformation
     /// there ([`Shift`]: OSGB36, Amersfoort, CH1903, DHDN, ED50, NAD27, …). `None` otherwise. The datum shift is
     /// chosen at (`x`, `y`): the map of a raster's points is chosen once, at its centre.
     pub fn to_wgs84(&self, x: f64, y: f64) -> Option<ToWgs84> {
@@ -225,7 +226,7 @@ impl Georef {
                 Some(p) => Some(ToWgs84::Projected(Box::new(p), unit)),
                 None => {
                     let (s, shift) = shifted(e, x * unit, y * unit)?;
-                    Some(ToWgs84::Projected(Box::new(Projection::shifted(s, shift.towgs84)?), unit))
+                    Some(ToWgs84::Projected(Box::new(Projection::shifted(s, shift.parameters)?), unit))
                 }
             },
             (Model::Projected, None) => Some(ToWgs84::Projected(Box::new(Projection::new(self.proj.as_deref()?)?), unit)),
@@ -251,12 +252,12 @@ impl Georef {
         match self.epsg.filter(|&e| self.model == Model::Projected && listed(e)) {
             Some(e) => match transformation(e, x * self.unit_metres, y * self.unit_metres) {
                 Some((_, k)) => format!(
-                    "{crs}: PROJ would shift its datum by EPSG:{} at the raster's centre, a transformation terrafarm does not apply (it applies Helmert ones)",
+                    "{crs}: PROJ would shift its datum by EPSG:{} at the raster's centre, a transformation terrafarm does not apply (it applies Helmert and Molodensky-Badekas ones)",
                     epsg_units::SHIFT_OPS[k].0
                 ),
                 None => format!("{crs}: no transformation of its datum to WGS 84 covers the raster's centre (PROJ would apply none)"),
             },
-            None => format!("{crs} is not a CRS terrafarm places on the ellipsoid (geographic, Web Mercator, or a projected CRS of the methods it inverts on WGS 84, a datum within 3 m of it, or a datum PROJ shifts to WGS 84 by a Helmert transformation)"),
+            None => format!("{crs} is not a CRS terrafarm places on the ellipsoid (geographic, Web Mercator, or a projected CRS of the methods it inverts on WGS 84, a datum within 3 m of it, or a datum PROJ shifts to WGS 84 by a Helmert or Molodensky-Badekas transformation)"),
         }
     }
 }
@@ -286,11 +287,40 @@ impl ToWgs84 {
     }
 }
 
-/// A projected CRS terrafarm can invert: its projection, as proj4rs reads it, and the geographic coordinates it is
-/// inverted to: the same ellipsoid's, or WGS 84's through a datum shift ([`Projection::shifted`]).
+/// A projected CRS terrafarm can invert: its projection, as proj4rs reads it, the same ellipsoid's geographic
+/// coordinates, and a datum shift to WGS 84 where it has one ([`Projection::shifted`]).
 pub struct Projection {
     proj: proj4rs::Proj,
     geographic: proj4rs::Proj,
+    shift: Option<DatumShift>,
+}
+
+/// A Helmert or Molodensky-Badekas transformation from a datum's earth-centred coordinates to WGS 84's.
+struct DatumShift {
+    /// The datum's ellipsoid: semi-major axis (metres) and first eccentricity squared.
+    a: f64,
+    e2: f64,
+    /// Translations (m), rotations (radians, position vector), scale (1 + difference), pivot (m).
+    t: [f64; 3],
+    r: [f64; 3],
+    scale: f64,
+    pivot: [f64; 3],
+}
+
+impl DatumShift {
+    /// WGS 84 longitude and latitude (degrees) of a longitude and latitude (radians) at height 0 on the datum's
+    /// ellipsoid, as PROJ's pipeline takes it: to earth-centred coordinates, X' = T + (1 + s)·R·(X − P) + P with the
+    /// rotations linearised (PROJ's `helmert` and `molobadekas` without `+exact`), and back onto WGS 84.
+    fn apply(&self, lon: f64, lat: f64) -> [f64; 2] {
+        let n = self.a / (1.0 - self.e2 * lat.sin().powi(2)).sqrt();
+        let x = [n * lat.cos() * lon.cos(), n * lat.cos() * lon.sin(), n * (1.0 - self.e2) * lat.sin()];
+        let d = [x[0] - self.pivot[0], x[1] - self.pivot[1], x[2] - self.pivot[2]];
+        let [rx, ry, rz] = self.r;
+        let rotated = [d[0] - rz * d[1] + ry * d[2], rz * d[0] + d[1] - rx * d[2], -ry * d[0] + rx * d[1] + d[2]];
+        let y: [f64; 3] = std::array::from_fn(|k| self.t[k] + self.scale * rotated[k] + self.pivot[k]);
+        let [lon, lat, _] = geodetic(y);
+        [lon, lat]
+    }
 }
 
 impl Projection {
@@ -299,7 +329,7 @@ impl Projection {
     pub fn new(s: &str) -> Option<Projection> {
         let proj = proj4rs::Proj::from_proj_string(s).ok()?;
         let geographic = proj4rs::Proj::from_proj_string(&format!("+proj=longlat {}", Self::ellipsoid(s)?)).ok()?;
-        Some(Projection { proj, geographic })
+        Some(Projection { proj, geographic, shift: None })
     }
 
     /// The ellipsoid's terms of a PROJ string.
@@ -309,15 +339,21 @@ impl Projection {
         (!terms.is_empty()).then(|| terms.join(" "))
     }
 
-    /// The projection a PROJ string describes, inverted to WGS 84 through a Helmert transformation of its datum,
-    /// given as PROJ's `towgs84` (metres, arc-seconds in the position vector convention, parts per million), as PROJ
-    /// applies it: the point at height 0 on its ellipsoid to earth-centred coordinates, shifted, and back to WGS
-    /// 84's longitude and latitude.
-    pub fn shifted(s: &str, towgs84: [f64; 7]) -> Option<Projection> {
-        let t = towgs84.map(|v| format!("{v:?}")).join(",");
-        let proj = proj4rs::Proj::from_proj_string(&format!("{s} +towgs84={t}")).ok()?;
-        let geographic = proj4rs::Proj::from_proj_string("+proj=longlat +datum=WGS84").ok()?;
-        Some(Projection { proj, geographic })
+    /// The projection a PROJ string (its ellipsoid as `+a=` and `+rf=` or `+b=`) describes, inverted to WGS 84
+    /// through a transformation of its datum ([`Shift::parameters`]), as PROJ applies it: the point at height 0 on
+    /// its ellipsoid to earth-centred coordinates, shifted, and back to WGS 84's longitude and latitude.
+    pub fn shifted(s: &str, p: [f64; 10]) -> Option<Projection> {
+        let term = |key: &str| s.split_whitespace().find_map(|t| t.strip_prefix(key)?.parse::<f64>().ok());
+        let a = term("+a=")?;
+        let e2 = match (term("+rf="), term("+b=")) {
+            (Some(rf), _) => (2.0 - 1.0 / rf) / rf,
+            (None, Some(b)) => 1.0 - (b / a).powi(2),
+            (None, None) => return None,
+        };
+        let arcsec = std::f64::consts::PI / (180.0 * 3600.0);
+        let shift =
+            DatumShift { a, e2, t: [p[0], p[1], p[2]], r: [p[3] * arcsec, p[4] * arcsec, p[5] * arcsec], scale: 1.0 + p[6] * 1e-6, pivot: [p[7], p[8], p[9]] };
+        Some(Projection { shift: Some(shift), ..Projection::new(s)? })
     }
 
     /// The box in this projection's coordinates (metres: min easting, min northing, max easting, max northing) that
@@ -344,7 +380,10 @@ impl Projection {
     pub fn inverse(&self, easting: f64, northing: f64) -> Option<[f64; 2]> {
         let mut p = (easting, northing, 0.0);
         proj4rs::transform::transform(&self.proj, &self.geographic, &mut p).ok()?;
-        Some([p.0.to_degrees(), p.1.to_degrees()])
+        match &self.shift {
+            Some(shift) => Some(shift.apply(p.0, p.1)),
+            None => Some([p.0.to_degrees(), p.1.to_degrees()]),
+        }
     }
 }
 
@@ -356,15 +395,17 @@ pub fn projection(code: u32) -> Option<Projection> {
     Projection::new(epsg_units::PROJ_STRINGS[usize::from(epsg_units::PROJECTIONS[i].1)])
 }
 
-/// A Helmert transformation to WGS 84 that terrafarm applies to a projected CRS's datum ([`epsg_units::SHIFTS`]).
+/// A Helmert or Molodensky-Badekas transformation to WGS 84 that terrafarm applies to a projected CRS's datum
+/// ([`epsg_units::SHIFT_OPS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Shift {
     /// EPSG code of the transformation.
     pub epsg: u16,
     /// Its accuracy (metres), as EPSG states it.
     pub accuracy: f64,
-    /// Its parameters, as PROJ's `towgs84`.
-    pub towgs84: [f64; 7],
+    /// Its parameters: translations (metres), rotations (arc-seconds, position vector convention), scale difference
+    /// (parts per million), and a Molodensky-Badekas transformation's pivot (metres; 0 for a Helmert one).
+    pub parameters: [f64; 10],
 }
 
 /// The PROJ string of an EPSG projected CRS of [`epsg_units::SHIFTED`] and the transformation to WGS 84 that PROJ
@@ -373,8 +414,8 @@ pub struct Shift {
 /// coordinates as PROJ draws it (the box holding 21 points a side of its longitude–latitude box, projected); among
 /// the candidates whose box holds the point, in PROJ's order, the first is taken, then replaced by one of better
 /// accuracy, or of the same accuracy in a box strictly inside, unless that one is offshore. Where no box holds the
-/// point, PROJ's ballpark (no shift) if it has one, else its first candidate. `None` where that is not a Helmert
-/// transformation, or no shift, and for any other CRS.
+/// point, PROJ's ballpark (no shift) if it has one, else its first candidate. `None` for the ballpark and for any
+/// other CRS.
 pub fn transformation(code: u32, easting: f64, northing: f64) -> Option<(&'static str, usize)> {
     let c = u16::try_from(code).ok()?;
     let i = epsg_units::SHIFTED.binary_search_by_key(&c, |t| t.0).ok()?;
@@ -405,13 +446,13 @@ pub fn transformation(code: u32, easting: f64, northing: f64) -> Option<(&'stati
     Some((s, usize::from(list[j])))
 }
 
-/// The PROJ string of an EPSG projected CRS of [`epsg_units::SHIFTED`] and the Helmert transformation to WGS 84 that
-/// PROJ applies at the point (`easting`, `northing`, metres) where no grid is installed ([`transformation`]); `None`
-/// where PROJ applies another kind of transformation or none.
+/// The PROJ string of an EPSG projected CRS of [`epsg_units::SHIFTED`] and the Helmert or Molodensky-Badekas
+/// transformation to WGS 84 that PROJ applies at the point (`easting`, `northing`, metres) where no grid is installed
+/// ([`transformation`]); `None` where PROJ applies another kind of transformation or none.
 pub fn shifted(code: u32, easting: f64, northing: f64) -> Option<(&'static str, Shift)> {
     let (s, k) = transformation(code, easting, northing)?;
-    let (epsg, accuracy, _, _, towgs84) = epsg_units::SHIFT_OPS[k];
-    Some((s, Shift { epsg, accuracy, towgs84: towgs84? }))
+    let (epsg, accuracy, _, _, parameters) = epsg_units::SHIFT_OPS[k];
+    Some((s, Shift { epsg, accuracy, parameters: parameters? }))
 }
 
 /// Earth-centred, earth-fixed coordinates (metres) of a WGS84 longitude, latitude (degrees) and ellipsoidal height.
@@ -724,9 +765,10 @@ mod tests {
     /// Datums far from WGS 84 are shifted by the transformation PROJ picks at the point where no grid is installed
     /// (the integration test `tests/georef.rs` checks every CRS against GDAL): the British grid by EPSG:1314 (2 m);
     /// RD New by EPSG:4833, the first of four equal ones (the same area and accuracy) in PROJ's order (the greater
-    /// name first); Swiss LV95 and Belgian Lambert 72 by theirs. Luxembourg's grid is not placed: PROJ would use a
-    /// Molodensky-Badekas transformation there. Nor is a point no transformation's area holds, where PROJ's list
-    /// ends with a ballpark (no shift).
+    /// name first); Swiss LV95 and Belgian Lambert 72 by theirs; Luxembourg's grid by a Molodensky-Badekas
+    /// transformation (EPSG:5484). Indian 1960 in southern Vietnam is not placed: PROJ would use a concatenated
+    /// operation there. Nor is a point no transformation's area holds, where PROJ's list ends with a ballpark (no
+    /// shift).
     #[test]
     fn datum_shifts_as_proj_chooses_them() {
         for (code, e, n, want) in [
@@ -738,9 +780,12 @@ mod tests {
             let (_, shift) = shifted(code, e, n).unwrap_or_else(|| panic!("EPSG:{code} not shifted"));
             assert_eq!(shift.epsg, want, "EPSG:{code}");
         }
-        let (_, k) = transformation(2169, 80_000.0, 100_000.0).expect("LUREF's transformation");
-        assert_eq!(epsg_units::SHIFT_OPS[k].0, 5484);
-        assert!(shifted(2169, 80_000.0, 100_000.0).is_none() && shifted(27700, -5e6, -5e6).is_none());
+        let (_, luref) = shifted(2169, 77_350.0, 75_160.0).expect("LUREF shifted");
+        assert_eq!(luref.epsg, 5484);
+        assert!(luref.parameters[7..].iter().all(|&p| p > 4e5), "a Molodensky-Badekas pivot: {:?}", luref.parameters);
+        let (_, k) = transformation(3148, 764_733.0, 1_088_258.0).expect("Indian 1960's transformation");
+        assert_eq!(epsg_units::SHIFT_OPS[k].0, 8532);
+        assert!(shifted(3148, 764_733.0, 1_088_258.0).is_none() && shifted(27700, -5e6, -5e6).is_none());
         assert!(epsg_units::SHIFTED.windows(2).all(|w| w[0].0 < w[1].0), "sorted, for the binary search");
         // Nothing is both placed without a shift and shifted.
         assert!(epsg_units::SHIFTED.iter().all(|t| projection(t.0.into()).is_none()));
