@@ -18,8 +18,8 @@ fn ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
 
-/// `code lon lat x y` lines (with `--wgs84`, `code lon lat x y lon84 lat84`) from `.ci/proj_points.py` (GDAL's Python bindings) for `codes`; `None` where the
-/// bindings are missing (a failure under CI=true).
+/// `code lon lat x y` lines (with `--wgs84`, `code lon lat x y lon84 lat84`) from `.ci/proj_points.py` (GDAL's
+/// Python bindings) for `codes`; `None` where the bindings are missing (a failure under CI=true).
 fn gdal_points(codes: &[u16], args: &[&str]) -> Option<String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/proj_points.py");
     // Debian's python3-gdal (a dependency of gdal-bin) is for the system interpreter.
@@ -165,6 +165,7 @@ fn shifted_datums_land_where_gdal_puts_them_without_grids() {
         println!("  {w}");
     }
     assert!(wrong.is_empty(), "{} points off GDAL's", wrong.len());
+    assert!(seen.len() > 1400 && placed > 30_000, "{placed} points placed in {} CRSs", seen.len());
 }
 
 /// GeoTIFFs that GDAL writes in projected CRSs without an EPSG code (ProjectedCSTypeGeoKey 32767 and the method's

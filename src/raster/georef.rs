@@ -214,9 +214,9 @@ impl Georef {
     /// polar and oblique stereographic; Mercator) on WGS 84 or a datum within 3 m of it (ETRS89, NAD83, GDA94/2020,
     /// SIRGAS, JGD, …, whose difference from WGS 84 is left out), or a user-defined one of those ([`Georef::proj`]),
     /// or one of those methods on a datum further from WGS 84 where PROJ would shift it by a Helmert or
-    /// Molodensky-Badekas transformation
-    /// there ([`Shift`]: OSGB36, Amersfoort, CH1903, DHDN, ED50, NAD27, …). `None` otherwise. The datum shift is
-    /// chosen at (`x`, `y`): the map of a raster's points is chosen once, at its centre.
+    /// Molodensky-Badekas transformation there ([`Shift`]: OSGB36, Amersfoort, CH1903, LUREF, DHDN, ED50, NAD27, …).
+    /// `None` otherwise. The datum shift is chosen at (`x`, `y`): the map of a raster's points is chosen once, at its
+    /// centre.
     pub fn to_wgs84(&self, x: f64, y: f64) -> Option<ToWgs84> {
         let unit = self.unit_metres;
         match (self.model, self.epsg) {
