@@ -78,6 +78,9 @@ METHODS = {
     # (at the projection centre): the Swiss grids, Malaysia's and Borneo's RSO, Alaska zone 1, Michigan.
     9812: ("omerc", [("lat_0", 8811), ("lonc", 8812), ("alpha", 8813), ("gamma", 8814), ("k_0", 8815), ("x_0", 8806), ("y_0", 8807)]),
     9815: ("omerc", [("lat_0", 8811), ("lonc", 8812), ("alpha", 8813), ("gamma", 8814), ("k_0", 8815), ("x_0", 8816), ("y_0", 8817)]),
+    # Krovak, north-orientated (easting and northing, both negative): the Czech and Slovak S-JTSK grids. PROJ and
+    # proj4rs fix the cone's axis and the pseudo standard parallel at EPSG's values; the string states them.
+    1041: ("krovak", [("lat_0", 8811), ("lon_0", 8833), ("alpha", 1036), ("lat_ts", 8818), ("k_0", 8819), ("x_0", 8806), ("y_0", 8807)]),
 }
 
 
@@ -206,9 +209,10 @@ def shifts(db):
     transformations (geocentric translations, position vector, coordinate frame) and Molodensky-Badekas ones carry
     their parameters (translations in metres, rotations in arc-seconds in the position vector convention, the
     scale difference in parts per million, the pivot in metres); any other operation (a concatenated operation,
-    geographic offsets) carries none, and where PROJ would choose it terrafarm does not place. The order is PROJ's sort (coordinateoperationfactory.cpp): the larger area shared with
-    the CRS's first, then the better accuracy, fewer steps, the shorter name, the greater name. PROJ adds a
-    ballpark (no shift) at the end unless a candidate's area holds the CRS's.
+    geographic offsets) carries none, and where PROJ would choose it terrafarm does not place. The order is PROJ's
+    sort (coordinateoperationfactory.cpp): the larger area shared with the CRS's first, then the better accuracy,
+    fewer steps, the shorter name, the greater name. PROJ adds a ballpark (no shift) at the end unless a
+    candidate's area holds the CRS's.
 
     Returns (operations: [(EPSG code, accuracy, area (south, north, west, east; one entry per side of the
     antimeridian), offshore, parameters or None)], projected CRSs: [(code, PROJ string, first index into the list of
@@ -292,9 +296,8 @@ def shifts(db):
                 listed.append((c, pseudo_area(shared)))
         if not any(c[5] is not None for c, _ in listed):
             continue
-        listed.sort(key=lambda x: (-x[1], x[0][2], x[0][6], len(x[0][1])))
         # Equal up to the name's length: the greater name first (a stable sort on the name, descending, under the rest).
-        listed = sorted(listed, key=lambda x: x[0][1], reverse=True)
+        listed.sort(key=lambda x: x[0][1], reverse=True)
         listed.sort(key=lambda x: (-x[1], x[0][2], x[0][6], len(x[0][1])))
         ballpark = not any(contains(c[3], crs_area) for c, _ in listed)
         first = len(lists)
@@ -414,9 +417,9 @@ def generate(db_path):
         "];",
         "",
         "/// EPSG projected CRSs of the same methods and axes on a datum further than 3 m from WGS 84 (OSGB36, Amersfoort,",
-        "/// CH1903, DHDN, ED50, NAD27, ...) with a Helmert transformation to WGS 84 that PROJ may choose: (code, index",
-        "/// into [`PROJ_STRINGS`], first index into [`SHIFT_LISTS`], count, whether PROJ ends the list with a ballpark),",
-        "/// sorted by code.",
+        "/// CH1903, LUREF, DHDN, ED50, NAD27, ...) with a Helmert or Molodensky-Badekas transformation to WGS 84 that PROJ",
+        "/// may choose: (code, index into [`PROJ_STRINGS`], first index into [`SHIFT_LISTS`], count, whether PROJ ends the",
+        "/// list with a ballpark), sorted by code.",
         "#[rustfmt::skip]",
         "pub const SHIFTED: &[(u16, u16, u16, u8, bool)] = &[",
     ]

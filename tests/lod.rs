@@ -277,8 +277,10 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         // ellipsoid, oblique stereographic; EPSG:4833, the first of four equal ones in PROJ's order) in Amsterdam.
         ("EPSG:27700", "bng", (530_000.0, 180_000.0)),
         ("EPSG:28992", "rd", (120_000.0, 487_000.0)),
-        // Luxembourg's grid (LUREF), shifted by a Molodensky-Badekas transformation (EPSG:5484).
+        // Luxembourg's grid (LUREF), shifted by a Molodensky-Badekas transformation (EPSG:5484); the Czech S-JTSK
+        // Krovak grid (easting and northing negative) in Prague.
         ("EPSG:2169", "luref", (77_000.0, 75_000.0)),
+        ("EPSG:5514", "krovak", (-743_000.0, -1_044_000.0)),
     ];
     for (srs, out, (e0, n0)) in crss {
         let tif = projected_tif(&d.path().join(out), &input, srs, e0, n0);
@@ -294,7 +296,12 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         // meridian convergence, Lambert's, the polar grid's), and the grid scaled by the projection's factor.
         let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)];
         let input: String = samples.iter().map(|&(c, r)| format!("{} {} 0\n", e0 + (c as f64 + 0.5) * CELL, n0 + (H - r) as f64 * CELL - 0.5 * CELL)).collect();
-        let want = gdaltransform(&["-s_srs", srs, "-t_srs", "EPSG:4978"], &input);
+        // (Through EPSG:4979: to a geocentric CRS PROJ applies the first transformation it lists, everywhere; to a
+        // geographic one it picks one per point, as GDAL does to WGS 84 and as terrafarm does, which for S-JTSK in
+        // Prague is a 1 m transformation rather than the listed-first 6 m one, 9.9 m apart.)
+        let geographic: String =
+            gdaltransform(&["-s_srs", srs, "-t_srs", "EPSG:4979"], &input).iter().map(|p| format!("{} {} {}\n", p[0], p[1], p[2])).collect();
+        let want = gdaltransform(&["-s_srs", "EPSG:4979", "-t_srs", "EPSG:4978"], &geographic);
         assert_eq!(want.len(), samples.len(), "gdaltransform: {want:?}");
         for (&(c, r), want) in samples.iter().zip(&want) {
             let (x, y) = (c as f64 * cell, -(r as f64) * cell);
