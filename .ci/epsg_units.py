@@ -164,6 +164,15 @@ def needs_grid(db, code):
     return any(db.execute("select 1 from grid_transformation where auth_name = 'EPSG' and code = ?", (c,)).fetchone() for (c,) in steps)
 
 
+def area_of_use(db, table, code):
+    """An EPSG object's (first) area of use, as PROJ reads it: (south, north, west, east, description), or None."""
+    return db.execute(
+        """select e.south_lat, e.north_lat, e.west_lon, e.east_lon, e.description from usage u
+           join extent e on e.auth_name = u.extent_auth_name and e.code = u.extent_code
+           where u.object_table_name = ? and u.object_auth_name = 'EPSG' and u.object_code = ?
+           order by u.rowid limit 1""", (table, str(code))).fetchone()
+
+
 def pseudo_area(e):
     """PROJ's measure of an area of use (south, north, west, east): the longitude span times the difference of the
     sines of the latitudes."""
@@ -266,11 +275,7 @@ def shifts(db):
         for table, code, name, acc, params, steps in cands:
             if code in superseded:
                 continue
-            area = db.execute(
-                """select e.south_lat, e.north_lat, e.west_lon, e.east_lon, e.description from usage u
-                   join extent e on e.auth_name = u.extent_auth_name and e.code = u.extent_code
-                   where u.object_table_name = ? and u.object_auth_name = 'EPSG' and u.object_code = ?
-                   order by u.rowid limit 1""", (table.replace("_table", ""), code)).fetchone()
+            area = area_of_use(db, table.replace("_table", ""), code)
             if area is not None:
                 # PROJ's test for an offshore area, on the description it reports as the area's name.
                 out.append((int(code), name, acc, tuple(float(v) for v in area[:4]), "- offshore" in (area[4] or ""), params, steps))
@@ -281,14 +286,10 @@ def shifts(db):
     for code, t, datum, ellps, base in conversions(db):
         if datum in near:
             continue
-        crs_area = db.execute(
-            """select e.south_lat, e.north_lat, e.west_lon, e.east_lon from usage u
-               join extent e on e.auth_name = u.extent_auth_name and e.code = u.extent_code
-               where u.object_table_name = 'projected_crs' and u.object_auth_name = 'EPSG' and u.object_code = ?
-               order by u.rowid limit 1""", (str(code),)).fetchone()
+        crs_area = area_of_use(db, "projected_crs", code)
         if crs_area is None:
             continue
-        crs_area = tuple(float(v) for v in crs_area)
+        crs_area = tuple(float(v) for v in crs_area[:4])
         listed = []
         for c in candidates(base):
             shared = intersection(c[3], crs_area)

@@ -134,7 +134,7 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
         height: h,
         centre_lon_lat: georef.as_ref().and_then(|g| g.centre_lon_lat(w, h)),
         datum_shift: georef.as_ref().and_then(|g| {
-            let [x, y] = g.at(w as f64 / 2.0, h as f64 / 2.0);
+            let [x, y] = g.centre(w, h);
             g.shift(x, y)
         }),
         georef,

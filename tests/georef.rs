@@ -75,11 +75,7 @@ fn every_placed_crs_inverts_what_gdal_projects() {
         let [lon, lat, x, y]: [f64; 4] = std::array::from_fn(|k| f[k + 1].parse().unwrap());
         let g = tags(code).georef().unwrap().unwrap();
         let got = g.lon_lat(x, y).unwrap_or_else(|| panic!("EPSG:{code}: ({x}, {y}) not inverted"));
-        // Metres on the ground, near enough for a bound of a millimetre.
-        let dlon = (got[0] - lon + 540.0).rem_euclid(360.0) - 180.0;
-        let de = dlon.to_radians() * 6_378_137.0 * lat.to_radians().cos();
-        let dn = (got[1] - lat).to_radians() * 6_378_137.0;
-        let d = de.hypot(dn);
+        let d = metres(got, [lon, lat]);
         assert!(d < 1e-3, "EPSG:{code} ({}): ({x}, {y}) → {got:?}, GDAL projected it from ({lon}, {lat}): {d} m off", g.units);
         if d > worst.0 {
             worst = (d, format!("EPSG:{code} at ({lon}, {lat})"));

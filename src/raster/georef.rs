@@ -191,8 +191,13 @@ impl Georef {
     /// Longitude and latitude (degrees, WGS84) of the raster's centre, where the CRS is one terrafarm can invert
     /// ([`Georef::lon_lat`]).
     pub fn centre_lon_lat(&self, width: usize, height: usize) -> Option<[f64; 2]> {
-        let [x, y] = self.at(width as f64 / 2.0, height as f64 / 2.0);
+        let [x, y] = self.centre(width, height);
         self.lon_lat(x, y)
+    }
+
+    /// The CRS coordinates of the centre of a raster of `width` × `height` samples.
+    pub fn centre(&self, width: usize, height: usize) -> [f64; 2] {
+        self.at(width as f64 / 2.0, height as f64 / 2.0)
     }
 
     /// The CRS coordinates of a point of the grid, `col` columns and `row` rows from the first sample's outer corner
@@ -247,7 +252,7 @@ impl Georef {
     /// finds no map at its centre), in words.
     pub fn unplaced(&self, width: usize, height: usize) -> String {
         let crs = self.epsg.map_or("a user-defined CRS".to_string(), |e| format!("EPSG:{e}"));
-        let [x, y] = self.at(width as f64 / 2.0, height as f64 / 2.0);
+        let [x, y] = self.centre(width, height);
         let listed = |e: u32| u16::try_from(e).is_ok_and(|e| epsg_units::SHIFTED.binary_search_by_key(&e, |t| t.0).is_ok());
         match self.epsg.filter(|&e| self.model == Model::Projected && listed(e)) {
             Some(e) => match transformation(e, x * self.unit_metres, y * self.unit_metres) {
