@@ -23,7 +23,7 @@ fn kernels(c: &mut Criterion) {
     g.bench_function("grid 257² (samples)", |b| b.iter(|| black_box(mesh_grid(black_box(&w), &p))));
     // 0 m takes the lossless fast path (the full grid, then checked vertex removals); 1 and 5 m the greedy insertion.
     for e in [0.0f32, 1.0, 5.0] {
-        let sp = SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole };
+        let sp = SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole, curvature: 0.0 };
         let mut s = Scratch::default();
         g.bench_function(format!("simplify {e} m 257² (samples)"), |b| b.iter(|| black_box(mesh_simplified(&w, &p, &sp, &mut s))));
     }

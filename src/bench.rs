@@ -103,7 +103,7 @@ pub struct Bound {
 fn method_for(cfg: &BenchConfig, e: Option<f32>, grid: &crate::tiling::Grid) -> Method {
     let method = match e {
         None => Method::Grid,
-        Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None, split: crate::mesh::simplify::Split::Whole }),
+        Some(max_error) => Method::Simplify(SimplifyParams { max_error, max_triangles: None, split: crate::mesh::simplify::Split::Whole, curvature: 0.0 }),
     };
     if cfg.whole_tiles {
         method

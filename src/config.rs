@@ -166,7 +166,9 @@ impl MeshConfig {
         }
         let method = match (a.max_error, a.max_triangles) {
             (None, None) => Method::Grid,
-            (e, n) => Method::Simplify(SimplifyParams { max_error: e.unwrap_or(0.0), max_triangles: n, split: crate::mesh::simplify::Split::Pieces }),
+            (e, n) => {
+                Method::Simplify(SimplifyParams { max_error: e.unwrap_or(0.0), max_triangles: n, split: crate::mesh::simplify::Split::Pieces, curvature: 0.0 })
+            }
         };
         let implicit = match a.tileset.to_ascii_lowercase().as_str() {
             "explicit" => false,

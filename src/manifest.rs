@@ -65,6 +65,10 @@ pub struct ParamsRecord {
     /// How GLB vertex data is stored, when not plain f32 (`--gltf`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gltf: Option<crate::encode::glb::Compression>,
+    /// GLB vertices placed on the WGS84 ellipsoid in the tileset's frame (3D Tiles of a georeferenced input), not
+    /// in the raster's plane.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub placed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

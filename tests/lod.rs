@@ -175,9 +175,14 @@ fn validate(tileset: &Path, validator: &Path) {
 /// The raster as a GeoTIFF in `srs`, written by GDAL into `dir`, with its south-west corner at easting `e0` and
 /// northing `n0` (in the CRS's unit; a cell is `CELL` of them).
 fn projected_tif(dir: &Path, raw: &Path, srs: &str, e0: f64, n0: f64) -> PathBuf {
+    projected_tif_cells(dir, raw, srs, e0, n0, [CELL, CELL])
+}
+
+/// As [`projected_tif`], with cells of `cell` CRS units (x, y).
+fn projected_tif_cells(dir: &Path, raw: &Path, srs: &str, e0: f64, n0: f64, cell: [f64; 2]) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let tif = dir.join("utm.tif");
-    let ullr = [e0.to_string(), (n0 + H as f64 * CELL).to_string(), (e0 + W as f64 * CELL).to_string(), n0.to_string()];
+    let ullr = [e0.to_string(), (n0 + H as f64 * cell[1]).to_string(), (e0 + W as f64 * cell[0]).to_string(), n0.to_string()];
     envi_header(raw.parent().unwrap(), raw.file_stem().unwrap().to_str().unwrap(), W, H);
     gdal("gdal_translate", &["-q", "-a_srs", srs, "-a_ullr", &ullr[0], &ullr[1], &ullr[2], &ullr[3], raw.to_str().unwrap(), tif.to_str().unwrap()]);
     tif
@@ -191,6 +196,39 @@ fn gdaltransform(args: &[&str], points: &str) -> Vec<Vec<f64>> {
         .lines()
         .map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect())
         .collect()
+}
+
+/// Where GDAL puts samples (column, row, height) of a raster in `srs` whose south-west corner is at `corner` with
+/// cells of `cell` CRS units: earth-centred (EPSG:4978) positions, without grids. Through EPSG:4979: to a
+/// geocentric CRS PROJ applies the first transformation it lists, everywhere; to a geographic one it picks one per
+/// point, as GDAL does to WGS 84 and as terrafarm does (for S-JTSK in Prague a 1 m transformation rather than the
+/// listed-first 6 m one, 9.9 m apart).
+fn gdal_ecef(srs: &str, corner: (f64, f64), cell: [f64; 2], samples: &[(usize, usize, f64)]) -> Vec<Vec<f64>> {
+    let input: String = samples
+        .iter()
+        .map(|&(c, r, _)| format!("{} {} 0\n", corner.0 + (c as f64 + 0.5) * cell[0], corner.1 + (H - r) as f64 * cell[1] - 0.5 * cell[1]))
+        .collect();
+    let geo = gdaltransform(&["-s_srs", srs, "-t_srs", "EPSG:4979"], &input);
+    assert_eq!(geo.len(), samples.len(), "gdaltransform: {geo:?}");
+    let geographic: String = geo.iter().zip(samples).map(|(p, s)| format!("{} {} {}\n", p[0], p[1], s.2)).collect();
+    let want = gdaltransform(&["-s_srs", "EPSG:4979", "-t_srs", "EPSG:4978"], &geographic);
+    assert_eq!(want.len(), samples.len(), "gdaltransform: {want:?}");
+    want
+}
+
+/// A tileset frame position (x, y, z) placed by the root transform `t`.
+fn place(t: &[f64], q: [f64; 3]) -> [f64; 3] {
+    std::array::from_fn(|r| t[r] * q[0] + t[4 + r] * q[1] + t[8 + r] * q[2] + t[12 + r])
+}
+
+/// The tileset frame position of a GLB's vertex (glTF Y-up turned Z-up).
+fn frame(w: [f64; 3]) -> [f64; 3] {
+    [w[0], -w[2], w[1]]
+}
+
+/// Every content vertex of the GLBs in `dir`, placed by the root transform `t` (earth-centred).
+fn content_ecef(dir: &Path, t: &[f64]) -> Vec<[f64; 3]> {
+    glbs(dir).iter().flat_map(|(_, g)| world(g)).map(|w| place(t, frame(w))).collect()
 }
 
 /// UTM zone 33 N 200 km west of the zone's central meridian, where grid north is 1.9° from true north.
@@ -239,7 +277,7 @@ fn walk(scene: &Path, t: &serde_json::Value, parent: Option<(f64, Aabb)>, uris: 
 #[test]
 fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
     let d = tempfile::tempdir().unwrap();
-    let (input, _) = raster(d.path());
+    let (input, z) = raster(d.path());
     let m = mesh(&input, &d.path().join("o"), &LOD_ARGS);
     let scene = d.path().join("o/t");
     let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
@@ -290,26 +328,25 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         let t: Vec<f64> = ts["root"]["transform"].as_array().expect("a transform for a projected raster").iter().map(|x| x.as_f64().unwrap()).collect();
         // The mesh's metres per CRS unit (a US survey foot in EPSG:2227).
         let cell = m["params"]["cell_size"][0].as_f64().unwrap();
-        // Each sample's local position (the centre and the four corners) maps to its earth-centred position per
-        // GDAL (to EPSG:4978, at height 0): the centre within 1 cm, the corners within 2 cm, the tangent plane's rise
-        // over the ellipsoid 380 m from the centre being 1.1 cm. Grid north is turned from true north here (UTM's
-        // meridian convergence, Lambert's, the polar grid's), and the grid scaled by the projection's factor.
+        // The root transform puts the centre sample's place on the ellipsoid where GDAL does (to EPSG:4978, at
+        // height 0), within 1 cm; and the content's vertices of the centre and the four corners lie where GDAL puts
+        // those samples at their heights, within 1 cm (the tangent plane alone is 1.1 cm off 380 m from the centre
+        // here; `wide_rasters_are_placed_vertex_by_vertex` has rasters where it is hundreds of metres off). Grid
+        // north is turned from true north here (UTM's meridian convergence, Lambert's, the polar grid's), and the
+        // grid scaled by the projection's factor.
         let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)];
-        let input: String = samples.iter().map(|&(c, r)| format!("{} {} 0\n", e0 + (c as f64 + 0.5) * CELL, n0 + (H - r) as f64 * CELL - 0.5 * CELL)).collect();
-        // (Through EPSG:4979: to a geocentric CRS PROJ applies the first transformation it lists, everywhere; to a
-        // geographic one it picks one per point, as GDAL does to WGS 84 and as terrafarm does, which for S-JTSK in
-        // Prague is a 1 m transformation rather than the listed-first 6 m one, 9.9 m apart.)
-        let geographic: String =
-            gdaltransform(&["-s_srs", srs, "-t_srs", "EPSG:4979"], &input).iter().map(|p| format!("{} {} {}\n", p[0], p[1], p[2])).collect();
-        let want = gdaltransform(&["-s_srs", "EPSG:4979", "-t_srs", "EPSG:4978"], &geographic);
-        assert_eq!(want.len(), samples.len(), "gdaltransform: {want:?}");
+        let want = gdal_ecef(srs, (e0, n0), [CELL, CELL], &samples.map(|(c, r)| (c, r, 0.0)));
+        let (x, y) = (samples[0].0 as f64 * cell, -(samples[0].1 as f64) * cell);
+        let got: Vec<f64> = (0..3).map(|k| t[k] * x + t[4 + k] * y + t[12 + k]).collect();
+        let dist = (0..3).map(|k| (got[k] - want[0][k]).powi(2)).sum::<f64>().sqrt();
+        println!("{srs} centre: the root transform's {got:?}, GDAL's {:?}, {dist:.4} m apart", want[0]);
+        assert!(dist < 0.01, "{srs}: the root transform puts the centre {dist} m from where GDAL does");
+        let want = gdal_ecef(srs, (e0, n0), [CELL, CELL], &samples.map(|(c, r)| (c, r, z[r * W + c] as f64)));
+        let vertices = content_ecef(&scene.join("tiles"), &t);
         for (&(c, r), want) in samples.iter().zip(&want) {
-            let (x, y) = (c as f64 * cell, -(r as f64) * cell);
-            let got: Vec<f64> = (0..3).map(|k| t[k] * x + t[4 + k] * y + t[12 + k]).collect();
-            let dist = (0..3).map(|k| (got[k] - want[k]).powi(2)).sum::<f64>().sqrt();
-            println!("{srs} sample ({c}, {r}): terrafarm ECEF {got:?}, GDAL {want:?}, {dist:.4} m apart");
-            let bound = if (c, r) == samples[0] { 0.01 } else { 0.02 };
-            assert!(dist < bound, "{srs}: the root transform puts sample ({c}, {r}) {dist} m from where GDAL does");
+            let dist = vertices.iter().map(|v| (0..3).map(|k| (v[k] - want[k]).powi(2)).sum::<f64>().sqrt()).fold(f64::INFINITY, f64::min);
+            println!("{srs} sample ({c}, {r}): its vertex {dist:.4} m from GDAL's place");
+            assert!(dist < 0.01, "{srs}: sample ({c}, {r}) has no vertex within 1 cm of GDAL's place ({dist} m)");
         }
         // Up is the ellipsoid's unit normal, square to the tangent plane that the grid's columns and rows span.
         let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
@@ -348,6 +385,152 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+}
+
+/// Rasters too wide for one tangent plane: the test raster with 500 m cells in UTM 33 N (150 × 116 km; the
+/// tangent plane at the centre is 690 m off at the corners) and with 0.005° cells at 60° N (1.5° × 1.2°), as 3D
+/// Tiles with plain and with quantized GLB. Each vertex lies where GDAL puts its sample: the corners' and the
+/// centre's within 1 cm; and against GDAL's places of every third sample of every third row, at their heights,
+/// each level's mesh is within the error it records (measured along the frame's z, up at the centre, at most 1.2°
+/// from the local vertical here), which is within the requested one.
+#[test]
+fn wide_rasters_are_placed_vertex_by_vertex() {
+    if !gdal_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (input, z) = raster(d.path());
+    let cases = [("EPSG:32633", "utm", UTM_CORNER, [500.0, 500.0]), ("EPSG:4326", "geo", (10.0, 59.5), [0.005, 0.005])];
+    for (srs, name, corner, cell) in cases {
+        let tif = projected_tif_cells(&d.path().join(name), &input, srs, corner.0, corner.1, cell);
+        let mut samples: Vec<(usize, usize, f64)> = Vec::new();
+        for r in (0..H).step_by(3).chain([H - 1]) {
+            for c in (0..W).step_by(3).chain([W - 1]) {
+                samples.push((c, r, z[r * W + c] as f64));
+            }
+        }
+        let (c0, r0) = ((W - 1) / 2, (H - 1) / 2);
+        samples.push((c0, r0, z[r0 * W + c0] as f64));
+        let want = gdal_ecef(srs, corner, cell, &samples);
+        for gltf in ["plain", "quantized"] {
+            let out = d.path().join(name).join(gltf);
+            let m = mesh(&tif, &out, &["--max-error", "1", "--lod", "2", "--tile-size", "64", "--format", "3dtiles", "--gltf", gltf]);
+            assert_eq!(m["params"]["placed"], true);
+            let scene = out.join("utm");
+            let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
+            let t: Vec<f64> = ts["root"]["transform"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            // Frame ← earth-centred (the inverse of t's linear part by cofactors).
+            let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
+            let cross = |a: [f64; 3], b: [f64; 3]| [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+            let dot = |a: [f64; 3], b: [f64; 3]| (0..3).map(|k| a[k] * b[k]).sum::<f64>();
+            let det = dot(col(0), cross(col(1), col(2)));
+            let rows = [cross(col(1), col(2)), cross(col(2), col(0)), cross(col(0), col(1))];
+            let unplace = |e: &[f64]| -> [f64; 3] { rows.map(|r| dot(r, [e[0] - t[12], e[1] - t[13], e[2] - t[14]]) / det) };
+            let decoded = |path: &Path| {
+                let g = terrafarm::encode::glb::decode(&std::fs::read(path).unwrap()).unwrap();
+                let v: Vec<[f64; 3]> = g.positions.iter().map(|p| frame(std::array::from_fn(|k| g.translation[k] + p[k] as f64))).collect();
+                (v, g.indices)
+            };
+            // The corners' and the centre's vertices, against GDAL; and where the tangent plane alone put them.
+            let level0: Vec<[f64; 3]> = std::fs::read_dir(scene.join("tiles"))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "glb"))
+                .flat_map(|e| decoded(&e.path()).0)
+                .map(|v| place(&t, v))
+                .collect();
+            let cw = m["params"]["cell_size"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>();
+            for (c, r) in [(0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1), (c0, r0)] {
+                let k = samples.iter().position(|s| (s.0, s.1) == (c, r)).unwrap();
+                let dist = |p: [f64; 3]| (0..3).map(|i| (p[i] - want[k][i]).powi(2)).sum::<f64>().sqrt();
+                let got = level0.iter().map(|&v| dist(v)).fold(f64::INFINITY, f64::min);
+                let flat = dist(place(&t, [c as f64 * cw[0], -(r as f64) * cw[1], samples[k].2]));
+                println!("{srs} {gltf} sample ({c}, {r}): its vertex {got:.4} m from GDAL's place (the tangent plane: {flat:.1} m)");
+                // Quantized vertices are rounded to level 0's steps (0.5, 0.125 and 0.5 m in UTM here).
+                let steps = terrafarm::encode::glb::quant_steps(64, [cw[0], cw[1]], 1.0);
+                let bound = 0.01 + if gltf == "plain" { 0.0 } else { 0.5 * steps.iter().map(|s| s * s).sum::<f64>().sqrt() };
+                assert!(got < bound, "{srs} {gltf}: sample ({c}, {r}) has no vertex within {bound} m of GDAL's place ({got} m)");
+                if (c, r) != (c0, r0) {
+                    assert!(flat > 100.0, "{flat}: a raster wide enough that the plane is far off");
+                }
+            }
+            // Each level's error against GDAL's places of the samples.
+            let mut lv = vec![("tiles".to_string(), 64usize, m["tiles"].clone(), 1.0)];
+            for l in m["levels"].as_array().unwrap() {
+                lv.push((
+                    l["dir"].as_str().unwrap().into(),
+                    l["tile_size"].as_u64().unwrap() as usize,
+                    l["tiles"].clone(),
+                    l["max_error_requested"].as_f64().unwrap(),
+                ));
+            }
+            let places: Vec<[f64; 3]> = want.iter().map(|e| unplace(e)).collect();
+            for (dir, size, tiles, requested) in lv {
+                let (mut worst, mut recorded) = (0.0f64, 0.0f64);
+                for tr in tiles.as_array().unwrap() {
+                    recorded = recorded.max(tr["max_error"].as_f64().unwrap());
+                    let (col, row) = (tr["col"].as_u64().unwrap() as usize, tr["row"].as_u64().unwrap() as usize);
+                    let (v, idx) = decoded(&scene.join(&dir).join(format!("{col}_{row}.glb")));
+                    // The surface triangles with their plan boxes. A skirt has two corners at one sample (a border
+                    // vertex and the one hanging below it along the local vertical, then rounded: a step apart at
+                    // most in plan).
+                    let near = |p: [f64; 3], q: [f64; 3]| (p[0] - q[0]).hypot(p[1] - q[1]) < 0.1 * cw[0].min(cw[1]);
+                    let surface: Vec<([[f64; 3]; 3], [f64; 4])> = idx
+                        .chunks_exact(3)
+                        .map(|t| [t[0], t[1], t[2]].map(|i| v[i as usize]))
+                        .filter(|[a, b, c]| !(near(*a, *b) || near(*b, *c) || near(*c, *a)))
+                        .map(|t| {
+                            (
+                                t,
+                                [0, 1]
+                                    .map(|k| t.iter().map(|p| p[k]).fold(f64::INFINITY, f64::min))
+                                    .into_iter()
+                                    .chain([0, 1].map(|k| t.iter().map(|p| p[k]).fold(f64::NEG_INFINITY, f64::max)))
+                                    .collect::<Vec<_>>()
+                                    .try_into()
+                                    .unwrap(),
+                            )
+                        })
+                        .collect();
+                    // How far a place may miss every triangle of the tile: on the tile's edge, by the chord of the
+                    // curved edge (up to 7 cm over the geographic raster's 18 km sides) and by what the vertices
+                    // are off (up to half a quantization step).
+                    let steps = terrafarm::encode::glb::quant_steps(size, [cw[0], cw[1]], requested as f32);
+                    let slack = 0.5 + if gltf == "plain" { 0.0 } else { 0.5 * steps[0].hypot(steps[2]) };
+                    for (k, s) in samples.iter().enumerate() {
+                        if s.0 < col * size || s.0 > (col + 1) * size || s.1 < row * size || s.1 > (row + 1) * size {
+                            continue;
+                        }
+                        // The triangle the sample's place lies in, or the one it is least outside of.
+                        let p = places[k];
+                        let (mut inside, mut height) = (f64::NEG_INFINITY, 0.0);
+                        for ([a, b, c], bb) in &surface {
+                            if p[0] < bb[0] - slack || p[1] < bb[1] - slack || p[0] > bb[2] + slack || p[1] > bb[3] + slack {
+                                continue;
+                            }
+                            let area = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
+                            let w1 = ((p[0] - a[0]) * (c[1] - a[1]) - (p[1] - a[1]) * (c[0] - a[0])) / area;
+                            let w2 = ((b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])) / area;
+                            // How far inside the triangle (metres to its nearest side; negative outside).
+                            let side = |w: f64, p: &[f64; 3], q: &[f64; 3]| w * area.abs() / (p[0] - q[0]).hypot(p[1] - q[1]);
+                            let least = side(1.0 - w1 - w2, b, c).min(side(w1, c, a)).min(side(w2, a, b));
+                            if least > inside {
+                                (inside, height) = (least, a[2] + w1 * (b[2] - a[2]) + w2 * (c[2] - a[2]));
+                            }
+                        }
+                        assert!(inside > -slack, "{srs} {gltf} {dir}: sample {s:?} under no triangle of tile ({col}, {row}) ({inside} m out)");
+                        worst = worst.max((height - p[2]).abs());
+                    }
+                }
+                println!("{srs} {gltf} {dir}: requested {requested} m, recorded {recorded:.4} m, against GDAL's places {worst:.4} m");
+                assert!(recorded <= requested + 1e-6, "{srs} {gltf} {dir}: recorded {recorded} over the requested {requested}");
+                assert!(worst <= recorded * 1.001 + 1e-3, "{srs} {gltf} {dir}: {worst} m from GDAL's places, over the recorded {recorded}");
+            }
+            if let Some(v) = validator() {
+                validate(&scene.join("tileset.json"), &v);
+            }
+        }
+    }
 }
 
 /// Every GLB a manifest lists (level 0 and every level above), by name.

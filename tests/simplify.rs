@@ -113,7 +113,7 @@ proptest! {
             }
         }
         let p = Params { cell: [1.0, 1.0], z_scale: zs, z_offset: 5.0, raster: [w, h], tile: w.max(h) };
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole, curvature: 0.0 });
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
         let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
@@ -131,7 +131,7 @@ proptest! {
         }
         if data.iter().all(|v| v.is_nan()) { return Ok(()); }
         let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
-        let tiles = mesh_in_memory(&data, w, h, tile, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole })).unwrap();
+        let tiles = mesh_in_memory(&data, w, h, tile, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole, curvature: 0.0 })).unwrap();
         check(&tiles, &Grid::new(w, h, tile).unwrap(), &data, &p, e)?;
     }
 }
@@ -151,8 +151,15 @@ fn fuji_error_bound_and_seams_at_several_errors() {
     let grid = Grid::new(512, 512, 100).unwrap();
     let mut last = usize::MAX;
     for e in [0.0f32, 1.0, 5.0, 20.0] {
-        let tiles =
-            mesh_in_memory(&data, 512, 512, 100, &p, &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole })).unwrap();
+        let tiles = mesh_in_memory(
+            &data,
+            512,
+            512,
+            100,
+            &p,
+            &Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole, curvature: 0.0 }),
+        )
+        .unwrap();
         check(&tiles, &grid, &data, &p, e).unwrap();
         let tris: usize = tiles.iter().map(|(_, m)| m.triangles()).sum();
         assert!(tris < last, "more error, fewer triangles");
@@ -172,7 +179,7 @@ fn large_single_tile_keeps_the_bound() {
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [512, 512], tile: 511 };
     let grid = Grid::new(512, 512, 511).unwrap();
     for e in [0.5f32, 1.0, 5.0, 20.0] {
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole, curvature: 0.0 });
         let whole = mesh_in_memory(&data, 512, 512, 511, &p, &method).unwrap();
         assert_eq!(whole.len(), 1);
         check(&whole, &grid, &data, &p, e).unwrap();
@@ -189,9 +196,15 @@ fn budget_stop_on_a_large_tile_reports_the_exact_error() {
     let data = rough(513, 513, 9);
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [513, 513], tile: 512 };
     for budget in [300, 3000] {
-        let tiles =
-            mesh_in_memory(&data, 513, 513, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: Split::Whole }))
-                .unwrap();
+        let tiles = mesh_in_memory(
+            &data,
+            513,
+            513,
+            512,
+            &p,
+            &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: Split::Whole, curvature: 0.0 }),
+        )
+        .unwrap();
         let m = &tiles[0].1;
         let (err, _) = measured_error(m, &data, 513, &p);
         assert!((err - m.max_error as f64).abs() < 1e-3, "budget {budget}: reported {} measured {err}", m.max_error);
@@ -211,9 +224,15 @@ fn budget_never_leaves_a_void_covered() {
     }
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 512 };
     for budget in [20, 60, 200] {
-        let tiles =
-            mesh_in_memory(&data, w, h, 512, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: Split::Whole }))
-                .unwrap();
+        let tiles = mesh_in_memory(
+            &data,
+            w,
+            h,
+            512,
+            &p,
+            &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(budget), split: Split::Whole, curvature: 0.0 }),
+        )
+        .unwrap();
         let m = &tiles[0].1;
         for t in m.indices.chunks_exact(3) {
             let g = [t[0], t[1], t[2]].map(|i| m.grid[i as usize].map(|v| v as i64));
@@ -240,8 +259,15 @@ fn triangle_budget_is_respected_and_error_reported() {
         }
     }
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [129, 129], tile: 129 };
-    let tiles =
-        mesh_in_memory(&data, 129, 129, 128, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(200), split: Split::Whole })).unwrap();
+    let tiles = mesh_in_memory(
+        &data,
+        129,
+        129,
+        128,
+        &p,
+        &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: Some(200), split: Split::Whole, curvature: 0.0 }),
+    )
+    .unwrap();
     let m = &tiles[0].1;
     assert!(m.triangles() <= 202, "{}", m.triangles());
     let (err, _) = measured_error(m, &data, 129, &p);
@@ -267,7 +293,7 @@ fn voids_are_simplified_around_not_filled() {
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 128 };
     let grid = Grid::new(w, h, 128).unwrap();
     for e in [1.0f32, 5.0] {
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole, curvature: 0.0 });
         let with = mesh_in_memory(&data, w, h, 128, &p, &method).unwrap();
         let without = mesh_in_memory(&base, w, h, 128, &p, &method).unwrap();
         check(&with, &grid, &data, &p, e).unwrap();
@@ -353,7 +379,7 @@ proptest! {
         let data = piecewise(w, h, seed, voids);
         if data.iter().all(|v| v.is_nan()) { return Ok(()); }
         let p = Params { cell: [1.0, 1.0], z_scale: zs, z_offset: 5.0, raster: [w, h], tile: w.max(h) };
-        let method = Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: Split::Whole });
+        let method = Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: Split::Whole, curvature: 0.0 });
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
         let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
@@ -384,7 +410,9 @@ fn lossless_fast_path_drops_planar_vertices() {
         })
         .collect();
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: 256 };
-    let tiles = mesh_in_memory(&data, w, h, 256, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: Split::Whole })).unwrap();
+    let tiles =
+        mesh_in_memory(&data, w, h, 256, &p, &Method::Simplify(SimplifyParams { max_error: 0.0, max_triangles: None, split: Split::Whole, curvature: 0.0 }))
+            .unwrap();
     check(&tiles, &Grid::new(w, h, 256).unwrap(), &data, &p, 0.0).unwrap();
     let count = |c: usize, r: usize| tiles.iter().find(|(t, _)| (t.col, t.row) == (c, r)).unwrap().1.triangles();
     let full = 2 * 255 * 255;
@@ -452,7 +480,7 @@ proptest! {
             }
         }
         let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile: w.max(h) };
-        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Cores });
+        let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Cores, curvature: 0.0 });
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
         let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
@@ -480,7 +508,9 @@ fn split_tile_against_the_whole_tile_on_fuji() {
     let grid = Grid::new(512, 512, 511).unwrap();
     let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
     for e in [0.0f32, 1.0, 5.0, 20.0] {
-        let at = |split: bool| Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: if split { Split::Cores } else { Split::Whole } });
+        let at = |split: bool| {
+            Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: if split { Split::Cores } else { Split::Whole }, curvature: 0.0 })
+        };
         let whole = mesh_in_memory(&data, 512, 512, 511, &p, &at(false)).unwrap();
         let split = pool(2).install(|| mesh_in_memory(&data, 512, 512, 511, &p, &at(true))).unwrap();
         assert!(split == pool(1).install(|| mesh_in_memory(&data, 512, 512, 511, &p, &at(true))).unwrap(), "{e} m: thread count changes the split tile");
@@ -528,7 +558,7 @@ fn large_tiles_are_meshed_as_pieces() {
         }
         let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [w, h], tile };
         for e in [0.0f32, 2.0, 10.0] {
-            let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Pieces });
+            let method = Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split: Split::Pieces, curvature: 0.0 });
             let one = pool(1).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
             let two = pool(2).install(|| mesh_in_memory(&data, w, h, tile, &p, &method)).unwrap();
             assert!(one == two, "{e} m: output depends on thread count");
@@ -566,7 +596,7 @@ fn pieces_against_the_whole_tile_on_fuji() {
     let p = Params { cell: [1.0, 1.0], z_scale: 1.0, z_offset: 0.0, raster: [n, n], tile: n - 1 };
     let grid = Grid::new(n, n, n - 1).unwrap();
     for e in [1.0f32, 5.0, 20.0] {
-        let at = |split| Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split });
+        let at = |split| Method::Simplify(SimplifyParams { max_error: e, max_triangles: None, split, curvature: 0.0 });
         let whole = mesh_in_memory(&data, n, n, n - 1, &p, &at(Split::Whole)).unwrap();
         let pieces = mesh_in_memory(&data, n, n, n - 1, &p, &at(Split::Pieces)).unwrap();
         check(&pieces, &grid, &data, &p, e).unwrap();

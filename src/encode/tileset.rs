@@ -7,7 +7,8 @@
 //! +Z south) the tileset frame is x east, y north, z up, metres from the raster's first sample. When the input's
 //! CRS can be inverted (geographic, Web Mercator, the projected CRSs of [`georef::projection`]) the root's
 //! `transform` places that frame on the WGS84 ellipsoid as the projection lies at the raster's centre
-//! ([`root_transform`]), in earth-centred coordinates.
+//! ([`root_transform`]), in earth-centred coordinates, and the content's vertices are placed in that frame where the
+//! CRS puts their samples ([`Placement`]), not left on the tangent plane.
 
 use std::collections::HashMap;
 
@@ -18,7 +19,9 @@ use crate::manifest::{Manifest, TileRecord};
 use crate::raster::georef;
 
 mod implicit;
+mod place;
 pub use implicit::{implicit, SUBTREE_ROOT};
+pub use place::Placement;
 
 /// Smallest half-size of a box axis (a flat tile still gets a box with volume).
 const MIN_HALF: f64 = 1e-3;
@@ -244,14 +247,19 @@ pub fn region(b: &Aabb, t: &[f64; 16]) -> [f64; 6] {
 /// the ellipsoid's normal. So a grid's own north, which a projected CRS turns away from true north (UTM's
 /// meridian convergence: about 2° at 200 km from a zone's central meridian in mid-latitudes) and scales (UTM's
 /// 0.9996 to 1.001), is placed as it lies; east-north-up alone placed the corners of a 10 km raster there 230 m
-/// off. Away from the centre the flat mesh leaves the curved ellipsoid (a raster's own limit, as in any single
-/// placed frame).
+/// off. Away from the centre the ellipsoid curves away from this frame: the GLB content of such a scene is placed
+/// vertex by vertex ([`Placement`]), so every vertex lies where the CRS puts its sample.
 pub fn root_transform(m: &Manifest) -> Option<[f64; 16]> {
-    let g = m.georef.as_ref()?;
-    let [cw, ch] = m.params.cell_size;
+    frame(m.georef.as_ref()?, m.params.cell_size, m.raster).map(|(t, _)| t)
+}
+
+/// The root transform of a raster of `raster` samples of `cell` metres in the CRS of `g` ([`root_transform`]), and
+/// the map to WGS 84 it was made with (the one chosen at the raster's centre).
+pub(crate) fn frame(g: &georef::Georef, cell: [f64; 2], raster: [usize; 2]) -> Option<([f64; 16], georef::ToWgs84)> {
+    let [cw, ch] = cell;
     // The centre sample, in samples from the first one, and in the tileset frame (east of the first sample, south
     // of it: negative y).
-    let (c0, r0) = ((m.raster[0] - 1) as f64 / 2.0, (m.raster[1] - 1) as f64 / 2.0);
+    let (c0, r0) = ((raster[0] - 1) as f64 / 2.0, (raster[1] - 1) as f64 / 2.0);
     let centre = [c0 * cw, -r0 * ch];
     // The earth-centred position on the ellipsoid of a point `c` columns and `r` rows from the first sample.
     // One map for every point, a datum shift included: the one that holds at the centre.
@@ -273,7 +281,7 @@ pub fn root_transform(m: &Manifest) -> Option<[f64; 16]> {
     let up = [f.cos() * l.cos(), f.cos() * l.sin(), f.sin()];
     let t: [f64; 3] = std::array::from_fn(|k| p[k] - ex[k] * centre[0] - ny[k] * centre[1]);
     let m = [ex[0], ex[1], ex[2], 0.0, ny[0], ny[1], ny[2], 0.0, up[0], up[1], up[2], 0.0, t[0], t[1], t[2], 1.0];
-    m.iter().all(|v| v.is_finite()).then_some(m)
+    m.iter().all(|v| v.is_finite()).then_some((m, to_wgs84))
 }
 
 #[cfg(test)]

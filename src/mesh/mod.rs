@@ -313,7 +313,7 @@ impl VertexMap {
 
 /// `v` rounded to the nearest multiple of the power of two `q` (exact: scaling by a power of two is exact).
 #[inline]
-fn snap(v: f64, q: f64) -> f64 {
+pub(crate) fn snap(v: f64, q: f64) -> f64 {
     (v / q).round() * q
 }
 

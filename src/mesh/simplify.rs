@@ -78,6 +78,12 @@ pub struct SimplifyParams {
     /// How each tile is cut into pieces meshed in parallel ([`mesh_split`]). Every tile sharing a border must agree
     /// on it, so it is the same for all the tiles of a scene or level; ignored with a triangle budget.
     pub split: Split,
+    /// The largest curvature (1/m, per metre of the raster's plane) of the surface the mesh will be placed on, 0 for
+    /// the plane itself. Above 0, a triangle's error counts the most its chord can lie under such a surface between
+    /// its corners, κ/2 · R² at a sample (R: the radius of the triangle's smallest enclosing circle), and a border
+    /// span's κ/2 · t(1 − t)L² at each sample, so the bound holds on the curved surface (3D Tiles placed on the
+    /// ellipsoid). Ignored at a zero error (lossless: every sample kept where it changes the surface).
+    pub curvature: f64,
 }
 
 /// How [`mesh_split`] cuts a tile into pieces. Cuts depend on the tile's extent alone, so two tiles sharing a
@@ -131,6 +137,10 @@ pub struct Scratch {
     pieces: Vec<Scratch>,
     /// The triangles of the refinement batch being inserted (see `mesh_simplified`, step 3).
     batch: Vec<u32>,
+    /// The chord's sag per squared metre of enclosing radius (raw height units): κ / 2 / |z_scale|, 0 on the plane
+    /// ([`SimplifyParams::curvature`]); and the tile's cell size, metres.
+    bend: f64,
+    cell: [f64; 2],
 }
 
 /// log2 of the block side, in samples, of the block-ordered refinement: a block's heights and vertex map stay in
@@ -314,11 +324,13 @@ fn scan_plain(tile: &Tile, [a, b, c]: [[i32; 2]; 3], [ha, hb, hc]: [f64; 3], row
 }
 
 /// 1-D refinement of one border line: indices (into `line`) of the samples to keep, sorted, ends included.
+/// A sample's error in a span counts the span's sag under a curve, `bow` per square sample from each end
+/// ([`SimplifyParams::curvature`]; 0 on the plane).
 /// Keeps every no-data sample and its neighbours; valid runs between them are refined to within `limit`, worst
 /// span first, inserting at most `budget` samples beyond those (ties broken by position). Refining until every
 /// span is within `limit` gives the same set in any order, so without a budget this is plain top-down refinement;
 /// with one, both tiles sharing the line still pick the same samples, since the choice depends on the line alone.
-pub(crate) fn border_keep(line: &[f32], limit: f64, budget: Option<usize>, out: &mut Vec<usize>) {
+pub(crate) fn border_keep(line: &[f32], limit: f64, bow: f64, budget: Option<usize>, out: &mut Vec<usize>) {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
     out.clear();
@@ -344,7 +356,7 @@ pub(crate) fn border_keep(line: &[f32], limit: f64, budget: Option<usize>, out: 
         let mut w = (0.0f64, 0usize);
         for (i, &hv) in line.iter().enumerate().take(b).skip(a + 1) {
             let t = (i - a) as f64 / (b - a) as f64;
-            let e = (ha + (hb - ha) * t - hv as f64).abs();
+            let e = (ha + (hb - ha) * t - hv as f64).abs() + bow * ((i - a) * (b - i)) as f64;
             if e > w.0 {
                 w = (e, i);
             }
@@ -372,8 +384,9 @@ pub(crate) fn border_keep(line: &[f32], limit: f64, budget: Option<usize>, out: 
     out.extend((0..n).filter(|&i| keep[i]));
 }
 
-/// Largest vertical error of a border line against the kept samples (valid spans only).
-fn border_error(line: &[f32], kept: &[usize]) -> f64 {
+/// Largest vertical error of a border line against the kept samples (valid spans only), with a span's sag under a
+/// curve of `bow` per square sample at each sample between its ends ([`SimplifyParams::curvature`]).
+fn border_error(line: &[f32], kept: &[usize], bow: f64) -> f64 {
     let mut worst = 0.0f64;
     for w in kept.windows(2) {
         let (a, b) = (w[0], w[1]);
@@ -383,7 +396,7 @@ fn border_error(line: &[f32], kept: &[usize]) -> f64 {
         }
         for (i, &hv) in line.iter().enumerate().take(b).skip(a + 1) {
             let t = (i - a) as f64 / (b - a) as f64;
-            worst = worst.max((ha + (hb - ha) * t - hv as f64).abs());
+            worst = worst.max((ha + (hb - ha) * t - hv as f64).abs() + bow * ((i - a) * (b - i)) as f64);
         }
     }
     worst
@@ -469,12 +482,13 @@ impl Scratch {
             let samples = area.unsigned_abs() / 2;
             let rows = if samples >= LATTICE_MIN { (((samples as f64).sqrt() / LATTICE_DIV) as i32).clamp(1, 8) } else { 1 };
             let rows = if rows > 1 { 1 << (31 - rows.leading_zeros()) } else { 1 };
+            let sag = self.sag([a, b, c]);
             let (mut best, mut at) = scan_plain(tile, [a, b, c], [ha, hb, hc], rows);
-            if rows > 1 && best <= self.limit {
+            if rows > 1 && best + sag <= self.limit {
                 (best, at) = scan_plain(tile, [a, b, c], [ha, hb, hc], 1);
             }
             self.cand[t as usize] = at;
-            self.err[t as usize] = best;
+            self.err[t as usize] = if best >= 0.0 { best + sag } else { best };
             return;
         }
         let sign = area.signum();
@@ -524,7 +538,23 @@ impl Scratch {
             }
         }
         self.cand[t as usize] = at;
-        self.err[t as usize] = best;
+        self.err[t as usize] = if (0.0..f64::MAX).contains(&best) { best + self.sag([a, b, c]) } else { best };
+    }
+
+    /// The most the triangle's chord lies under a surface of the tile's curvature at a sample inside it
+    /// ([`SimplifyParams::curvature`]), raw height units: the curvature over 2 times the squared radius of its
+    /// smallest enclosing circle (the circumcircle of an acute triangle, else the one on its longest side), metres.
+    fn sag(&self, [a, b, c]: [[i32; 2]; 3]) -> f64 {
+        if self.bend == 0.0 {
+            return 0.0;
+        }
+        let [cw, ch] = self.cell;
+        let len2 = |p: [i32; 2], q: [i32; 2]| ((q[0] - p[0]) as f64 * cw).powi(2) + ((q[1] - p[1]) as f64 * ch).powi(2);
+        let (ab, bc, ca) = (len2(a, b), len2(b, c), len2(c, a));
+        let longest = ab.max(bc).max(ca);
+        let twice_area = orient(a, b, c) as f64 * cw * ch;
+        let r2 = if 2.0 * longest < ab + bc + ca { ab * bc * ca / (4.0 * twice_area * twice_area) } else { longest / 4.0 };
+        self.bend * r2
     }
 
     /// The class of a queued triangle, the first key of the refinement order (lower first); inside a class the order
@@ -564,8 +594,9 @@ impl Scratch {
                 continue;
             }
             let [a, b, c] = [self.tris[3 * t], self.tris[3 * t + 1], self.tris[3 * t + 2]];
-            let (best, at) = scan_plain(tile, [a, b, c].map(|v| self.coords[v as usize]), [a, b, c].map(|v| self.heights[v as usize] as f64), 1);
-            self.err[t] = best;
+            let corners = [a, b, c].map(|v| self.coords[v as usize]);
+            let (best, at) = scan_plain(tile, corners, [a, b, c].map(|v| self.heights[v as usize] as f64), 1);
+            self.err[t] = if best >= 0.0 { best + self.sag(corners) } else { best };
             self.cand[t] = at;
         }
     }
@@ -700,6 +731,8 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
     (s.blocks_x, s.blocks_y) = ((nx as u32 >> BLOCK_SHIFT) + 1, (ny as u32 >> BLOCK_SHIFT) + 1);
     s.reset(nx * ny);
     s.limit = limit;
+    s.bend = if limit > 0.0 { sp.curvature.max(0.0) / 2.0 / (p.z_scale as f64).abs() } else { 0.0 };
+    s.cell = p.cell;
     if tile.voids {
         // Interior void samples and their valid interior 8-neighbours.
         s.forced.resize(nx * ny, false);
@@ -734,8 +767,10 @@ pub fn mesh_simplified(w: &Window, p: &Params, sp: &SimplifyParams, s: &mut Scra
         (2, (0..ny).map(|y| h[y * nx]).collect()),
         (3, (0..ny).map(|y| h[y * nx + nx - 1]).collect()),
     ] {
-        border_keep(&line, limit, border_budget, &mut keep);
-        border_err = border_err.max(border_error(&line, &keep));
+        // Rows run along x, columns along y: a square sample of the line is that cell's size squared.
+        let bow = s.bend * if side < 2 { p.cell[0] * p.cell[0] } else { p.cell[1] * p.cell[1] };
+        border_keep(&line, limit, bow, border_budget, &mut keep);
+        border_err = border_err.max(border_error(&line, &keep, bow));
         sides[side] = keep.iter().map(|&i| i as i32).collect();
     }
 
@@ -997,11 +1032,11 @@ mod tests {
     #[test]
     fn border_refinement_is_exact_on_lines_and_keeps_nodata_rims() {
         let mut k = Vec::new();
-        border_keep(&[0.0, 1.0, 2.0, 3.0, 4.0], 0.0, None, &mut k);
+        border_keep(&[0.0, 1.0, 2.0, 3.0, 4.0], 0.0, 0.0, None, &mut k);
         assert_eq!(k, [0, 4]);
-        border_keep(&[0.0, 1.0, 5.0, 3.0, 4.0], 0.5, None, &mut k);
+        border_keep(&[0.0, 1.0, 5.0, 3.0, 4.0], 0.5, 0.0, None, &mut k);
         assert!(k.contains(&2));
-        border_keep(&[0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0], 1.0, None, &mut k);
+        border_keep(&[0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0], 1.0, 0.0, None, &mut k);
         assert_eq!(k, [0, 1, 2, 3, 5]);
     }
 
@@ -1043,7 +1078,7 @@ mod tests {
         mesh_simplified(
             &Window { data, rect: r, tile: r },
             &p,
-            &SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole },
+            &SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole, curvature: 0.0 },
             &mut Scratch::default(),
         )
     }

@@ -22,6 +22,7 @@ use tracing::{error, info, warn};
 
 use crate::comm::{self, agree, Comm};
 use crate::config::MeshConfig;
+use crate::encode::tileset::Placement;
 use crate::halo::{self, Blocks, Halo};
 use crate::manifest::{InputRecord, LevelRecord, LodRecord, Manifest, ParamsRecord, RunRecord, TileRecord, Timings, Totals};
 use crate::mesh::simplify::{SimplifyParams, Split};
@@ -333,6 +334,16 @@ pub fn params_record(cfg: &MeshConfig, facts: &InputFacts) -> ParamsRecord {
         formats: cfg.formats.clone(),
         lod: None,
         gltf: (cfg.gltf != crate::encode::glb::Compression::Plain).then_some(cfg.gltf),
+        placed: false,
+    }
+}
+
+/// A simplifying method for a scene whose vertices are placed on the ellipsoid: its error bound then holds there
+/// ([`SimplifyParams::curvature`]).
+fn curved(m: Method, placement: Option<&Placement>) -> Method {
+    match (m, placement) {
+        (Method::Simplify(sp), Some(pl)) => Method::Simplify(SimplifyParams { curvature: pl.curvature(), ..sp }),
+        _ => m,
     }
 }
 
@@ -844,6 +855,8 @@ pub struct Level<'a> {
     pub key: &'a str,
     pub done: Vec<TileRecord>,
     pub todo: Vec<TileId>,
+    /// Where its GLB vertices go on the ellipsoid, when they are placed ([`tile::SceneCtx::placement`]).
+    pub placement: Option<&'a crate::encode::tileset::Placement>,
 }
 
 /// The read, halo and tile stages for one level: streamed inputs read each tile's window when it is meshed;
@@ -878,7 +891,7 @@ pub fn mesh_level(
         (None, None) => bail!("rank {} has no reader for a streamed input", comm.rank()),
     };
     let dir = lv.dir.clone();
-    let cx = level_ctx(cfg, scene, store, &lv, &dir, windows);
+    let cx = level_ctx(cfg, scene, store, &lv, &dir, windows, lv.placement);
     let (mut recs, st) = tiles(comm, &cx, &lv.todo)?;
     st.add_to(timings);
     let resumed = lv.done.len();
@@ -893,7 +906,15 @@ pub fn in_flight_rows(grid: &Grid, threads: usize) -> usize {
 }
 
 /// The tile workers' context for one level.
-fn level_ctx<'a>(cfg: &'a MeshConfig, scene: &'a str, store: &'a dyn Store, lv: &Level<'a>, dir: &'a str, windows: tile::Windows<'a>) -> tile::SceneCtx<'a> {
+fn level_ctx<'a>(
+    cfg: &'a MeshConfig,
+    scene: &'a str,
+    store: &'a dyn Store,
+    lv: &Level<'a>,
+    dir: &'a str,
+    windows: tile::Windows<'a>,
+    placement: Option<&'a crate::encode::tileset::Placement>,
+) -> tile::SceneCtx<'a> {
     tile::SceneCtx {
         scene,
         level: lv.level,
@@ -908,6 +929,7 @@ fn level_ctx<'a>(cfg: &'a MeshConfig, scene: &'a str, store: &'a dyn Store, lv: 
         store,
         gltf: cfg.gltf,
         quant_step: crate::encode::glb::quant_steps(lv.plan.grid.tile, lv.plan.params.cell, requested_error(&lv.method).unwrap_or(0.0)),
+        placement,
     }
 }
 
@@ -941,7 +963,10 @@ pub fn mesh_scene(
         Some(s) => Some(cfg.skirts.unwrap_or(0.0).max(s.skirt)),
         None => cfg.skirts,
     };
+    // 3D Tiles of a georeferenced raster: GLB vertices placed on the ellipsoid in the tileset's frame.
+    let placement = if cfg.tileset { facts.georef.as_ref().and_then(|g| Placement::new(g, facts.cell.metres, [facts.width, facts.height])) } else { None };
     let mut params_rec = params_record(cfg, &facts);
+    params_rec.placed = placement.is_some();
     params_rec.skirts = skirts_of(specs.first());
     if !specs.is_empty() {
         params_rec.lod = Some(LodRecord {
@@ -979,8 +1004,17 @@ pub fn mesh_scene(
         timings.read_s = t.elapsed().as_secs_f64();
     }
 
-    let level0 =
-        Level { level: 0, dir: dir0.clone(), plan: &plan, method: with_split(cfg.method, &plan.grid), skirts: skirts_of(specs.first()), key: &key, done, todo };
+    let level0 = Level {
+        level: 0,
+        dir: dir0.clone(),
+        plan: &plan,
+        method: curved(with_split(cfg.method, &plan.grid), placement.as_ref()),
+        skirts: skirts_of(specs.first()),
+        key: &key,
+        done,
+        todo,
+        placement: placement.as_ref(),
+    };
     let mut levels: Vec<(Plan, String)> = Vec::new();
     for spec in specs.iter().skip(1) {
         levels.push((plan_tiles(comm, &facts, spec.tile, &opened.shown)?, level_key(&key, spec.level)));
@@ -989,7 +1023,9 @@ pub fn mesh_scene(
     for (spec, (plan_l, key_l)) in specs.iter().skip(1).zip(&levels) {
         let (done, todo) =
             if cfg.resume { resume_check(store, scene, &level_dir(spec.level, implicit_top), &plan_l.mine, key_l)? } else { (Vec::new(), plan_l.mine.clone()) };
-        let method = with_split(Method::Simplify(SimplifyParams { max_error: spec.max_error, max_triangles: None, split: Split::Pieces }), &plan_l.grid);
+        let method =
+            with_split(Method::Simplify(SimplifyParams { max_error: spec.max_error, max_triangles: None, split: Split::Pieces, curvature: 0.0 }), &plan_l.grid);
+        let method = curved(method, placement.as_ref());
         todo_levels.push(Level {
             level: spec.level,
             dir: level_dir(spec.level, implicit_top),
@@ -999,6 +1035,7 @@ pub fn mesh_scene(
             key: key_l,
             done,
             todo,
+            placement: placement.as_ref(),
         });
     }
     let (mut recs, mut level_recs, resumed) = if streamed {
@@ -1008,7 +1045,7 @@ pub fn mesh_scene(
         let all: Vec<Level> = std::iter::once(level0).chain(todo_levels).collect();
         let dirs: Vec<String> = all.iter().map(|l| l.dir.clone()).collect();
         let cxs: Vec<tile::SceneCtx> =
-            all.iter().zip(&dirs).map(|(lv, dir)| level_ctx(cfg, scene, store, lv, dir, tile::Windows::Direct { raster, z })).collect();
+            all.iter().zip(&dirs).map(|(lv, dir)| level_ctx(cfg, scene, store, lv, dir, tile::Windows::Direct { raster, z }, lv.placement)).collect();
         let mut work: Vec<(usize, TileId)> = all.iter().enumerate().flat_map(|(c, lv)| lv.todo.iter().map(move |&t| (c, t))).collect();
         work.sort_by_key(|&(c, _)| std::cmp::Reverse(c));
         let (mut per_level, st) = tiles_of(comm, &cxs.iter().collect::<Vec<_>>(), &work)?;
@@ -1135,7 +1172,7 @@ mod tests {
 
     #[test]
     fn scenes_of_fewer_than_four_tiles_are_split() {
-        let at = |max_triangles| Method::Simplify(SimplifyParams { max_error: 1.0, max_triangles, split: Split::Whole });
+        let at = |max_triangles| Method::Simplify(SimplifyParams { max_error: 1.0, max_triangles, split: Split::Whole, curvature: 0.0 });
         let split = |m: Method| match m {
             Method::Simplify(sp) => sp.split,
             Method::Grid => unreachable!(),
@@ -1163,9 +1200,12 @@ mod tests {
             formats: vec![crate::encode::Format::Glb],
             lod: None,
             gltf: None,
+            placed: false,
         };
         let k = |v, f: &InputFacts| output_key(v, f, &p).unwrap();
         let base = k(2, &facts("terrain-rgb", 512, 256));
+        // Vertices placed on the ellipsoid are other bytes: another key.
+        assert_ne!(base, output_key(2, &facts("terrain-rgb", 512, 256), &ParamsRecord { placed: true, ..p.clone() }).unwrap());
         assert_ne!(base, k(2, &facts("terrarium", 512, 256)));
         assert_ne!(base, k(2, &facts("terrain-rgb", 256, 512)));
         assert_ne!(base, k(1, &facts("terrain-rgb", 512, 256)));

@@ -32,6 +32,9 @@ pub struct SceneCtx<'a> {
     /// How GLB vertex data is stored, and the level's quantization steps (when not plain).
     pub gltf: encode::glb::Compression,
     pub quant_step: [f64; 3],
+    /// Where GLB vertices go on the ellipsoid (3D Tiles of a georeferenced input): placed vertex by vertex in the
+    /// tileset's frame ([`encode::tileset::Placement`]); OBJ files stay in the raster's plane.
+    pub placement: Option<&'a encode::tileset::Placement>,
 }
 
 /// Where a tile's window (its samples and the halo ring) comes from.
@@ -90,15 +93,72 @@ fn mesh_quantized(cx: &SceneCtx, win: &Window, scratch: &mut simplify::Scratch) 
         if cx.gltf == encode::glb::Compression::Meshopt {
             reorder_for_meshopt(&mut m);
         }
-        let q = encode::glb::quantize(&m, step).map_err(|e| anyhow::anyhow!(e))?;
-        let world: Vec<[f64; 3]> = (0..q.positions.len()).map(|i| q.world(i)).collect();
-        let err = mesh::vertical_error(&world, &q.indices, win, &cx.params);
+        let (q, err) = match cx.placement {
+            None => {
+                let q = encode::glb::quantize(&m, step).map_err(|e| anyhow::anyhow!(e))?;
+                let world: Vec<[f64; 3]> = (0..q.positions.len()).map(|i| q.world(i)).collect();
+                let err = mesh::vertical_error(&world, &q.indices, win, &cx.params);
+                (q, err)
+            }
+            Some(pl) => {
+                // Quantized where placed; measured in the raster's plane: each vertex's rounding taken back through
+                // the map's local inverse, then the placement's own share (the chords under the curve, which the
+                // simplifier counted in its own error) added.
+                let mut placed = m.clone();
+                let how = pl.place(&mut placed, &win.tile, &cx.params, true);
+                let q = encode::glb::quantize(&placed, step).map_err(|e| anyhow::anyhow!(e))?;
+                let world: Vec<[f64; 3]> = (0..q.positions.len())
+                    .map(|i| {
+                        let at = |mm: &mesh::Mesh| -> [f64; 3] { std::array::from_fn(|k| mm.origin[k] + mm.positions[i][k] as f64) };
+                        let (flat, exact, rounded) = (at(&m), at(&placed), q.world(i));
+                        let d: [f64; 3] = std::array::from_fn(|k| rounded[k] - exact[k]);
+                        std::array::from_fn(|k| flat[k] + (0..3).map(|j| how.unplace[i][k][j] * d[j]).sum::<f64>())
+                    })
+                    .collect();
+                // Skirts by their samples (a skirt and its border vertex share one; unplaced, their rounding
+                // differs, and the sliver between would be measured).
+                let surface: Vec<u32> = q
+                    .indices
+                    .chunks_exact(3)
+                    .filter(|t| {
+                        let [a, b, c] = [t[0], t[1], t[2]].map(|i| m.grid[i as usize].map(i64::from));
+                        (b[0] - a[0]) * (c[1] - a[1]) != (b[1] - a[1]) * (c[0] - a[0])
+                    })
+                    .flatten()
+                    .copied()
+                    .collect();
+                let err = mesh::vertical_error(&world, &surface, win, &cx.params) + pl.sag(&placed) as f32;
+                (q, err)
+            }
+        };
         if err <= sp.max_error {
             return Ok((m, Some((q, err))));
         }
         budget -= err - sp.max_error + (step[1] / 4.0) as f32;
     }
     anyhow::bail!("could not keep the quantized tile within --max-error {} (cells far from the quantization grid?); use --gltf plain", sp.max_error)
+}
+
+/// A plain GLB tile of a placed scene: meshed in the raster's plane, then placed
+/// ([`encode::tileset::Placement::place`]). A simplified tile's error already counts its chords under the
+/// ellipsoid's curve (the scene's [`simplify::SimplifyParams::curvature`]); a full-resolution one gets their bound
+/// added. Returns the mesh in the plane when `keep_flat` (for OBJ), and the placed one.
+fn mesh_placed(
+    cx: &SceneCtx,
+    win: &Window,
+    scratch: &mut simplify::Scratch,
+    pl: &encode::tileset::Placement,
+    keep_flat: bool,
+) -> (Option<mesh::Mesh>, mesh::Mesh) {
+    let mut m = mesh::mesh_tile(win, &cx.params, &cx.method, cx.skirts, scratch);
+    let flat = keep_flat.then(|| m.clone());
+    if m.triangles() > 0 {
+        pl.place(&mut m, &win.tile, &cx.params, false);
+        if matches!(cx.method, Method::Grid) {
+            m.max_error += pl.sag(&m) as f32;
+        }
+    }
+    (flat, m)
 }
 
 /// Reorders a mesh's triangles for the vertex cache and its vertices for fetch order: the orders meshoptimizer's
@@ -154,7 +214,7 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
     };
 
     // GLB only, full resolution: mesh and encode in one pass into the reused buffer.
-    if matches!(cx.method, Method::Grid) && cx.skirts.is_none() && cx.formats == [Format::Glb] {
+    if matches!(cx.method, Method::Grid) && cx.skirts.is_none() && cx.formats == [Format::Glb] && cx.placement.is_none() {
         let t0 = Instant::now();
         if let Some(plan) = grid_glb_into(&win, &cx.params, &tile_extras(t, cx.level, None, 0.0), &mut scratch.2, mesh::grid::Kernel::Auto) {
             times.encode = t0.elapsed();
@@ -183,8 +243,19 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
 
     let t0 = Instant::now();
     let compact = cx.gltf != encode::glb::Compression::Plain && cx.formats.contains(&Format::Glb);
-    let (m, quantized) =
-        if compact { mesh_quantized(cx, &win, &mut scratch.1)? } else { (mesh::mesh_tile(&win, &cx.params, &cx.method, cx.skirts, &mut scratch.1), None) };
+    // (A placed scene's plain GLB gets the placed mesh, and OBJ, if asked too, the one in the raster's plane.)
+    let (m, quantized, placed) = match (compact, cx.placement) {
+        (true, _) => {
+            let (m, q) = mesh_quantized(cx, &win, &mut scratch.1)?;
+            (m, q, None)
+        }
+        (false, Some(pl)) => match mesh_placed(cx, &win, &mut scratch.1, pl, cx.formats.contains(&Format::Obj)) {
+            (Some(flat), placed) => (flat, None, Some(placed)),
+            (None, placed) => (placed, None, None),
+        },
+        (false, None) => (mesh::mesh_tile(&win, &cx.params, &cx.method, cx.skirts, &mut scratch.1), None, None),
+    };
+    let glb_mesh = placed.as_ref().unwrap_or(&m);
     times.mesh = t0.elapsed();
 
     let mut rec = TileRecord {
@@ -195,9 +266,9 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
         triangles: m.triangles(),
         nodata_samples: m.nodata_samples,
         // A quantized tile's vertices moved to the quantization grid: its bounds are theirs.
-        bounds: quantized.as_ref().map_or_else(|| bounds(m.origin, m.min, m.max), |(q, _)| q.bounds()),
+        bounds: quantized.as_ref().map_or_else(|| bounds(glb_mesh.origin, glb_mesh.min, glb_mesh.max), |(q, _)| q.bounds()),
         max_error_requested: super::requested_error(&cx.method),
-        max_error: quantized.as_ref().map_or(m.max_error, |q| q.1),
+        max_error: quantized.as_ref().map_or(glb_mesh.max_error, |q| q.1),
         key: cx.key.to_string(),
     };
     if m.triangles() > 0 {
@@ -208,7 +279,7 @@ pub fn process_tile(cx: &SceneCtx, t: TileId, scratch: &mut TileScratch) -> Resu
                     let extras = tile_extras(t, cx.level, super::requested_error(&cx.method), *err);
                     encode::glb::encode_quantized(q, cx.gltf == encode::glb::Compression::Meshopt, &extras).map_err(|e| anyhow::anyhow!(e))?
                 }
-                (Format::Glb, None) => encode::glb::encode(&m, &tile_extras(t, cx.level, super::requested_error(&cx.method), m.max_error)),
+                (Format::Glb, None) => encode::glb::encode(glb_mesh, &tile_extras(t, cx.level, super::requested_error(&cx.method), glb_mesh.max_error)),
                 (Format::Obj, _) => encode::obj::encode(&m, cx.params.cell, &format!("terrafarm {} tile {} {}", env!("CARGO_PKG_VERSION"), t.col, t.row)),
             };
             times.encode += t1.elapsed();

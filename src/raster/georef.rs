@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::epsg_units;
 
 /// WGS84 semi-major axis (m) and first eccentricity squared.
-const WGS84_A: f64 = 6_378_137.0;
-const WGS84_E2: f64 = 0.006_694_379_990_141_317;
+pub(crate) const WGS84_A: f64 = 6_378_137.0;
+pub(crate) const WGS84_E2: f64 = 0.006_694_379_990_141_317;
 
 /// What kind of coordinates the raster's geotransform is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -468,7 +468,9 @@ pub fn ecef(lon: f64, lat: f64, h: f64) -> [f64; 3] {
 }
 
 /// WGS84 longitude, latitude (degrees) and ellipsoidal height of an earth-centred position (iterated to
-/// convergence; sub-millimetre for points near the surface).
+/// convergence; sub-millimetre for points near the surface). The height is the point's distance along the normal,
+/// r·cos φ + z·sin φ − a·√(1 − e²·sin² φ), which stays well conditioned at the poles (r / cos φ − N does not: a few
+/// micrometres of noise 2 m from a pole).
 pub fn geodetic(p: [f64; 3]) -> [f64; 3] {
     let r = (p[0] * p[0] + p[1] * p[1]).sqrt();
     let lon = p[1].atan2(p[0]);
@@ -476,7 +478,8 @@ pub fn geodetic(p: [f64; 3]) -> [f64; 3] {
     let mut h = 0.0;
     for _ in 0..8 {
         let (n, _) = radii(lat);
-        h = r / lat.cos() - n;
+        let s = lat.sin();
+        h = r * lat.cos() + p[2] * s - WGS84_A * (1.0 - WGS84_E2 * s * s).sqrt();
         lat = p[2].atan2(r * (1.0 - WGS84_E2 * n / (n + h)));
     }
     [lon.to_degrees(), lat.to_degrees(), h]

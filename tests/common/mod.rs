@@ -216,8 +216,12 @@ pub fn gdal_input(tool: &str, args: &[&str], input: &str, proj_data: Option<&Pat
         c.env("PROJ_DATA", d).env("PROJ_LIB", d).env("PROJ_NETWORK", "OFF");
     }
     let mut c = c.args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    // Written from a thread while the output is read: a long input would otherwise fill both pipes and stall.
+    let mut stdin = c.stdin.take().unwrap();
+    let input = input.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let o = c.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
     assert!(o.status.success(), "{tool} {args:?}");
     String::from_utf8(o.stdout).unwrap()
 }
