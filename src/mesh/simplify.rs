@@ -487,6 +487,11 @@ impl Scratch {
             if rows > 1 && best + sag <= self.limit {
                 (best, at) = scan_plain(tile, [a, b, c], [ha, hb, hc], 1);
             }
+            // Where the chord's sag is most of the error (a flat region placed on the ellipsoid), the worst point
+            // is where the sag is largest, not the worst sample in the plane, which may sit in a corner.
+            if best >= 0.0 && best < sag {
+                at = self.sag_point(tile, [a, b, c]).unwrap_or(at);
+            }
             self.cand[t as usize] = at;
             self.err[t as usize] = if best >= 0.0 { best + sag } else { best };
             return;
@@ -555,6 +560,38 @@ impl Scratch {
         let twice_area = orient(a, b, c) as f64 * cw * ch;
         let r2 = if 2.0 * longest < ab + bc + ca { ab * bc * ca / (4.0 * twice_area * twice_area) } else { longest / 4.0 };
         self.bend * r2
+    }
+
+    /// The interior sample nearest to where a triangle's chord sags most under a curve: its circumcentre when it is
+    /// acute, else the middle of its longest side pulled a third of the way to the opposite corner (a side may be
+    /// the tile's border, where no point is inserted). `None` when that sample is not strictly inside it.
+    fn sag_point(&self, tile: &Tile, [a, b, c]: [[i32; 2]; 3]) -> Option<[i32; 2]> {
+        let [cw, ch] = self.cell;
+        let f = |p: [i32; 2]| [p[0] as f64 * cw, p[1] as f64 * ch];
+        let [pa, pb, pc] = [f(a), f(b), f(c)];
+        let len2 = |p: [f64; 2], q: [f64; 2]| (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2);
+        let (ab, bc, ca) = (len2(pa, pb), len2(pb, pc), len2(pc, pa));
+        let longest = ab.max(bc).max(ca);
+        let target = if 2.0 * longest < ab + bc + ca {
+            let d = 2.0 * (pa[0] * (pb[1] - pc[1]) + pb[0] * (pc[1] - pa[1]) + pc[0] * (pa[1] - pb[1]));
+            let (a2, b2, c2) = (pa[0] * pa[0] + pa[1] * pa[1], pb[0] * pb[0] + pb[1] * pb[1], pc[0] * pc[0] + pc[1] * pc[1]);
+            [(a2 * (pb[1] - pc[1]) + b2 * (pc[1] - pa[1]) + c2 * (pa[1] - pb[1])) / d, (a2 * (pc[0] - pb[0]) + b2 * (pa[0] - pc[0]) + c2 * (pb[0] - pa[0])) / d]
+        } else {
+            let (p, q, o) = if longest == ab {
+                (pa, pb, pc)
+            } else if longest == bc {
+                (pb, pc, pa)
+            } else {
+                (pc, pa, pb)
+            };
+            let m = [(p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0];
+            [m[0] + (o[0] - m[0]) / 3.0, m[1] + (o[1] - m[1]) / 3.0]
+        };
+        let x = [(target[0] / cw).round() as i32, (target[1] / ch).round() as i32];
+        let area = orient(a, b, c).signum();
+        let inside = orient(a, b, x) * area > 0 && orient(b, c, x) * area > 0 && orient(c, a, x) * area > 0;
+        let interior = x[0] >= 1 && x[1] >= 1 && (x[0] as usize) + 1 < tile.nx && (x[1] as usize) + 1 < tile.ny;
+        (inside && interior).then_some(x)
     }
 
     /// The class of a queued triangle, the first key of the refinement order (lower first); inside a class the order
@@ -1148,6 +1185,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// On a flat tile placed on a curve (30 m cells, 7.7 km a side, the earth's curvature, 0.1 m), every triangle's
+    /// chord stays within the error under the curve, as the kernel reports: each triangle's smallest enclosing
+    /// circle within √(2E/κ); and the triangles are few, within 4× of what circles that size need to cover the tile
+    /// (58 against 36): the sag's own worst point is inserted, not the flat scan's first sample (which made 754).
+    #[test]
+    fn a_flat_tile_on_a_curve_is_cut_to_the_chords_the_error_allows() {
+        let (n, cell, e, k) = (257usize, 30.0f64, 0.1f32, 1.0 / 6.335e6);
+        let data = vec![12.5f32; n * n];
+        let r = Rect::new(0, 0, n, n);
+        let p = Params { cell: [cell, cell], z_scale: 1.0, z_offset: 0.0, raster: [n, n], tile: n - 1 };
+        let sp = SimplifyParams { max_error: e, max_triangles: None, split: Split::Whole, curvature: k };
+        let m = mesh_simplified(&Window { data: &data, rect: r, tile: r }, &p, &sp, &mut Scratch::default());
+        assert!(m.max_error <= e, "{}", m.max_error);
+        let limit = 2.0 * e as f64 / k;
+        for t in m.indices.chunks_exact(3) {
+            let [a, b, c] = [t[0], t[1], t[2]].map(|i| m.grid[i as usize].map(|v| v as f64 * cell));
+            let l2 = |p: [f64; 2], q: [f64; 2]| (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2);
+            let (ab, bc, ca) = (l2(a, b), l2(b, c), l2(c, a));
+            let longest = ab.max(bc).max(ca);
+            let twice = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
+            let r2 = if 2.0 * longest < ab + bc + ca { ab * bc * ca / (4.0 * twice * twice) } else { longest / 4.0 };
+            assert!(r2 <= limit * 1.0001, "enclosing radius {} m over {} m", r2.sqrt(), limit.sqrt());
+        }
+        // Circles of radius √(2E/κ) (1,125 m) hold equilateral triangles of 1.64 km²: 36 for the 59 km² tile.
+        let ideal = ((n - 1) as f64 * cell).powi(2) / (3f64.sqrt() * 3.0 / 4.0 * limit);
+        println!("{} triangles, about {ideal:.0} would do", m.triangles());
+        assert!((m.triangles() as f64) < 4.0 * ideal, "{} triangles for about {ideal:.0}", m.triangles());
     }
 
     #[test]
