@@ -891,7 +891,7 @@ pub fn mesh_level(
         (None, None) => bail!("rank {} has no reader for a streamed input", comm.rank()),
     };
     let dir = lv.dir.clone();
-    let cx = level_ctx(cfg, scene, store, &lv, &dir, windows, lv.placement);
+    let cx = level_ctx(cfg, scene, store, &lv, &dir, windows);
     let (mut recs, st) = tiles(comm, &cx, &lv.todo)?;
     st.add_to(timings);
     let resumed = lv.done.len();
@@ -906,15 +906,7 @@ pub fn in_flight_rows(grid: &Grid, threads: usize) -> usize {
 }
 
 /// The tile workers' context for one level.
-fn level_ctx<'a>(
-    cfg: &'a MeshConfig,
-    scene: &'a str,
-    store: &'a dyn Store,
-    lv: &Level<'a>,
-    dir: &'a str,
-    windows: tile::Windows<'a>,
-    placement: Option<&'a crate::encode::tileset::Placement>,
-) -> tile::SceneCtx<'a> {
+fn level_ctx<'a>(cfg: &'a MeshConfig, scene: &'a str, store: &'a dyn Store, lv: &Level<'a>, dir: &'a str, windows: tile::Windows<'a>) -> tile::SceneCtx<'a> {
     tile::SceneCtx {
         scene,
         level: lv.level,
@@ -929,7 +921,7 @@ fn level_ctx<'a>(
         store,
         gltf: cfg.gltf,
         quant_step: crate::encode::glb::quant_steps(lv.plan.grid.tile, lv.plan.params.cell, requested_error(&lv.method).unwrap_or(0.0)),
-        placement,
+        placement: lv.placement,
     }
 }
 
@@ -1045,7 +1037,7 @@ pub fn mesh_scene(
         let all: Vec<Level> = std::iter::once(level0).chain(todo_levels).collect();
         let dirs: Vec<String> = all.iter().map(|l| l.dir.clone()).collect();
         let cxs: Vec<tile::SceneCtx> =
-            all.iter().zip(&dirs).map(|(lv, dir)| level_ctx(cfg, scene, store, lv, dir, tile::Windows::Direct { raster, z }, lv.placement)).collect();
+            all.iter().zip(&dirs).map(|(lv, dir)| level_ctx(cfg, scene, store, lv, dir, tile::Windows::Direct { raster, z })).collect();
         let mut work: Vec<(usize, TileId)> = all.iter().enumerate().flat_map(|(c, lv)| lv.todo.iter().map(move |&t| (c, t))).collect();
         work.sort_by_key(|&(c, _)| std::cmp::Reverse(c));
         let (mut per_level, st) = tiles_of(comm, &cxs.iter().collect::<Vec<_>>(), &work)?;
