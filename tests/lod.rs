@@ -221,6 +221,14 @@ fn place(t: &[f64], q: [f64; 3]) -> [f64; 3] {
     std::array::from_fn(|r| t[r] * q[0] + t[4 + r] * q[1] + t[8 + r] * q[2] + t[12 + r])
 }
 
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    (0..3).map(|k| a[k] * b[k]).sum()
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+
 /// The tileset frame position of a GLB's vertex (glTF Y-up turned Z-up).
 fn frame(w: [f64; 3]) -> [f64; 3] {
     [w[0], -w[2], w[1]]
@@ -261,7 +269,7 @@ fn walk(scene: &Path, t: &serde_json::Value, parent: Option<(f64, Aabb)>, uris: 
     if let Some(uri) = t["content"]["uri"].as_str() {
         let g = read_glb(&std::fs::read(scene.join(uri)).unwrap());
         for p in world(&g) {
-            let q = [p[0], -p[2], p[1]];
+            let q = frame(p);
             assert!(inside(&(q, q), &b, 1e-3), "{uri}: vertex {q:?} outside its box {b:?}");
         }
         uris.push(uri.to_string());
@@ -337,7 +345,7 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)];
         let want = gdal_ecef(srs, (e0, n0), [CELL, CELL], &samples.map(|(c, r)| (c, r, 0.0)));
         let (x, y) = (samples[0].0 as f64 * cell, -(samples[0].1 as f64) * cell);
-        let got: Vec<f64> = (0..3).map(|k| t[k] * x + t[4 + k] * y + t[12 + k]).collect();
+        let got = place(&t, [x, y, 0.0]);
         let dist = (0..3).map(|k| (got[k] - want[0][k]).powi(2)).sum::<f64>().sqrt();
         println!("{srs} centre: the root transform's {got:?}, GDAL's {:?}, {dist:.4} m apart", want[0]);
         assert!(dist < 0.01, "{srs}: the root transform puts the centre {dist} m from where GDAL does");
@@ -350,7 +358,6 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         }
         // Up is the ellipsoid's unit normal, square to the tangent plane that the grid's columns and rows span.
         let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
-        let dot = |a: [f64; 3], b: [f64; 3]| (0..3).map(|k| a[k] * b[k]).sum::<f64>();
         assert!((dot(col(2), col(2)) - 1.0).abs() < 1e-12 && dot(col(0), col(2)).abs() < 1e-9 && dot(col(1), col(2)).abs() < 1e-9);
         assert_eq!(m["levels"].as_array().unwrap().len(), 2);
         // Regions (absolute, EPSG:4979): every content vertex, placed by the root transform, lies inside its tile's
@@ -421,8 +428,6 @@ fn wide_rasters_are_placed_vertex_by_vertex() {
             let t: Vec<f64> = ts["root"]["transform"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
             // Frame ← earth-centred (the inverse of t's linear part by cofactors).
             let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
-            let cross = |a: [f64; 3], b: [f64; 3]| [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
-            let dot = |a: [f64; 3], b: [f64; 3]| (0..3).map(|k| a[k] * b[k]).sum::<f64>();
             let det = dot(col(0), cross(col(1), col(2)));
             let rows = [cross(col(1), col(2)), cross(col(2), col(0)), cross(col(0), col(1))];
             let unplace = |e: &[f64]| -> [f64; 3] { rows.map(|r| dot(r, [e[0] - t[12], e[1] - t[13], e[2] - t[14]]) / det) };
@@ -610,7 +615,7 @@ fn implicit_tileset_expands_to_the_explicit_tree() {
     let scene_box = aabb(&root["boundingVolume"]);
     for u in &uris {
         for p in world(&read_glb(&std::fs::read(si.join(u)).unwrap())) {
-            assert!(inside(&([p[0], -p[2], p[1]], [p[0], -p[2], p[1]]), &scene_box, 1e-3), "{u}: a vertex outside the root's box");
+            assert!(inside(&(frame(p), frame(p)), &scene_box, 1e-3), "{u}: a vertex outside the root's box");
         }
     }
     uris.sort();
@@ -703,9 +708,7 @@ fn check_regions(scene: &Path, tile: &serde_json::Value, t: &[f64], parent: Opti
     if let Some(uri) = tile["content"]["uri"].as_str() {
         let g = read_glb(&std::fs::read(scene.join(uri)).unwrap());
         for w in world(&g) {
-            let q = [w[0], -w[2], w[1]];
-            let e: Vec<f64> = (0..3).map(|r| t[r] * q[0] + t[4 + r] * q[1] + t[8 + r] * q[2] + t[12 + r]).collect();
-            let [lon, lat, h] = bowring([e[0], e[1], e[2]]);
+            let [lon, lat, h] = bowring(place(t, frame(w)));
             assert!(
                 east_of(lon, reg[0]) <= span(&reg) && lat >= reg[1] && lat <= reg[3] && h >= reg[4] - 1e-4 && h <= reg[5] + 1e-4,
                 "{uri}: ({lon}, {lat}, {h}) outside {reg:?}"

@@ -177,7 +177,6 @@ pub fn region(b: &Aabb, t: &[f64; 16]) -> [f64; 6] {
     }
     // North at a geodetic position (latitude rises along it).
     let north = |q: [f64; 3]| [-q[1].sin() * q[0].cos(), -q[1].sin() * q[0].sin(), q[1].cos()];
-    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
     for i in 0..8 {
         for k in 0..3 {
             let j = i | 1 << k;
@@ -202,12 +201,8 @@ pub fn region(b: &Aabb, t: &[f64; 16]) -> [f64; 6] {
             (s, n) = (s.min(q[1]), n.max(q[1]));
         }
     }
-    // The polar axis, in the tileset frame: through the box? (The rows of the inverse of t's linear part are the
-    // cross products of its columns over its determinant.)
-    let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
-    let cross = |a: [f64; 3], b: [f64; 3]| [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
-    let det = dot(col(0), cross(col(1), col(2)));
-    let inv: [[f64; 3]; 3] = [cross(col(1), col(2)), cross(col(2), col(0)), cross(col(0), col(1))].map(|r| r.map(|v| v / det));
+    // The polar axis, in the tileset frame: through the box?
+    let inv = linear_inverse(t);
     let origin: [f64; 3] = std::array::from_fn(|c| -dot(inv[c], [t[12], t[13], t[14]]));
     let dir: [f64; 3] = std::array::from_fn(|c| inv[c][2]);
     let (mut a0, mut a1) = (f64::NEG_INFINITY, f64::INFINITY);
@@ -238,6 +233,28 @@ pub fn region(b: &Aabb, t: &[f64; 16]) -> [f64; 6] {
         (west, if east == -PI { PI } else { east })
     };
     [west.clamp(-PI, PI), (s - pad).max(-FRAC_PI_2), east.clamp(-PI, PI), (n + pad).min(FRAC_PI_2), b.min[2] - 1e-3, hi + 1e-3]
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+
+/// The 3×3 matrix with columns `a`, `b`, `c`: its cofactor rows (the cross products of its columns, b×c, c×a,
+/// a×b) and its determinant. Its inverse is the rows over the determinant; the inverse transpose turns a normal
+/// as the rows' transpose does, up to length.
+fn cofactors([a, b, c]: [[f64; 3]; 3]) -> ([[f64; 3]; 3], f64) {
+    let rows = [cross(b, c), cross(c, a), cross(a, b)];
+    (rows, dot(a, rows[0]))
+}
+
+/// The inverse of the linear part of a column-major 4×4 affine map (rows).
+fn linear_inverse(t: &[f64; 16]) -> [[f64; 3]; 3] {
+    let (rows, det) = cofactors([0, 1, 2].map(|c| [t[4 * c], t[4 * c + 1], t[4 * c + 2]]));
+    rows.map(|r| r.map(|v| v / det))
 }
 
 /// The tileset frame → earth-centred (column-major 4×4), placing the raster where its CRS says, when the CRS is

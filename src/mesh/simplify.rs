@@ -323,6 +323,19 @@ fn scan_plain(tile: &Tile, [a, b, c]: [[i32; 2]; 3], [ha, hb, hc]: [f64; 3], row
     (best, at)
 }
 
+/// The squared radius of a triangle's smallest enclosing circle, from its squared side lengths and its doubled area
+/// squared: the circumcircle's, (a²b²c²) / (4·(2K)²), when the triangle is acute, else the circle on its longest
+/// side. It bounds Σ λᵢ |vᵢ − x|² over the triangle, so κ/2 times it bounds how far the triangle's chord lies under
+/// a surface of curvature κ ([`SimplifyParams::curvature`]).
+pub(crate) fn enclosing_radius2([ab, bc, ca]: [f64; 3], twice_area2: f64) -> f64 {
+    let longest = ab.max(bc).max(ca);
+    if 2.0 * longest < ab + bc + ca && twice_area2 > 0.0 {
+        ab * bc * ca / (4.0 * twice_area2)
+    } else {
+        longest / 4.0
+    }
+}
+
 /// 1-D refinement of one border line: indices (into `line`) of the samples to keep, sorted, ends included.
 /// A sample's error in a span counts the span's sag under a curve, `bow` per square sample from each end
 /// ([`SimplifyParams::curvature`]; 0 on the plane).
@@ -555,11 +568,8 @@ impl Scratch {
         }
         let [cw, ch] = self.cell;
         let len2 = |p: [i32; 2], q: [i32; 2]| ((q[0] - p[0]) as f64 * cw).powi(2) + ((q[1] - p[1]) as f64 * ch).powi(2);
-        let (ab, bc, ca) = (len2(a, b), len2(b, c), len2(c, a));
-        let longest = ab.max(bc).max(ca);
         let twice_area = orient(a, b, c) as f64 * cw * ch;
-        let r2 = if 2.0 * longest < ab + bc + ca { ab * bc * ca / (4.0 * twice_area * twice_area) } else { longest / 4.0 };
-        self.bend * r2
+        self.bend * enclosing_radius2([len2(a, b), len2(b, c), len2(c, a)], twice_area * twice_area)
     }
 
     /// The interior sample nearest to where a triangle's chord sags most under a curve: its circumcentre when it is

@@ -13,6 +13,7 @@
 //! earth's radius, about a micrometre (the unit tests measure it). Nodes are global (a node depends on its
 //! index alone), so a vertex that two tiles share is placed by the same arithmetic in both: bit for bit the same.
 
+use super::{cofactors, cross, dot, linear_inverse};
 use crate::mesh::{self, Mesh, Params};
 use crate::raster::georef::{self, Georef, ToWgs84};
 use crate::tiling::Rect;
@@ -54,13 +55,6 @@ pub struct Placed {
     pub unplace: Vec<[[f64; 3]; 3]>,
 }
 
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
-}
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
 /// Catmull–Rom weights of the four nodes around a point a fraction `t` ∈ [0, 1) past the second.
 fn weights(t: f64) -> [f64; 4] {
     let (t2, t3) = (t * t, t * t * t);
@@ -73,9 +67,7 @@ impl Placement {
     pub fn new(g: &Georef, cell: [f64; 2], raster: [usize; 2]) -> Option<Placement> {
         let (t, to_wgs84) = super::frame(g, cell, raster)?;
         let lin: [[f64; 3]; 3] = std::array::from_fn(|r| [t[r], t[4 + r], t[8 + r]]);
-        let col = |c: usize| [t[4 * c], t[4 * c + 1], t[4 * c + 2]];
-        let det = dot(col(0), cross(col(1), col(2)));
-        let inv = [cross(col(1), col(2)), cross(col(2), col(0)), cross(col(0), col(1))].map(|r| r.map(|v| v / det));
+        let inv = linear_inverse(&t);
         let step = ((SPACING / cell[0].max(cell[1])).floor() as i64).max(1);
         let mut pl = Placement { georef: g.clone(), to_wgs84, lin, inv, origin: [t[12], t[13], t[14]], cell, step, curvature: 0.0 };
         // Ground metres per metre of the plane: the largest length the map gives a column or row step, over a 9×9
@@ -223,13 +215,8 @@ impl Placement {
             }
             let (a, b) = (ground(m.positions[i], m.positions[j]), ground(m.positions[i], m.positions[l]));
             let c = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-            let (aa, bb, cc) = (dot(a, a), dot(b, b), dot(c, c));
             let x = cross(a, b);
-            let area2 = dot(x, x);
-            let longest = aa.max(bb).max(cc);
-            let acute = 2.0 * longest < aa + bb + cc;
-            let r2 = if acute && area2 > 0.0 { aa * bb * cc / (4.0 * area2) } else { longest / 4.0 };
-            worst = worst.max(r2);
+            worst = worst.max(mesh::simplify::enclosing_radius2([dot(a, a), dot(b, b), dot(c, c)], dot(x, x)));
         }
         // A thousandth of margin for the frame's tilt from the local horizontal (under 2° over 200 km).
         1.001 * 0.5 * k * (1.0 + k * top) * worst
@@ -270,9 +257,8 @@ impl Field {
         }
         let half = s as f64 / 2.0;
         let l = self.local((i * s) as f64 + half, (j * s) as f64 + half, 0.0);
-        let [a, b, u] = [0, 1, 2].map(|k| [l.jacobian[0][k], l.jacobian[1][k], l.jacobian[2][k]]);
-        let cof = [cross(b, u), cross(u, a), cross(a, b)];
-        let fr = Frame { cof, det: dot(a, cof[0]) };
+        let (cof, det) = cofactors([0, 1, 2].map(|k| l.jacobian.map(|row| row[k])));
+        let fr = Frame { cof, det };
         self.frames[k] = Some(fr);
         fr
     }
