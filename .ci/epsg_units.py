@@ -104,22 +104,43 @@ def value(db, v, uom):
     return v * factor / (math.pi / 180) if kind == "angle" else v * factor
 
 
+# PROJ's named prime meridians (its `pj_prime_meridians`, also proj4rs's), as degrees, minutes and seconds east.
+PROJ_MERIDIANS = [(-9, 7, 54.862), (2, 20, 14.025), (-74, 4, 51.3), (-3, 41, 16.58), (12, 27, 8.4), (7, 26, 22.5),
+                  (106, 48, 27.79), (-17, 40, 0.0), (4, 22, 4.71), (18, 3, 29.8), (23, 42, 58.815), (10, 43, 22.5),
+                  (12, 34, 40.35)]
+
+
+def prime_meridian(db, code):
+    """A prime meridian's longitude from Greenwich, in degrees, as PROJ writes it in its PROJ strings: the value of
+    its own named meridian where EPSG's is within 1e-10 radians of it (`PrimeMeridian::getPROJStringWellKnownName`:
+    Paris in grads is 0.3 mm from PROJ's `paris`), else EPSG's."""
+    v, uom = db.execute("select longitude, uom_code from prime_meridian where auth_name = 'EPSG' and code = ?", (str(code),)).fetchone()
+    degrees = value(db, v, str(uom))
+    for d, m, sec in PROJ_MERIDIANS:
+        named = math.copysign(abs(d) + m / 60 + sec / 3600, d)
+        if abs(math.radians(degrees) - math.radians(named)) < 1e-10:
+            return named
+    return degrees
+
+
 def conversions(db):
-    """EPSG projected CRSs whose projection proj4rs can invert: a method of METHODS, the Greenwich meridian, and axes
-    that are easting and northing in either order (or a polar stereographic grid's x and y): (code, PROJ string
-    without the ellipsoid, datum code, ellipsoid code, base geographic CRS code), sorted by code."""
+    """EPSG projected CRSs whose projection proj4rs can invert: a method of METHODS and axes that are easting and
+    northing in either order (or a polar stereographic grid's x and y): (code, PROJ string without the ellipsoid,
+    datum code, ellipsoid code, base geographic CRS code, whether the prime meridian is Greenwich), sorted by code.
+    A prime meridian other than Greenwich (Paris, Ferro, Rome, ...) is the string's `+pm=` in degrees; the
+    projection's longitudes are from it, as EPSG gives them."""
     q = """select cast(p.code as integer), c.*, cast(d.code as text), d.ellipsoid_code, p.coordinate_system_code,
-                  cast(g.code as integer)
+                  cast(g.code as integer), d.prime_meridian_code
            from projected_crs p
            join conversion_table c on c.auth_name = p.conversion_auth_name and c.code = p.conversion_code
            join geodetic_crs g on g.auth_name = p.geodetic_crs_auth_name and g.code = p.geodetic_crs_code
            join geodetic_datum d on d.auth_name = g.datum_auth_name and d.code = g.datum_code
            where p.auth_name = 'EPSG' and p.deprecated = 0 and p.coordinate_system_auth_name = 'EPSG'
-             and g.auth_name = 'EPSG' and d.prime_meridian_code = 8901
+             and g.auth_name = 'EPSG'
            order by 1"""
     out = []
     for row in db.execute(q).fetchall():
-        code, conv, datum, ellps, cs, base = row[0], row[1:-4], row[-4], str(row[-3]), str(row[-2]), row[-1]
+        code, conv, datum, ellps, cs, base, pm = row[0], row[1:-5], row[-5], str(row[-4]), str(row[-3]), row[-2], str(row[-1])
         method = int(conv[5])
         if method not in METHODS or code > 65535:
             continue
@@ -144,7 +165,9 @@ def conversions(db):
             parts.append("+no_uoff")
         for key, p in keys:
             parts.append(f"+{key}={params[p]!r}".removesuffix(".0"))
-        out.append((code, " ".join(parts), datum, ellps, base))
+        if pm != "8901":
+            parts.append(f"+pm={prime_meridian(db, pm)!r}")
+        out.append((code, " ".join(parts), datum, ellps, base, pm == "8901"))
     return out
 
 
@@ -154,7 +177,7 @@ def projections(db):
     sorted by code."""
     near = near_wgs84(db)
     return [(code, f"{t} +ellps={'WGS84' if ellps == '7030' else 'GRS80'}")
-            for code, t, datum, ellps, _ in conversions(db) if datum in near and ellps in ("7030", "7019")]
+            for code, t, datum, ellps, _, greenwich in conversions(db) if datum in near and ellps in ("7030", "7019") and greenwich]
 
 
 def needs_grid(db, code):
@@ -208,6 +231,60 @@ def contains(a, b):
     return all(any(x0 <= y0 and y1 <= x1 for x0, x1 in lon_ranges(a)) for y0, y1 in lon_ranges(b))
 
 
+def helmert(db, code):
+    """The parameters of an EPSG Helmert-type transformation as PROJ applies it: translations (m), rotations
+    (arc-seconds, position vector), scale difference (ppm), pivot (m); `None` for a method terrafarm does not apply.
+    Geocentric translations; position vector and coordinate frame Helmert; Molodensky-Badekas (coordinate frame,
+    position vector): all in the geog2D domain, as PROJ applies them (through earth-centred coordinates, the
+    rotations linearised)."""
+    row = db.execute(
+        """select method_code, tx, ty, tz, translation_uom_code, rx, ry, rz, rotation_uom_code,
+                  scale_difference, scale_difference_uom_code, px, py, pz, pivot_uom_code
+           from helmert_transformation_table where auth_name = 'EPSG' and code = ?""", (str(code),)).fetchone()
+    if row is None:
+        return None
+    method, tx, ty, tz, tu, rx, ry, rz, ru, ds, du, px, py, pz, pu = row
+    method = str(method)
+    if method not in ("9603", "9606", "9607", "9636", "1063"):
+        return None
+    t = [v * conv(db, tu) for v in (tx, ty, tz)]
+    if method == "9603":
+        return t + [0.0] * 7
+    sign = -1.0 if method in ("9607", "9636") else 1.0  # coordinate frame: the rotations' signs turned
+    arcsec = 1.0 if str(ru) == "9104" else conv(db, ru) / (math.pi / 180 / 3600)
+    ppm = 1.0 if str(du) == "9202" else conv(db, du) * 1e6
+    pivot = [v * conv(db, pu) for v in (px, py, pz)] if method in ("9636", "1063") else [0.0] * 3
+    return t + [round(sign * v * arcsec, 12) + 0.0 for v in (rx, ry, rz)] + [round(ds * ppm, 12)] + pivot
+
+
+def chain(db, steps, pm):
+    """A concatenated operation terrafarm applies: a longitude rotation first, or none, then one or more Helmert-type
+    steps, which PROJ composes in earth-centred coordinates (its pipeline drops each step's return to the
+    intermediate ellipsoid and the next step's leaving it). A rotation from the CRS's prime meridian `pm` (degrees)
+    to Greenwich is what the PROJ string's `+pm` does; PROJ writes another (Tokyo 1892 to Korean 1985's 10.405″) as
+    the meridian it would be. Returns (the rotation beyond the prime meridian, degrees; the steps' parameters as
+    [`helmert`] gives them), or `None` (a grid, geographic offsets, ...)."""
+    rotation, params = pm, []
+    for i, code in enumerate(steps):
+        other = db.execute(
+            "select method_code, param1_code, param1_value, param1_uom_code from other_transformation where auth_name = 'EPSG' and code = ?",
+            (code,)).fetchone()
+        if other is not None:
+            method, p, v, uom = other
+            if i > 0 or str(method) != "9601" or str(p) != "8602":
+                return None
+            rotation = value(db, v, str(uom))
+            continue
+        step = helmert(db, code)
+        if step is None:
+            return None
+        params.append(step)
+    if not params:
+        return None
+    # The meridian's own rotation (Paris in grads, 0.3 mm from PROJ's `paris`) is the string's.
+    return (0.0 if abs(math.radians(rotation - pm)) < 1e-10 else rotation - pm, params)
+
+
 def shifts(db):
     """The transformations to WGS 84 (EPSG:4326) that PROJ chooses among, where no grid is installed, for the
     projected CRSs of [`conversions`] on a datum further than 3 m from WGS 84, in the order PROJ lists them for each
@@ -217,14 +294,15 @@ def shifts(db):
     nor superseded by another candidate, needing no grid, whose area of use meets the CRS's. Helmert
     transformations (geocentric translations, position vector, coordinate frame) and Molodensky-Badekas ones carry
     their parameters (translations in metres, rotations in arc-seconds in the position vector convention, the
-    scale difference in parts per million, the pivot in metres); any other operation (a concatenated operation,
-    geographic offsets) carries none, and where PROJ would choose it terrafarm does not place. The order is PROJ's
+    scale difference in parts per million, the pivot in metres), as a list of one step; a concatenated operation of
+    such steps, after a longitude rotation or none, carries its rotation and steps ([`chain`]); any
+    other operation (geographic offsets, ...) carries none, and where PROJ would choose it terrafarm does not place. The order is PROJ's
     sort (coordinateoperationfactory.cpp): the larger area shared with the CRS's first, then the better accuracy,
     fewer steps, the shorter name, the greater name. PROJ adds a ballpark (no shift) at the end unless a
     candidate's area holds the CRS's.
 
     Returns (operations: [(EPSG code, accuracy, area (south, north, west, east; one entry per side of the
-    antimeridian), offshore, parameters or None)], projected CRSs: [(code, PROJ string, first index into the list of
+    antimeridian), offshore, (longitude rotation beyond the prime meridian, [Helmert steps]) or None)], projected CRSs: [(code, PROJ string, first index into the list of
     operation indices, count, ballpark)], the list of operation indices)."""
     near = near_wgs84(db)
     supersession = [(str(old), str(new)) for old, new in db.execute(
@@ -234,41 +312,32 @@ def shifts(db):
     def candidates(base):
         if base in by_base:
             return by_base[base]
+        # The base CRS's prime meridian (the PROJ string's +pm): a longitude rotation by it is what proj4rs does.
+        pm = db.execute("""select d.prime_meridian_code from geodetic_crs g
+                           join geodetic_datum d on d.auth_name = g.datum_auth_name and d.code = g.datum_code
+                           where g.auth_name = 'EPSG' and g.code = ?""", (str(base),)).fetchone()[0]
+        pm = prime_meridian(db, pm)
         cands = []
-        for row in db.execute(
-                """select code, name, accuracy, method_code, tx, ty, tz, translation_uom_code, rx, ry, rz, rotation_uom_code,
-                          scale_difference, scale_difference_uom_code, px, py, pz, pivot_uom_code
-                   from helmert_transformation_table
+        for code, name, acc in db.execute(
+                """select code, name, accuracy from helmert_transformation_table
                    where auth_name = 'EPSG' and deprecated = 0 and source_crs_auth_name = 'EPSG' and source_crs_code = ?
                      and target_crs_auth_name = 'EPSG' and target_crs_code = '4326' and accuracy is not null""", (str(base),)):
-            code, name, acc, method, tx, ty, tz, tu, rx, ry, rz, ru, ds, du, px, py, pz, pu = row
-            code, method, params = str(code), str(method), None
-            # Geocentric translations; position vector and coordinate frame Helmert; Molodensky-Badekas (coordinate
-            # frame, position vector): all in the geog2D domain, as PROJ applies them (through earth-centred
-            # coordinates, the rotations linearised).
-            if method in ("9603", "9606", "9607", "9636", "1063"):
-                t = [v * conv(db, tu) for v in (tx, ty, tz)]
-                if method == "9603":
-                    params = t + [0.0] * 7
-                else:
-                    sign = -1.0 if method in ("9607", "9636") else 1.0  # coordinate frame: the rotations' signs turned
-                    arcsec = 1.0 if str(ru) == "9104" else conv(db, ru) / (math.pi / 180 / 3600)
-                    ppm = 1.0 if str(du) == "9202" else conv(db, du) * 1e6
-                    pivot = [v * conv(db, pu) for v in (px, py, pz)] if method in ("9636", "1063") else [0.0] * 3
-                    params = t + [round(sign * v * arcsec, 12) + 0.0 for v in (rx, ry, rz)] + [round(ds * ppm, 12)] + pivot
-            cands.append(("helmert_transformation", code, name, float(acc), params, 1))
+            step = helmert(db, code)
+            cands.append(("helmert_transformation", str(code), name, float(acc), None if step is None else (0.0, [step]), 1))
         for table in ("concatenated_operation", "other_transformation"):
             for code, name, acc in db.execute(
                     f"""select code, name, accuracy from {table}
                         where auth_name = 'EPSG' and deprecated = 0 and source_crs_auth_name = 'EPSG' and source_crs_code = ?
                           and target_crs_auth_name = 'EPSG' and target_crs_code = '4326' and accuracy is not null""", (str(base),)):
-                steps = 1
+                steps, params = 1, None
                 if table == "concatenated_operation":
                     if needs_grid(db, code):
                         continue
-                    steps = db.execute("select count(*) from concatenated_operation_step where operation_auth_name = 'EPSG' and operation_code = ?",
-                                       (str(code),)).fetchone()[0]
-                cands.append((table, str(code), name, float(acc), None, steps))
+                    codes = [str(c) for (c,) in db.execute(
+                        "select step_code from concatenated_operation_step where operation_auth_name = 'EPSG' and operation_code = ? order by step_number",
+                        (str(code),))]
+                    steps, params = len(codes), chain(db, codes, pm)
+                cands.append((table, str(code), name, float(acc), params, steps))
         codes = {c[1] for c in cands}
         superseded = {old for old, new in supersession if new in codes}
         out = []
@@ -283,8 +352,8 @@ def shifts(db):
         return out
 
     ops, index, lists, projected = [], {}, [], []
-    for code, t, datum, ellps, base in conversions(db):
-        if datum in near:
+    for code, t, datum, ellps, base, greenwich in conversions(db):
+        if datum in near and greenwich:
             continue
         crs_area = area_of_use(db, "projected_crs", code)
         if crs_area is None:
@@ -431,18 +500,21 @@ def generate(db_path):
         "];",
         "",
         "/// A transformation of [`SHIFT_OPS`].",
-        "pub type ShiftOp = (u16, f64, [f64; 4], bool, Option<[f64; 10]>);",
+        "pub type ShiftOp = (u16, f64, [f64; 4], bool, Option<(f64, &'static [[f64; 10]])>);",
         "",
         "/// The transformations to WGS 84 (EPSG:4326) of [`SHIFT_LISTS`]: (EPSG code, accuracy in metres, area of use",
         "/// [south, north, west, east] in degrees (one entry per side of the antimeridian), whether the area is offshore,",
-        "/// the parameters of a Helmert or Molodensky-Badekas transformation: translations (metres), rotations",
-        "/// (arc-seconds, position vector), scale difference (parts per million), the pivot (metres; 0 for a Helmert",
-        "/// transformation)). `None`: a transformation terrafarm does not apply.",
+        "/// and how terrafarm applies it: a longitude rotation (degrees) beyond the one from the CRS's prime meridian to",
+        "/// Greenwich (the PROJ string's `+pm`), 0 for nearly all; then one or more Helmert or Molodensky-Badekas steps",
+        "/// (more for a concatenated operation), composed in earth-centred coordinates, each with its translations",
+        "/// (metres), rotations (arc-seconds, position vector), scale difference (parts per million) and pivot (metres; 0",
+        "/// for a Helmert step)). `None`: a transformation terrafarm does not apply.",
         "#[rustfmt::skip]",
         "pub const SHIFT_OPS: &[ShiftOp] = &[",
     ]
     for c, acc, e, off, t in ops:
-        params = "None" if t is None else "Some([" + ", ".join(repr(float(v)) for v in t) + "])"
+        params = "None" if t is None else f"Some(({float(t[0])!r}, &[" + ", ".join(
+            "[" + ", ".join(repr(float(v)) for v in step) + "]" for step in t[1]) + "]))"
         out.append(f"    ({c}, {acc!r}, [{', '.join(repr(float(v)) for v in e)}], {str(off).lower()}, {params}),")
     geo, datums = geographic(db)
     u16_table(out, "GEOGRAPHIC", geo, [

@@ -2,7 +2,7 @@
 """Points projected by GDAL (PROJ, through GDAL's Python bindings) for the test of terrafarm's inverse projections
 (tests/georef.rs): reads EPSG projected CRS codes, one per line, on stdin; for each, a 5 × 5 grid of longitudes
 and latitudes over the middle 80% of the CRS's area of use, projected from the CRS's own geographic CRS (so no
-datum shift is involved) with the axis order GeoTIFF files use (easting, northing). Prints
+datum shift is involved; in its units and from its prime meridian, printed in degrees from Greenwich) with the axis order GeoTIFF files use (easting, northing). Prints
 `code lon lat x y` per point (x and y in the CRS's own unit), and `code skipped reason` for a CRS GDAL cannot use.
 
 With --wgs84, each point also goes from the projected CRS to WGS 84 (EPSG:4326) as GDAL transforms it by default
@@ -57,6 +57,8 @@ def main():
         west, south, east, north = area.west_lon_degree, area.south_lat_degree, area.east_lon_degree, area.north_lat_degree
         if east < west:  # across the antimeridian
             east += 360.0
+        # (GDAL's WKT 1 gives the prime meridian in degrees.)
+        pm, unit = float(geo.GetAttrValue("PRIMEM", 1) or 0.0), math.degrees(geo.GetAngularUnits())
         ct = osr.CoordinateTransformation(geo, srs)
         to84 = osr.CoordinateTransformation(srs, target) if wgs84 else None
         for i in range(5):
@@ -65,7 +67,9 @@ def main():
                 lat = south + (north - south) * (0.1 + 0.2 * j)
                 lon = lon - 360.0 if lon > 180.0 else lon
                 try:
-                    x, y, _ = ct.TransformPoint(lon, lat)
+                    # In the geographic CRS's own units and from its own prime meridian (NTF (Paris) is in grads
+                    # from Paris); the printed longitude and latitude are degrees from Greenwich.
+                    x, y, _ = ct.TransformPoint((lon - pm) / unit, lat / unit)
                     extra = ""
                     if to84:
                         lon84, lat84, _ = to84.TransformPoint(x, y)

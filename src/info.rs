@@ -188,8 +188,7 @@ fn text(r: &Report) -> String {
         (Some(_), Some([lon, lat])) => {
             s += &format!("  3D Tiles placement: the raster's centre at longitude {lon:.6}°, latitude {lat:.6}° (WGS84)");
             if let Some(t) = &r.datum_shift {
-                let kind = if t.parameters[7..].iter().any(|&p| p != 0.0) { "Molodensky-Badekas" } else { "Helmert" };
-                s += &format!(", the datum shifted by EPSG:{} ({kind}, accurate to {} m)", t.epsg, t.accuracy);
+                s += &format!(", the datum shifted by EPSG:{} ({}, accurate to {} m)", t.epsg, t.kind(), t.accuracy);
             }
             s += "\n";
         }

@@ -101,8 +101,9 @@ fn metres(a: [f64; 2], b: [f64; 2]) -> f64 {
 /// at 25 points over its area of use, against GDAL's transformation of the same easting and northing to WGS 84
 /// where no grid is installed (PROJ choosing a transformation per point): where terrafarm places a point, it is
 /// within 1 mm of GDAL's; where GDAL applies no shift (no transformation's area holds the point), terrafarm does
-/// not place it; where GDAL applies a transformation terrafarm does not, terrafarm's choice is that one too (neither
-/// a Helmert nor a Molodensky-Badekas one). Fails if a transformation's parameters, units, rotation convention or
+/// not place it; where GDAL applies a transformation terrafarm does not, terrafarm's choice is that one too (none is
+/// left in PROJ 9.1's database: every candidate is Helmert, Molodensky-Badekas, or a concatenation of those after a
+/// longitude rotation). Fails if a transformation's parameters, units, rotation convention or
 /// pivot are wrong, or if terrafarm picks another transformation than PROJ.
 #[test]
 fn shifted_datums_land_where_gdal_puts_them_without_grids() {
@@ -141,7 +142,7 @@ fn shifted_datums_land_where_gdal_puts_them_without_grids() {
                 seen.insert(code);
             }
             None if gdal_shifted => {
-                // Not a transformation terrafarm applies (a concatenated operation, geographic offsets, ...).
+                // Not a transformation terrafarm applies (geographic offsets, a grid, ...).
                 let (_, k) = georef::transformation(code.into(), x * g.unit_metres, y * g.unit_metres)
                     .unwrap_or_else(|| panic!("EPSG:{code} at ({lon}, {lat}): GDAL shifts it, terrafarm finds no transformation"));
                 assert!(epsg_units::SHIFT_OPS[k].4.is_none(), "EPSG:{code} at ({lon}, {lat}): a transformation not applied");
@@ -161,7 +162,14 @@ fn shifted_datums_land_where_gdal_puts_them_without_grids() {
         println!("  {w}");
     }
     assert!(wrong.is_empty(), "{} points off GDAL's", wrong.len());
-    assert!(seen.len() > 1400 && placed > 30_000, "{placed} points placed in {} CRSs", seen.len());
+    assert!(seen.len() > 1500 && placed > 35_000, "{placed} points placed in {} CRSs", seen.len());
+    // Among them, CRSs on a prime meridian other than Greenwich's (NTF on Paris's, MGI on Ferro's, NGO 1948 on
+    // Oslo's, Lisbon's) and CRSs PROJ shifts by a concatenated operation (those, Indian 1960's two Helmert steps
+    // through WGS 72, Tokyo 1892's rotation to Korean 1985 before its Molodensky-Badekas step).
+    for code in [27572, 31253, 27393, 20790, 3148, 5171] {
+        assert!(seen.contains(&code), "EPSG:{code} not placed");
+    }
+    assert_eq!(other, 0, "points GDAL shifts by a transformation terrafarm does not apply");
 }
 
 /// GeoTIFFs that GDAL writes in projected CRSs without an EPSG code (ProjectedCSTypeGeoKey 32767 and the method's

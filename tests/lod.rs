@@ -327,6 +327,11 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         // Krovak grid (easting and northing negative) in Prague.
         ("EPSG:2169", "luref", (77_000.0, 75_000.0)),
         ("EPSG:5514", "krovak", (-743_000.0, -1_044_000.0)),
+        // France's former Lambert II étendu (NTF, longitudes from the Paris meridian) in Paris, shifted by EPSG:8094,
+        // a concatenated operation (the rotation to Greenwich, then a Helmert one); Indian 1960 in southern Vietnam,
+        // shifted by EPSG:8532, two Helmert steps (through WGS 72) composed as PROJ composes them.
+        ("EPSG:27572", "ntf", (600_000.0, 2_428_000.0)),
+        ("EPSG:3148", "indian", (764_000.0, 1_088_000.0)),
     ];
     for (srs, out, (e0, n0)) in crss {
         let tif = projected_tif(&d.path().join(out), &input, srs, e0, n0);
@@ -373,25 +378,32 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         let want = gdaltransform(&["-s_srs", srs, "-t_srs", "EPSG:4326", "-output_xy"], &centre);
         let got: Vec<f64> = info["centre_lon_lat"].as_array().expect("a placed centre").iter().map(|v| v.as_f64().unwrap()).collect();
         assert!((got[0] - want[0][0]).abs() < 1e-8 && (got[1] - want[0][1]).abs() < 1e-8, "{srs}: info's centre {got:?}, GDAL's {want:?}");
+        let shift = match srs {
+            "EPSG:27572" => Some((8094, 1)),
+            "EPSG:3148" => Some((8532, 2)),
+            "EPSG:27700" => Some((1314, 1)),
+            _ => None,
+        };
+        if let Some((epsg, steps)) = shift {
+            assert_eq!(info["datum_shift"]["epsg"], epsg, "{srs}");
+            assert_eq!(info["datum_shift"]["steps"].as_array().unwrap().len(), steps, "{srs}");
+        }
         if let Some(v) = &v {
             validate(&scene.join("tileset.json"), v);
         }
     }
-    // Indian 1960 in southern Vietnam is not placed: PROJ shifts it there by a concatenated operation (EPSG:8532),
-    // which terrafarm does not apply. No transform, and the run and `info` say so.
-    let tif = projected_tif(&d.path().join("indian"), &input, "EPSG:3148", 764_000.0, 1_088_000.0);
-    let out = d.path().join("indian/o");
+    // Indian 1960 in Cambodia is not placed: no transformation of its datum to WGS 84 has an area of use there, and
+    // PROJ would apply none (a ballpark). No transform, and the run and `info` say so.
+    let tif = projected_tif(&d.path().join("indian-kh"), &input, "EPSG:3148", 554_000.0, 1_382_000.0);
+    let out = d.path().join("indian-kh/o");
     let o = run(&["mesh", tif.to_str().unwrap(), "--out", out.to_str().unwrap(), "--max-error", "1", "--format", "3dtiles"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("utm/tileset.json")).unwrap()).unwrap();
     assert!(ts["root"]["transform"].is_null());
-    assert!(stderr(&o).contains("EPSG:3148: PROJ would shift its datum by EPSG:8532"), "{}", stderr(&o));
+    let why = "EPSG:3148: no transformation of its datum to WGS 84 covers the raster's centre";
+    assert!(stderr(&o).contains(why), "{}", stderr(&o));
     let o = run(&["info", tif.to_str().unwrap()]);
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("3D Tiles placement: none (EPSG:3148: PROJ would shift its datum by EPSG:8532"),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("3D Tiles placement: none ({why}")), "{}", String::from_utf8_lossy(&o.stdout));
 }
 
 /// Rasters too wide for one tangent plane: the test raster with 500 m cells in UTM 33 N (150 × 116 km; the

@@ -219,7 +219,8 @@ impl Georef {
     /// polar and oblique stereographic; Mercator) on WGS 84 or a datum within 3 m of it (ETRS89, NAD83, GDA94/2020,
     /// SIRGAS, JGD, …, whose difference from WGS 84 is left out), or a user-defined one of those ([`Georef::proj`]),
     /// or one of those methods on a datum further from WGS 84 where PROJ would shift it by a Helmert or
-    /// Molodensky-Badekas transformation there ([`Shift`]: OSGB36, Amersfoort, CH1903, LUREF, DHDN, ED50, NAD27, …).
+    /// Molodensky-Badekas transformation there, or a concatenation of them ([`Shift`]: OSGB36, Amersfoort, CH1903,
+    /// LUREF, DHDN, ED50, NAD27, NTF on the Paris meridian, MGI on Ferro's, …).
     /// `None` otherwise. The datum shift is chosen at (`x`, `y`): the map of a raster's points is chosen once, at its
     /// centre.
     pub fn to_wgs84(&self, x: f64, y: f64) -> Option<ToWgs84> {
@@ -231,7 +232,7 @@ impl Georef {
                 Some(p) => Some(ToWgs84::Projected(Box::new(p), unit)),
                 None => {
                     let (s, shift) = shifted(e, x * unit, y * unit)?;
-                    Some(ToWgs84::Projected(Box::new(Projection::shifted(s, shift.parameters)?), unit))
+                    Some(ToWgs84::Projected(Box::new(Projection::shifted(s, &shift)?), unit))
                 }
             },
             (Model::Projected, None) => Some(ToWgs84::Projected(Box::new(Projection::new(self.proj.as_deref()?)?), unit)),
@@ -257,12 +258,12 @@ impl Georef {
         match self.epsg.filter(|&e| self.model == Model::Projected && listed(e)) {
             Some(e) => match transformation(e, x * self.unit_metres, y * self.unit_metres) {
                 Some((_, k)) => format!(
-                    "{crs}: PROJ would shift its datum by EPSG:{} at the raster's centre, a transformation terrafarm does not apply (it applies Helmert and Molodensky-Badekas ones)",
+                    "{crs}: PROJ would shift its datum by EPSG:{} at the raster's centre, a transformation terrafarm does not apply (it applies Helmert and Molodensky-Badekas ones and concatenations of them)",
                     epsg_units::SHIFT_OPS[k].0
                 ),
                 None => format!("{crs}: no transformation of its datum to WGS 84 covers the raster's centre (PROJ would apply none)"),
             },
-            None => format!("{crs} is not a CRS terrafarm places on the ellipsoid (geographic, Web Mercator, or a projected CRS of the methods it inverts on WGS 84, a datum within 3 m of it, or a datum PROJ shifts to WGS 84 by a Helmert or Molodensky-Badekas transformation)"),
+            None => format!("{crs} is not a CRS terrafarm places on the ellipsoid (geographic, Web Mercator, or a projected CRS of the methods it inverts on WGS 84, a datum within 3 m of it, or a datum PROJ shifts to WGS 84 by Helmert or Molodensky-Badekas transformations)"),
         }
     }
 }
@@ -300,11 +301,19 @@ pub struct Projection {
     shift: Option<DatumShift>,
 }
 
-/// A Helmert or Molodensky-Badekas transformation from a datum's earth-centred coordinates to WGS 84's.
+/// A datum's transformation to WGS 84: a longitude rotation, then Helmert or Molodensky-Badekas steps from the
+/// datum's earth-centred coordinates to WGS 84's.
 struct DatumShift {
     /// The datum's ellipsoid: semi-major axis (metres) and first eccentricity squared.
     a: f64,
     e2: f64,
+    /// Added to the longitude (radians, from Greenwich) first ([`Shift::rotation`]).
+    rotation: f64,
+    steps: Vec<HelmertStep>,
+}
+
+/// One Helmert or Molodensky-Badekas step in earth-centred coordinates.
+struct HelmertStep {
     /// Translations (m), rotations (radians, position vector), scale (1 + difference), pivot (m).
     t: [f64; 3],
     r: [f64; 3],
@@ -312,17 +321,33 @@ struct DatumShift {
     pivot: [f64; 3],
 }
 
-impl DatumShift {
-    /// WGS 84 longitude and latitude (degrees) of a longitude and latitude (radians) at height 0 on the datum's
-    /// ellipsoid, as PROJ's pipeline takes it: to earth-centred coordinates, X' = T + (1 + s)·R·(X − P) + P with the
-    /// rotations linearised (PROJ's `helmert` and `molobadekas` without `+exact`), and back onto WGS 84.
-    fn apply(&self, lon: f64, lat: f64) -> [f64; 2] {
-        let n = self.a / (1.0 - self.e2 * lat.sin().powi(2)).sqrt();
-        let x = [n * lat.cos() * lon.cos(), n * lat.cos() * lon.sin(), n * (1.0 - self.e2) * lat.sin()];
+impl HelmertStep {
+    /// From [`Shift::steps`]' parameters.
+    fn new(p: &[f64; 10]) -> HelmertStep {
+        let arcsec = std::f64::consts::PI / (180.0 * 3600.0);
+        HelmertStep { t: [p[0], p[1], p[2]], r: [p[3] * arcsec, p[4] * arcsec, p[5] * arcsec], scale: 1.0 + p[6] * 1e-6, pivot: [p[7], p[8], p[9]] }
+    }
+
+    /// X' = T + (1 + s)·R·(X − P) + P with the rotations linearised (PROJ's `helmert` and `molobadekas` without
+    /// `+exact`).
+    fn apply(&self, x: [f64; 3]) -> [f64; 3] {
         let d = [x[0] - self.pivot[0], x[1] - self.pivot[1], x[2] - self.pivot[2]];
         let [rx, ry, rz] = self.r;
         let rotated = [d[0] - rz * d[1] + ry * d[2], rz * d[0] + d[1] - rx * d[2], -ry * d[0] + rx * d[1] + d[2]];
-        let y: [f64; 3] = std::array::from_fn(|k| self.t[k] + self.scale * rotated[k] + self.pivot[k]);
+        std::array::from_fn(|k| self.t[k] + self.scale * rotated[k] + self.pivot[k])
+    }
+}
+
+impl DatumShift {
+    /// WGS 84 longitude and latitude (degrees) of a longitude (from Greenwich) and latitude (radians) at height 0 on
+    /// the datum's ellipsoid, as PROJ's pipeline takes it: rotated, to earth-centred coordinates, through each step
+    /// (PROJ composes consecutive steps there: its pipeline drops the return to each intermediate ellipsoid), and back
+    /// onto WGS 84.
+    fn apply(&self, lon: f64, lat: f64) -> [f64; 2] {
+        let lon = lon + self.rotation;
+        let n = self.a / (1.0 - self.e2 * lat.sin().powi(2)).sqrt();
+        let x = [n * lat.cos() * lon.cos(), n * lat.cos() * lon.sin(), n * (1.0 - self.e2) * lat.sin()];
+        let y = self.steps.iter().fold(x, |x, step| step.apply(x));
         let [lon, lat, _] = geodetic(y);
         [lon, lat]
     }
@@ -344,10 +369,10 @@ impl Projection {
         (!terms.is_empty()).then(|| terms.join(" "))
     }
 
-    /// The projection a PROJ string (its ellipsoid as `+a=` and `+rf=` or `+b=`) describes, inverted to WGS 84
-    /// through a transformation of its datum ([`Shift::parameters`]), as PROJ applies it: the point at height 0 on
-    /// its ellipsoid to earth-centred coordinates, shifted, and back to WGS 84's longitude and latitude.
-    pub fn shifted(s: &str, p: [f64; 10]) -> Option<Projection> {
+    /// The projection a PROJ string (its ellipsoid as `+a=` and `+rf=` or `+b=`, its prime meridian as `+pm=`)
+    /// describes, inverted to WGS 84 through a transformation of its datum ([`Shift`]), as PROJ applies it: the point
+    /// at height 0 on its ellipsoid to earth-centred coordinates, shifted, and back to WGS 84's longitude and latitude.
+    pub fn shifted(s: &str, shift: &Shift) -> Option<Projection> {
         let term = |key: &str| s.split_whitespace().find_map(|t| t.strip_prefix(key)?.parse::<f64>().ok());
         let a = term("+a=")?;
         let e2 = match (term("+rf="), term("+b=")) {
@@ -355,9 +380,7 @@ impl Projection {
             (None, Some(b)) => 1.0 - (b / a).powi(2),
             (None, None) => return None,
         };
-        let arcsec = std::f64::consts::PI / (180.0 * 3600.0);
-        let shift =
-            DatumShift { a, e2, t: [p[0], p[1], p[2]], r: [p[3] * arcsec, p[4] * arcsec, p[5] * arcsec], scale: 1.0 + p[6] * 1e-6, pivot: [p[7], p[8], p[9]] };
+        let shift = DatumShift { a, e2, rotation: shift.rotation.to_radians(), steps: shift.steps.iter().map(HelmertStep::new).collect() };
         Some(Projection { shift: Some(shift), ..Projection::new(s)? })
     }
 
@@ -400,17 +423,32 @@ pub fn projection(code: u32) -> Option<Projection> {
     Projection::new(epsg_units::PROJ_STRINGS[usize::from(epsg_units::PROJECTIONS[i].1)])
 }
 
-/// A Helmert or Molodensky-Badekas transformation to WGS 84 that terrafarm applies to a projected CRS's datum
-/// ([`epsg_units::SHIFT_OPS`]).
+/// A transformation to WGS 84 that terrafarm applies to a projected CRS's datum ([`epsg_units::SHIFT_OPS`]): a
+/// Helmert or Molodensky-Badekas one, or a concatenated operation of such steps after a longitude rotation or none
+/// (from a prime meridian such as Paris, Ferro or Oslo to Greenwich, which is the CRS's PROJ string's `+pm`; or
+/// Tokyo 1892 to Korean 1985's 10.405″).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Shift {
     /// EPSG code of the transformation.
     pub epsg: u16,
     /// Its accuracy (metres), as EPSG states it.
     pub accuracy: f64,
-    /// Its parameters: translations (metres), rotations (arc-seconds, position vector convention), scale difference
-    /// (parts per million), and a Molodensky-Badekas transformation's pivot (metres; 0 for a Helmert one).
-    pub parameters: [f64; 10],
+    /// A longitude rotation (degrees) beyond the one from the CRS's prime meridian to Greenwich, applied first: 0
+    /// for nearly all.
+    pub rotation: f64,
+    /// Its Helmert or Molodensky-Badekas steps, in order: translations (metres), rotations (arc-seconds, position
+    /// vector convention), scale difference (parts per million), and a Molodensky-Badekas step's pivot (metres; 0 for
+    /// a Helmert one).
+    pub steps: &'static [[f64; 10]],
+}
+
+impl Shift {
+    /// What kind of transformation it is, in words: "Helmert", "Molodensky-Badekas", or its steps joined by " + ".
+    pub fn kind(&self) -> String {
+        let step = |p: &[f64; 10]| if p[7..].iter().any(|&v| v != 0.0) { "Molodensky-Badekas" } else { "Helmert" };
+        let rotation = (self.rotation != 0.0).then_some("longitude rotation");
+        rotation.into_iter().chain(self.steps.iter().map(step)).collect::<Vec<_>>().join(" + ")
+    }
 }
 
 /// The PROJ string of an EPSG projected CRS of [`epsg_units::SHIFTED`] and the transformation to WGS 84 that PROJ
@@ -456,8 +494,9 @@ pub fn transformation(code: u32, easting: f64, northing: f64) -> Option<(&'stati
 /// ([`transformation`]); `None` where PROJ applies another kind of transformation or none.
 pub fn shifted(code: u32, easting: f64, northing: f64) -> Option<(&'static str, Shift)> {
     let (s, k) = transformation(code, easting, northing)?;
-    let (epsg, accuracy, _, _, parameters) = epsg_units::SHIFT_OPS[k];
-    Some((s, Shift { epsg, accuracy, parameters: parameters? }))
+    let (epsg, accuracy, _, _, chain) = epsg_units::SHIFT_OPS[k];
+    let (rotation, steps) = chain?;
+    Some((s, Shift { epsg, accuracy, rotation, steps }))
 }
 
 /// Earth-centred, earth-fixed coordinates (metres) of a WGS84 longitude, latitude (degrees) and ellipsoidal height.
@@ -774,9 +813,8 @@ mod tests {
     /// (the integration test `tests/georef.rs` checks every CRS against GDAL): the British grid by EPSG:1314 (2 m);
     /// RD New by EPSG:4833, the first of four equal ones (the same area and accuracy) in PROJ's order (the greater
     /// name first); Swiss LV95 and Belgian Lambert 72 by theirs; Luxembourg's grid by a Molodensky-Badekas
-    /// transformation (EPSG:5484). Indian 1960 in southern Vietnam is not placed: PROJ would use a concatenated
-    /// operation there. Nor is a point no transformation's area holds, where PROJ's list ends with a ballpark (no
-    /// shift).
+    /// transformation (EPSG:5484). Not a point no transformation's area holds, where PROJ's list ends with a ballpark
+    /// (no shift).
     #[test]
     fn datum_shifts_as_proj_chooses_them() {
         for (code, e, n, want) in [
@@ -790,10 +828,19 @@ mod tests {
         }
         let (_, luref) = shifted(2169, 77_350.0, 75_160.0).expect("LUREF shifted");
         assert_eq!(luref.epsg, 5484);
-        assert!(luref.parameters[7..].iter().all(|&p| p > 4e5), "a Molodensky-Badekas pivot: {:?}", luref.parameters);
-        let (_, k) = transformation(3148, 764_733.0, 1_088_258.0).expect("Indian 1960's transformation");
-        assert_eq!(epsg_units::SHIFT_OPS[k].0, 8532);
-        assert!(shifted(3148, 764_733.0, 1_088_258.0).is_none() && shifted(27700, -5e6, -5e6).is_none());
+        assert!(luref.steps[0][7..].iter().all(|&p| p > 4e5), "a Molodensky-Badekas pivot: {:?}", luref.steps);
+        // Two concatenated operations: Indian 1960 through WGS 72 (two Helmert steps), and NTF on the Paris meridian
+        // (its rotation to Greenwich is the PROJ string's, then one Helmert step).
+        let (_, indian) = shifted(3148, 764_733.0, 1_088_258.0).expect("Indian 1960 shifted");
+        assert_eq!((indian.epsg, indian.steps.len(), indian.kind().as_str()), (8532, 2, "Helmert + Helmert"));
+        let (s, ntf) = shifted(27572, 600_000.0, 2_428_000.0).expect("NTF (Paris) shifted");
+        assert_eq!((ntf.epsg, ntf.steps.len()), (8094, 1));
+        assert!(s.contains("+pm=2.33722916"), "{s}");
+        // Korea's Tokyo 1892 grids: Tokyo 1892 to Korean 1985 rotates longitudes by 10.405″ first.
+        let (_, korea) = shifted(5171, 200_000.0, 500_000.0).expect("Tokyo 1892 shifted");
+        assert_eq!((korea.epsg, korea.kind().as_str()), (5192, "longitude rotation + Molodensky-Badekas"));
+        assert!((korea.rotation * 3600.0 - 10.405).abs() < 1e-9, "{}", korea.rotation);
+        assert!(shifted(3148, 554_000.0, 1_382_000.0).is_none() && shifted(27700, -5e6, -5e6).is_none());
         assert!(epsg_units::SHIFTED.windows(2).all(|w| w[0].0 < w[1].0), "sorted, for the binary search");
         // Nothing is both placed without a shift and shifted.
         assert!(epsg_units::SHIFTED.iter().all(|t| projection(t.0.into()).is_none()));
