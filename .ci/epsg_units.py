@@ -295,15 +295,16 @@ def shifts(db):
     transformations (geocentric translations, position vector, coordinate frame) and Molodensky-Badekas ones carry
     their parameters (translations in metres, rotations in arc-seconds in the position vector convention, the
     scale difference in parts per million, the pivot in metres), as a list of one step; a concatenated operation of
-    such steps, after a longitude rotation or none, carries its rotation and steps ([`chain`]); any
-    other operation (geographic offsets, ...) carries none, and where PROJ would choose it terrafarm does not place. The order is PROJ's
-    sort (coordinateoperationfactory.cpp): the larger area shared with the CRS's first, then the better accuracy,
-    fewer steps, the shorter name, the greater name. PROJ adds a ballpark (no shift) at the end unless a
+    such steps, after a longitude rotation or none, carries its rotation and steps ([`chain`]); any other operation
+    (geographic offsets, ...) carries none, and where PROJ would choose it terrafarm does not place. The order is
+    PROJ's sort (coordinateoperationfactory.cpp): the larger area shared with the CRS's first, then the better
+    accuracy, fewer steps, the shorter name, the greater name. PROJ adds a ballpark (no shift) at the end unless a
     candidate's area holds the CRS's.
 
     Returns (operations: [(EPSG code, accuracy, area (south, north, west, east; one entry per side of the
-    antimeridian), offshore, (longitude rotation beyond the prime meridian, [Helmert steps]) or None)], projected CRSs: [(code, PROJ string, first index into the list of
-    operation indices, count, ballpark)], the list of operation indices)."""
+    antimeridian), offshore, (longitude rotation beyond the prime meridian, [Helmert steps]) or None)], projected
+    CRSs: [(code, PROJ string, first index into the list of operation indices, count, ballpark)], the list of
+    operation indices)."""
     near = near_wgs84(db)
     supersession = [(str(old), str(new)) for old, new in db.execute(
         "select superseded_code, replacement_code from supersession where superseded_auth_name = 'EPSG' and replacement_auth_name = 'EPSG'")]

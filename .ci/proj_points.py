@@ -2,8 +2,9 @@
 """Points projected by GDAL (PROJ, through GDAL's Python bindings) for the test of terrafarm's inverse projections
 (tests/georef.rs): reads EPSG projected CRS codes, one per line, on stdin; for each, a 5 × 5 grid of longitudes
 and latitudes over the middle 80% of the CRS's area of use, projected from the CRS's own geographic CRS (so no
-datum shift is involved; in its units and from its prime meridian, printed in degrees from Greenwich) with the axis order GeoTIFF files use (easting, northing). Prints
-`code lon lat x y` per point (x and y in the CRS's own unit), and `code skipped reason` for a CRS GDAL cannot use.
+datum shift is involved; in its units and from its prime meridian) with the axis order GeoTIFF files use (easting,
+northing). Prints `code lon lat x y` per point (longitude and latitude in degrees from Greenwich, x and y in the
+CRS's own unit), and `code skipped reason` for a CRS GDAL cannot use.
 
 With --wgs84, each point also goes from the projected CRS to WGS 84 (EPSG:4326) as GDAL transforms it by default
 where no transformation grid is installed (PROJ's data directory holds only proj.db, network off): PROJ picks a
