@@ -214,6 +214,13 @@ pub struct MeshArgs {
     /// Add vertical skirts this many metres deep along tile borders (hides gaps between different levels of detail).
     #[arg(long, value_name = "METRES")]
     pub skirts: Option<f32>,
+    /// With 3dtiles on the ellipsoid: how heights above a geoid (sea level) become heights above the ellipsoid.
+    /// auto: heights the input declares above EGM96 or EGM2008 (GeoTIFF vertical CRS EPSG:5773 or 3855; SRTM .hgt:
+    /// EGM96) get the geoid's undulation from the grid PROJ uses (us_nga_egm96_15.tif or egm96_15.gtx,
+    /// us_nga_egm08_25.tif or egm08_25.gtx), found in PROJ_DATA or PROJ's usual folders; other heights are placed as
+    /// they are. none: heights placed as they are. FILE: the undulations of that grid (GTX or GeoTIFF) for any input.
+    #[arg(long, default_value = "auto", value_name = "auto|none|FILE")]
+    pub geoid: String,
     /// Skip tiles already written with the same input and parameters; finish an interrupted run.
     #[arg(long)]
     pub resume: bool,

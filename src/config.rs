@@ -95,12 +95,27 @@ pub struct MeshConfig {
     pub z_offset: Option<f32>,
     pub method: Method,
     pub skirts: Option<f32>,
+    /// `--geoid`: how heights above a geoid become heights above the ellipsoid in placed 3D Tiles.
+    pub geoid: GeoidChoice,
     pub threads: Option<usize>,
     pub resume: bool,
     pub preview: bool,
     pub scene: Option<String>,
     pub json: bool,
     pub blob: BlobOptions,
+}
+
+/// `--geoid`: which heights become heights above the ellipsoid in 3D Tiles placed on it
+/// ([`crate::pipeline::geoid_plan`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum GeoidChoice {
+    /// Heights the input declares above a geoid terrafarm knows ([`crate::raster::geoid::MODELS`]), when PROJ's grid
+    /// for it is installed.
+    Auto,
+    /// Heights placed as they are.
+    None,
+    /// Every height is above the geoid of this grid file.
+    File(PathBuf),
 }
 
 impl MeshConfig {
@@ -175,6 +190,15 @@ impl MeshConfig {
             "implicit" => true,
             other => return bad(format!("--tileset '{other}' is not explicit or implicit")),
         };
+        let geoid = match a.geoid.as_str() {
+            "auto" => GeoidChoice::Auto,
+            "none" => GeoidChoice::None,
+            "" => return bad("--geoid needs auto, none or a grid file"),
+            f => GeoidChoice::File(PathBuf::from(f)),
+        };
+        if matches!(geoid, GeoidChoice::File(_)) && !tileset {
+            return bad("--geoid FILE makes heights ones above the ellipsoid for 3D Tiles placed on it: add 3dtiles to --format");
+        }
         if implicit && !tileset {
             return bad("--tileset implicit describes a 3D Tiles tileset: add 3dtiles to --format");
         }
@@ -222,6 +246,7 @@ impl MeshConfig {
             z_offset: a.z_offset,
             method,
             skirts: a.skirts,
+            geoid,
             threads: a.threads,
             resume: a.resume,
             preview: a.preview,

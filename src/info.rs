@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cli::InfoArgs;
 use crate::config::{parse_cell, parse_size, ConfigError};
+use crate::pipeline::GeoidPlan;
 use crate::raster::georef::Shift;
 use crate::raster::{self, CellSize, Georef, ReadOptions, SourceInfo, ZScale};
 use crate::tiling::{Grid, Rect};
@@ -35,6 +36,10 @@ struct Report {
     /// its datum is one terrafarm shifts.
     #[serde(skip_serializing_if = "Option::is_none")]
     datum_shift: Option<Shift>,
+    /// What `mesh --format 3dtiles` (`--geoid auto`) does with the heights of a placed raster: the geoid grid whose
+    /// undulations make them heights above the ellipsoid, or why they are placed as they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geoid: Option<GeoidReport>,
     cell_size: CellSize,
     /// The z-scale and z-offset `mesh` would use without `--z-scale`/`--z-offset`, unless the file cannot say (then the
     /// error: an unknown height unit, a band scale out of bounds).
@@ -56,6 +61,18 @@ struct Report {
     /// whole raster first.
     streamed: bool,
     estimated_peak_memory_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct GeoidReport {
+    /// What the heights are above, and the grid file `mesh` would read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    above: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grid: Option<String>,
+    /// Why heights the file declares above a geoid would be placed as they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_converted: Option<String>,
 }
 
 /// Up to 16 windows spread over the raster, each at most 256² samples.
@@ -137,6 +154,12 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
             let [x, y] = g.centre(w, h);
             g.shift(x, y)
         }),
+        geoid: georef.as_ref().filter(|g| g.centre_lon_lat(w, h).is_some()).and_then(|g| {
+            match crate::pipeline::geoid_plan(&crate::config::GeoidChoice::Auto, Some(g), &r.encoding().to_string()) {
+                GeoidPlan::Grid(p, above) => Some(GeoidReport { above: Some(above), grid: Some(p.display().to_string()), not_converted: None }),
+                GeoidPlan::AsTheyAre(why) => why.map(|w| GeoidReport { above: None, grid: None, not_converted: Some(w) }),
+            }
+        }),
         georef,
         cell_size,
         z_scale,
@@ -194,6 +217,13 @@ fn text(r: &Report) -> String {
         }
         (Some(g), None) => s += &format!("  3D Tiles placement: none ({}; a tileset stays in its own frame)\n", g.unplaced(r.width, r.height)),
         (None, _) => {}
+    }
+    match &r.geoid {
+        Some(GeoidReport { above: Some(a), grid: Some(g), .. }) => {
+            s += &format!("  3D Tiles heights: above {a}, made heights above the ellipsoid through {g}\n")
+        }
+        Some(GeoidReport { not_converted: Some(w), .. }) => s += &format!("  3D Tiles heights: {w}\n"),
+        _ => {}
     }
     if let Some(f) = r.georef.as_ref().and_then(|g| g.flipped.as_ref()) {
         s += &format!("  stored: {f}\n");

@@ -69,6 +69,9 @@ pub struct ParamsRecord {
     /// in the raster's plane.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub placed: bool,
+    /// The geoid grid whose undulations were added to the heights (heights above the ellipsoid), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geoid: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

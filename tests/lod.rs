@@ -26,9 +26,14 @@ fn raster(dir: &Path) -> (PathBuf, Vec<f32>) {
 }
 
 fn mesh(input: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    mesh_with(input, out, extra, None)
+}
+
+/// As [`mesh`], with PROJ's data (where terrafarm finds geoid grids) in `proj_data`.
+fn mesh_with(input: &Path, out: &Path, extra: &[&str], proj_data: Option<&Path>) -> serde_json::Value {
     let mut a = vec!["mesh", input.to_str().unwrap(), "--out", out.to_str().unwrap()];
     a.extend_from_slice(extra);
-    let o = run(&a);
+    let o = run_with(&a, proj_data);
     assert!(o.status.success(), "{}", stderr(&o));
     let scene = out.join(input.file_stem().unwrap());
     serde_json::from_slice(&std::fs::read(scene.join("manifest.json")).unwrap()).unwrap()
@@ -188,14 +193,11 @@ fn projected_tif_cells(dir: &Path, raw: &Path, srs: &str, e0: f64, n0: f64, cell
     tif
 }
 
-/// `gdaltransform` with `args` on `points` (one per line), as it transforms where no grid is installed: the
-/// coordinates it prints, per point.
+/// `gdaltransform` with `args` on `points` (one per line), as it transforms where no horizontal grid is installed
+/// (with the EGM96 geoid grid: [`proj_with_egm96`]): the coordinates it prints, per point.
 fn gdaltransform(args: &[&str], points: &str) -> Vec<Vec<f64>> {
-    let no_grids = proj_without_grids();
-    gdal_input("gdaltransform", args, points, Some(no_grids.path()))
-        .lines()
-        .map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect())
-        .collect()
+    let (grids, _) = proj_with_egm96();
+    gdal_input("gdaltransform", args, points, Some(grids.path())).lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect()
 }
 
 /// Where GDAL puts samples (column, row, height) of a raster in `srs` whose south-west corner is at `corner` with
@@ -210,7 +212,9 @@ fn gdal_ecef(srs: &str, corner: (f64, f64), cell: [f64; 2], samples: &[(usize, u
         .collect();
     let geo = gdaltransform(&["-s_srs", srs, "-t_srs", "EPSG:4979"], &input);
     assert_eq!(geo.len(), samples.len(), "gdaltransform: {geo:?}");
-    let geographic: String = geo.iter().zip(samples).map(|(p, s)| format!("{} {} {}\n", p[0], p[1], s.2)).collect();
+    // A compound CRS's heights are above its geoid: height 0 there is the undulation N above the ellipsoid.
+    let n = |p: &Vec<f64>| if srs.contains('+') { p[2] } else { 0.0 };
+    let geographic: String = geo.iter().zip(samples).map(|(p, s)| format!("{} {} {}\n", p[0], p[1], s.2 + n(p))).collect();
     let want = gdaltransform(&["-s_srs", "EPSG:4979", "-t_srs", "EPSG:4978"], &geographic);
     assert_eq!(want.len(), samples.len(), "gdaltransform: {want:?}");
     want
@@ -419,7 +423,16 @@ fn wide_rasters_are_placed_vertex_by_vertex() {
     }
     let d = tempfile::tempdir().unwrap();
     let (input, z) = raster(d.path());
-    let cases = [("EPSG:32633", "utm", UTM_CORNER, [500.0, 500.0]), ("EPSG:4326", "geo", (10.0, 59.5), [0.005, 0.005])];
+    // And the same with heights above EGM96 (compound CRSs, as GDAL writes them: VerticalCSTypeGeoKey 5773): GDAL
+    // adds the geoid's undulation (41–47 m over the UTM raster, 20–24 m over the geographic one), and so must
+    // terrafarm, sample by sample, for each level to stay within its error of GDAL's places.
+    let cases = [
+        ("EPSG:32633", "utm", UTM_CORNER, [500.0, 500.0]),
+        ("EPSG:4326", "geo", (10.0, 59.5), [0.005, 0.005]),
+        ("EPSG:32633+5773", "utm-egm96", UTM_CORNER, [500.0, 500.0]),
+        ("EPSG:4326+5773", "geo-egm96", (10.0, 59.5), [0.005, 0.005]),
+    ];
+    let (grids, grid) = proj_with_egm96();
     for (srs, name, corner, cell) in cases {
         let tif = projected_tif_cells(&d.path().join(name), &input, srs, corner.0, corner.1, cell);
         let mut samples: Vec<(usize, usize, f64)> = Vec::new();
@@ -433,8 +446,10 @@ fn wide_rasters_are_placed_vertex_by_vertex() {
         let want = gdal_ecef(srs, corner, cell, &samples);
         for gltf in ["plain", "quantized"] {
             let out = d.path().join(name).join(gltf);
-            let m = mesh(&tif, &out, &["--max-error", "1", "--lod", "2", "--tile-size", "64", "--format", "3dtiles", "--gltf", gltf]);
+            let m = mesh_with(&tif, &out, &["--max-error", "1", "--lod", "2", "--tile-size", "64", "--format", "3dtiles", "--gltf", gltf], Some(grids.path()));
             assert_eq!(m["params"]["placed"], true);
+            let geoid = srs.contains('+').then(|| grid.file_name().unwrap().to_str().unwrap());
+            assert_eq!(m["params"]["geoid"].as_str(), geoid, "{srs}");
             let scene = out.join("utm");
             let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
             let t: Vec<f64> = ts["root"]["transform"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
@@ -547,6 +562,120 @@ fn wide_rasters_are_placed_vertex_by_vertex() {
                 validate(&scene.join("tileset.json"), &v);
             }
         }
+    }
+}
+
+/// The distance from each of `want` (earth-centred places) to the nearest content vertex of level 0 of the 3D Tiles
+/// scene `scene`.
+fn nearest_vertices(scene: &Path, want: &[Vec<f64>]) -> Vec<f64> {
+    let ts: serde_json::Value = serde_json::from_slice(&std::fs::read(scene.join("tileset.json")).unwrap()).unwrap();
+    let t: Vec<f64> = ts["root"]["transform"].as_array().expect("a placed tileset").iter().map(|x| x.as_f64().unwrap()).collect();
+    let vertices = content_ecef(&scene.join("tiles"), &t);
+    want.iter().map(|w| vertices.iter().map(|v| (0..3).map(|k| (v[k] - w[k]).powi(2)).sum::<f64>().sqrt()).fold(f64::INFINITY, f64::min)).collect()
+}
+
+/// Heights above EGM96 in 3D Tiles: made heights above the ellipsoid by the grid PROJ uses, found where PROJ looks
+/// (its GTX or its GeoTIFF form) or given with `--geoid`; SRTM's `.hgt` taken as EGM96; placed as they are, with a
+/// warning, where no grid is found, and with `--geoid none`. GDAL's places (`gdaltransform` from the compound CRS,
+/// the same grid) are the reference.
+#[test]
+fn heights_above_a_geoid_are_placed_where_gdal_puts_them() {
+    if !gdal_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (input, z) = raster(d.path());
+    let (grids, grid) = proj_with_egm96();
+    let no_grids = proj_without_grids();
+    let srs = "EPSG:32633+5773";
+    let tif = projected_tif(&d.path().join("c"), &input, srs, UTM_CORNER.0, UTM_CORNER.1);
+    let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, H - 1)];
+    let want = gdal_ecef(srs, UTM_CORNER, [CELL, CELL], &samples.map(|(c, r)| (c, r, z[r * W + c] as f64)));
+    let args = ["--max-error", "1", "--tile-size", "64", "--format", "3dtiles"];
+    let scene = |out: &str| d.path().join(out).join("utm");
+    let name = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_string();
+
+    // Found in PROJ's data: every sample's vertex where GDAL puts it, within 1 cm (the undulation is 46–47 m here).
+    let m = mesh_with(&tif, &d.path().join("auto"), &args, Some(grids.path()));
+    assert_eq!(m["params"]["geoid"].as_str(), Some(name(&grid).as_str()));
+    for (s, dist) in samples.iter().zip(nearest_vertices(&scene("auto"), &want)) {
+        println!("{srs} sample {s:?}: its vertex {dist:.4} m from GDAL's place");
+        assert!(dist < 0.01, "{srs}: sample {s:?} has no vertex within 1 cm of GDAL's place ({dist} m)");
+    }
+    let o = run_with(&["info", tif.to_str().unwrap()], Some(grids.path()));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("3D Tiles heights: above EGM96 height (EPSG:5773), made heights above the ellipsoid through"), "{text}");
+
+    // `--geoid none`: placed as they are, where GDAL puts the samples of the CRS without its vertical part: the
+    // undulation below the places above.
+    let m = mesh_with(&tif, &d.path().join("none"), &[&args[..], &["--geoid", "none"]].concat(), Some(grids.path()));
+    assert!(m["params"]["geoid"].is_null());
+    let flat = gdal_ecef("EPSG:32633", UTM_CORNER, [CELL, CELL], &samples.map(|(c, r)| (c, r, z[r * W + c] as f64)));
+    for ((dist, a), b) in nearest_vertices(&scene("none"), &flat).into_iter().zip(&want).zip(&flat) {
+        let n = (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>().sqrt();
+        assert!(dist < 0.01 && (40.0..50.0).contains(&n), "{dist} m from GDAL's place without the geoid, {n} m from the one with it");
+    }
+
+    // No grid in PROJ's data: placed as they are, and the run and `info` say why.
+    let out = d.path().join("missing");
+    let o = run_with(&[&["mesh", tif.to_str().unwrap(), "--out", out.to_str().unwrap()][..], &args[..]].concat(), Some(no_grids.path()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let why = "heights above EGM96 height (EPSG:5773) are placed as heights above the WGS 84 ellipsoid, off by the geoid's undulation (up to ±100 m): neither us_nga_egm96_15.tif nor egm96_15.gtx is in PROJ's grid folders";
+    assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(scene("missing").join("manifest.json")).unwrap()).unwrap();
+    assert!(m["params"]["geoid"].is_null() && m["params"]["placed"] == true);
+    let o = run_with(&["info", tif.to_str().unwrap(), "--json"], Some(no_grids.path()));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(info[0]["geoid"]["not_converted"].as_str().unwrap().starts_with(why), "{}", info[0]["geoid"]);
+
+    // The grid's other form, written by GDAL from PROJ's (GeoTIFF from GTX, or GTX from GeoTIFF), found under the
+    // name PROJ gives that form: the same places.
+    let other = proj_without_grids();
+    let (other_name, driver) = if name(&grid).ends_with(".gtx") { ("us_nga_egm96_15.tif", "GTiff") } else { ("egm96_15.gtx", "GTX") };
+    gdal("gdal_translate", &["-q", "-of", driver, grid.to_str().unwrap(), other.path().join(other_name).to_str().unwrap()]);
+    let m = mesh_with(&tif, &d.path().join("other"), &args, Some(other.path()));
+    assert_eq!(m["params"]["geoid"], other_name);
+    for dist in nearest_vertices(&scene("other"), &want) {
+        assert!(dist < 0.01, "{other_name}: {dist} m from GDAL's place");
+    }
+
+    // `--geoid FILE` on a raster that declares no vertical CRS: its heights taken as above that geoid.
+    let plain = projected_tif(&d.path().join("p"), &input, "EPSG:32633", UTM_CORNER.0, UTM_CORNER.1);
+    let m = mesh_with(&plain, &d.path().join("file"), &[&args[..], &["--geoid", grid.to_str().unwrap()]].concat(), Some(no_grids.path()));
+    assert_eq!(m["params"]["geoid"].as_str(), Some(name(&grid).as_str()));
+    for dist in nearest_vertices(&scene("file"), &want) {
+        assert!(dist < 0.01, "--geoid FILE: {dist} m from GDAL's place");
+    }
+    // A file that is not a grid, and --geoid without 3D Tiles: clear errors, nothing written.
+    let out = d.path().join("bad");
+    let o = run_with(
+        &["mesh", plain.to_str().unwrap(), "--out", out.to_str().unwrap(), "--format", "3dtiles", "--geoid", input.to_str().unwrap()],
+        Some(no_grids.path()),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("geoid grid") && !stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert!(!out.join("utm/tileset.json").exists() && !out.join("utm/manifest.json").exists());
+    let o = run(&["mesh", plain.to_str().unwrap(), "--out", out.to_str().unwrap(), "--geoid", grid.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("add 3dtiles to --format"), "{}", stderr(&o));
+
+    // SRTM's .hgt heights are above EGM96: a 1201² tile (3 arc-seconds) named for its south-west corner at 47° N,
+    // 12° E, against GDAL's places of its points from EPSG:4326+5773.
+    let hgt = d.path().join("N47E012.hgt");
+    let side = 1201usize;
+    let h = |c: usize, r: usize| (1500.0 + 400.0 * ((c as f64) / 150.0).sin() * ((r as f64) / 190.0).cos()).round() as i16;
+    let bytes: Vec<u8> = (0..side * side).flat_map(|i| h(i % side, i / side).to_be_bytes()).collect();
+    std::fs::write(&hgt, bytes).unwrap();
+    let out = d.path().join("hgt");
+    let m = mesh_with(&hgt, &out, &["--max-error", "1", "--format", "3dtiles"], Some(grids.path()));
+    assert_eq!(m["params"]["geoid"].as_str(), Some(name(&grid).as_str()));
+    // Tiles' corners (256-cell tiles), which every mesh keeps as vertices.
+    let points = [(512, 768), (0, 0), (1200, 0), (0, 1200), (1200, 1200)];
+    let input: String = points.iter().map(|&(c, r)| format!("{} {} {}\n", 12.0 + c as f64 / 1200.0, 48.0 - r as f64 / 1200.0, h(c, r))).collect();
+    let geo = gdaltransform(&["-s_srs", "EPSG:4326+5773", "-t_srs", "EPSG:4979"], &input);
+    let want = gdaltransform(&["-s_srs", "EPSG:4979", "-t_srs", "EPSG:4978"], &geo.iter().map(|p| format!("{} {} {}\n", p[0], p[1], p[2])).collect::<String>());
+    for (p, dist) in points.iter().zip(nearest_vertices(&out.join("N47E012"), &want)) {
+        println!(".hgt sample {p:?}: its vertex {dist:.4} m from GDAL's place");
+        assert!(dist < 0.01, ".hgt sample {p:?}: {dist} m from GDAL's place");
     }
 }
 

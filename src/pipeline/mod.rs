@@ -21,12 +21,13 @@ use sha2::{Digest, Sha256};
 use tracing::{error, info, warn};
 
 use crate::comm::{self, agree, Comm};
-use crate::config::MeshConfig;
+use crate::config::{GeoidChoice, MeshConfig};
 use crate::encode::tileset::Placement;
 use crate::halo::{self, Blocks, Halo};
 use crate::manifest::{InputRecord, LevelRecord, LodRecord, Manifest, ParamsRecord, RunRecord, TileRecord, Timings, Totals};
 use crate::mesh::simplify::{SimplifyParams, Split};
 use crate::mesh::{Method, Params};
+use crate::raster::geoid::{self, ToEllipsoid};
 use crate::raster::georef::Model;
 use crate::raster::{self, ByteSource, CellSize, Georef, Raster, ReadOptions, ZScale};
 use crate::store::{self, BlobOptions, Store};
@@ -335,6 +336,46 @@ pub fn params_record(cfg: &MeshConfig, facts: &InputFacts) -> ParamsRecord {
         lod: None,
         gltf: (cfg.gltf != crate::encode::glb::Compression::Plain).then_some(cfg.gltf),
         placed: false,
+        geoid: None,
+    }
+}
+
+/// What `--geoid` does to an input's heights in 3D Tiles placed on the ellipsoid.
+#[derive(Debug, PartialEq)]
+pub enum GeoidPlan {
+    /// Heights placed as they are; with why, when the input says they are above a geoid and they stay so.
+    AsTheyAre(Option<String>),
+    /// Heights above the geoid of this grid file (and what they are above, in words): its undulation is added.
+    Grid(PathBuf, String),
+}
+
+/// The geoid whose undulations a run adds to the heights of `georef`'s raster (`encoding`: the input's) with
+/// `--geoid choice`, or why none is added ([`raster::geoid`]).
+pub fn geoid_plan(choice: &GeoidChoice, georef: Option<&Georef>, encoding: &str) -> GeoidPlan {
+    let declared = georef
+        .and_then(|g| g.vertical.as_ref())
+        .and_then(|v| v.epsg.map(|e| (e, v.describe())))
+        .or_else(|| (encoding == "hgt").then(|| (geoid::HGT_VERTICAL, "SRTM .hgt heights".to_string())));
+    match choice {
+        GeoidChoice::None => GeoidPlan::AsTheyAre(None),
+        GeoidChoice::File(p) => GeoidPlan::Grid(p.clone(), format!("the geoid of {}", p.display())),
+        GeoidChoice::Auto => {
+            let Some((code, what)) = declared else { return GeoidPlan::AsTheyAre(None) };
+            let Some(&(_, name, files)) = geoid::model(code) else {
+                return GeoidPlan::AsTheyAre(Some(format!(
+                    "heights of the {what} are placed as heights above the WGS 84 ellipsoid: terrafarm converts EGM96 and EGM2008 heights (EPSG:5773, 3855); for another geoid pass its grid with --geoid FILE"
+                )));
+            };
+            let what = format!("{name} (EPSG:{code})");
+            match geoid::find(files) {
+                Some(p) => GeoidPlan::Grid(p, what),
+                None => GeoidPlan::AsTheyAre(Some(format!(
+                    "heights above {what} are placed as heights above the WGS 84 ellipsoid, off by the geoid's undulation (up to ±100 m): neither {} is in PROJ's grid folders ({}); install PROJ's data (Debian: proj-data) or pass --geoid FILE",
+                    files.join(" nor "),
+                    geoid::search_path().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                ))),
+            }
+        }
     }
 }
 
@@ -547,7 +588,7 @@ pub fn read_heights(raster: &Raster, rect: Rect, z: (f32, f32), out: &mut Vec<f3
             );
         }
     }
-    Ok(())
+    raster.to_ellipsoid(rect, out)
 }
 
 /// Stage 4 (collective): the samples this rank's tiles own, read window by window where the format allows,
@@ -942,7 +983,7 @@ pub fn mesh_scene(
     let mut timings = Timings::default();
 
     let t = Instant::now();
-    let opened = open(comm, input, &cfg.read, asked)?;
+    let mut opened = open(comm, input, &cfg.read, asked)?;
     let facts = agree_facts(comm, &opened, cfg.cell, (cfg.z_scale, cfg.z_offset))?;
     let plan = plan(comm, &facts, cfg, &opened.shown)?;
     let max_tile = if cfg.formats.contains(&crate::encode::Format::Glb) { crate::encode::glb::max_tile_size() } else { 1 << 24 };
@@ -957,8 +998,37 @@ pub fn mesh_scene(
     };
     // 3D Tiles of a georeferenced raster: GLB vertices placed on the ellipsoid in the tileset's frame.
     let placement = if cfg.tileset { facts.georef.as_ref().and_then(|g| Placement::new(g, facts.cell.metres, [facts.width, facts.height])) } else { None };
+    // Heights above a geoid made heights above the ellipsoid the scene is placed on, as the samples are read.
+    let to_ellipsoid = match (&placement, facts.georef.as_ref(), geoid_plan(&cfg.geoid, facts.georef.as_ref(), &facts.encoding)) {
+        (Some(_), Some(g), GeoidPlan::Grid(path, what)) => {
+            let t = agree(
+                comm,
+                geoid::Grid::load(&path)
+                    .map_err(|m| anyhow!("{}: {m}", opened.shown.display()))
+                    .map(|grid| ToEllipsoid::new(Arc::new(grid), g, [facts.width, facts.height], facts.cell.metres, facts.z_scale.factor)),
+            )?;
+            let t = t.map(Arc::new).ok_or_else(|| anyhow!("{}: no longitude and latitude at the raster's centre", opened.shown.display()))?;
+            info!("{}: heights above {what} made heights above the WGS 84 ellipsoid through {}", opened.shown.display(), path.display());
+            Some(t)
+        }
+        (None, _, GeoidPlan::Grid(path, _)) if matches!(cfg.geoid, GeoidChoice::File(_)) => bail!(
+            "{}: --geoid {}: the raster is not placed on the ellipsoid ({}), so its heights stay in its own frame",
+            opened.shown.display(),
+            path.display(),
+            facts.georef.as_ref().map_or("it has no CRS".into(), |g| g.unplaced(facts.width, facts.height))
+        ),
+        (Some(_), _, GeoidPlan::AsTheyAre(Some(why))) => {
+            warn!("{}: {why}", opened.shown.display());
+            None
+        }
+        _ => None,
+    };
+    if let (Some(t), Some(r)) = (&to_ellipsoid, opened.raster.as_mut()) {
+        r.set_to_ellipsoid(t.clone());
+    }
     let mut params_rec = params_record(cfg, &facts);
     params_rec.placed = placement.is_some();
+    params_rec.geoid = to_ellipsoid.as_ref().map(|t| t.grid_name().to_string());
     params_rec.skirts = skirts_of(specs.first());
     if !specs.is_empty() {
         params_rec.lod = Some(LodRecord {
@@ -1193,6 +1263,7 @@ mod tests {
             lod: None,
             gltf: None,
             placed: false,
+            geoid: None,
         };
         let k = |v, f: &InputFacts| output_key(v, f, &p).unwrap();
         let base = k(2, &facts("terrain-rgb", 512, 256));

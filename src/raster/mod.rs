@@ -3,6 +3,7 @@
 //! samples its tiles need; PNG (and RGB-encoded TIFF) is decoded whole once. No meshing, no tiling policy here.
 
 pub mod epsg_units;
+pub mod geoid;
 pub mod georef;
 mod geotiff;
 mod image_src;
@@ -263,6 +264,8 @@ pub struct Raster {
     suspect: Option<f32>,
     /// Which of the once-per-input warnings ([`Report`]) were given already (see [`Raster::first_report`]).
     reported: [std::sync::atomic::AtomicBool; 2],
+    /// Heights above a geoid made heights above the ellipsoid ([`Raster::to_ellipsoid`]), for 3D Tiles placed on it.
+    to_ellipsoid: Option<Arc<geoid::ToEllipsoid>>,
 }
 
 /// Warnings about an input's samples that readers of many windows give once per input.
@@ -320,6 +323,18 @@ impl Raster {
     /// See [`Source::plan_windows`].
     pub fn plan_windows(&self, rows: usize, passes: usize) -> u64 {
         self.source.plan_windows(rows, passes)
+    }
+    /// From now on, [`Raster::to_ellipsoid`] adds `t`'s geoid undulation to the windows read.
+    pub fn set_to_ellipsoid(&mut self, t: Arc<geoid::ToEllipsoid>) {
+        self.to_ellipsoid = Some(t);
+    }
+    /// Heights above the ellipsoid from heights above a geoid, in a window `read_window` read, when the run asked
+    /// for it ([`Raster::set_to_ellipsoid`]); otherwise nothing.
+    pub fn to_ellipsoid(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
+        match &self.to_ellipsoid {
+            Some(t) => t.apply(rect, out).map_err(|m| RasterError::format(&self.path, m)),
+            None => Ok(()),
+        }
     }
     pub fn read_window(&self, rect: Rect, out: &mut [f32]) -> Result<(), RasterError> {
         debug_assert_eq!(out.len(), rect.len());
@@ -437,7 +452,7 @@ pub fn open_source(path: &Path, src: Arc<dyn ByteSource>, opts: &ReadOptions) ->
     };
     let nodata = opts.nodata.or_else(|| source.nodata().map(|v| v as f32));
     let suspect = (nodata.is_none() && source.info().sample_type == "i16").then_some(I16_VOID);
-    Ok(Raster { source, nodata, path: path.to_path_buf(), suspect, reported: Default::default() })
+    Ok(Raster { source, nodata, path: path.to_path_buf(), suspect, reported: Default::default(), to_ellipsoid: None })
 }
 
 #[cfg(test)]

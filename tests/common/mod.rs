@@ -13,7 +13,16 @@ pub fn bin() -> Command {
 /// Runs terrafarm to completion. Under CI (`TERRAFARM_KEEP_GLB` set) every GLB a `mesh` run wrote is copied there
 /// for the Khronos validator pass in `.ci/run`.
 pub fn run(args: &[&str]) -> Output {
-    let out = bin().args(args).output().expect("run terrafarm");
+    run_with(args, None)
+}
+
+/// As [`run`], with PROJ's data (where terrafarm looks for geoid grids) in `proj_data`, and no user folder of grids.
+pub fn run_with(args: &[&str], proj_data: Option<&Path>) -> Output {
+    let mut c = bin();
+    if let Some(d) = proj_data {
+        c.env("PROJ_DATA", d).env_remove("PROJ_LIB").env("XDG_DATA_HOME", d);
+    }
+    let out = c.args(args).output().expect("run terrafarm");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "terrafarm panicked:\n{err}");
     if args.first() == Some(&"mesh") {
@@ -243,4 +252,21 @@ pub fn proj_without_grids() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(db, d.path().join("proj.db")).unwrap();
     d
+}
+
+/// As [`proj_without_grids`], with the EGM96 geoid grid PROJ's data holds (`us_nga_egm96_15.tif` or the older
+/// `egm96_15.gtx`, linked under its own name) and no other: GDAL's tools and terrafarm then convert EGM96 heights
+/// (EPSG:5773) alike, and shift datums as where no horizontal grid is installed. Fails where PROJ's data has no
+/// EGM96 grid (Debian's proj-data has it).
+pub fn proj_with_egm96() -> (tempfile::TempDir, PathBuf) {
+    let d = proj_without_grids();
+    let o = Command::new("projinfo").arg("--searchpaths").output().expect("projinfo (gdal-bin)");
+    let grid = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .flat_map(|l| ["us_nga_egm96_15.tif", "egm96_15.gtx"].map(|n| Path::new(l.trim()).join(n)))
+        .find(|p| p.exists())
+        .expect("the EGM96 geoid grid (us_nga_egm96_15.tif or egm96_15.gtx) on PROJ's search path: install proj-data");
+    let link = d.path().join(grid.file_name().unwrap());
+    std::os::unix::fs::symlink(&grid, &link).unwrap();
+    (d, link)
 }
