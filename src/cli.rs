@@ -218,8 +218,10 @@ pub struct MeshArgs {
     /// auto: heights the input declares above EGM96 or EGM2008 (GeoTIFF vertical CRS EPSG:5773 or 3855; SRTM .hgt:
     /// EGM96) get the geoid's undulation from the grid PROJ uses (us_nga_egm96_15.tif or egm96_15.gtx,
     /// us_nga_egm08_25.tif or egm08_25.gtx), found in PROJ_DATA or PROJ's usual folders; other heights are placed as
-    /// they are. none: heights placed as they are. FILE: the undulations of that grid (GTX or GeoTIFF) for any input.
-    #[arg(long, default_value = "auto", value_name = "auto|none|FILE")]
+    /// they are. none: heights placed as they are. egm96, egm2008: every height is above that model (for files that
+    /// do not say, such as the Copernicus DEM's GeoTIFFs, above EGM2008), its grid found as with auto, an error if
+    /// missing. FILE: the undulations of that grid (GTX or GeoTIFF) for any input.
+    #[arg(long, default_value = "auto", value_name = "auto|none|egm96|egm2008|FILE")]
     pub geoid: String,
     /// Skip tiles already written with the same input and parameters; finish an interrupted run.
     #[arg(long)]

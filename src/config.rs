@@ -114,6 +114,9 @@ pub enum GeoidChoice {
     Auto,
     /// Heights placed as they are.
     None,
+    /// Every height is above this geoid model (the EPSG code of its vertical CRS, one of
+    /// [`crate::raster::geoid::MODELS`]), whatever the input declares; its grid found as with `Auto`.
+    Model(u32),
     /// Every height is above the geoid of this grid file.
     File(PathBuf),
 }
@@ -193,11 +196,14 @@ impl MeshConfig {
         let geoid = match a.geoid.as_str() {
             "auto" => GeoidChoice::Auto,
             "none" => GeoidChoice::None,
+            m if crate::raster::geoid::MODELS.iter().any(|x| x.option == m) => {
+                GeoidChoice::Model(crate::raster::geoid::MODELS.iter().find(|x| x.option == m).unwrap().epsg)
+            }
             "" => return bad("--geoid needs auto, none or a grid file"),
             f => GeoidChoice::File(PathBuf::from(f)),
         };
-        if matches!(geoid, GeoidChoice::File(_)) && !tileset {
-            return bad("--geoid FILE makes heights ones above the ellipsoid for 3D Tiles placed on it: add 3dtiles to --format");
+        if matches!(geoid, GeoidChoice::File(_) | GeoidChoice::Model(_)) && !tileset {
+            return bad("--geoid makes heights ones above the ellipsoid for 3D Tiles placed on it: add 3dtiles to --format");
         }
         if implicit && !tileset {
             return bad("--tileset implicit describes a 3D Tiles tileset: add 3dtiles to --format");

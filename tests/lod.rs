@@ -358,7 +358,7 @@ fn tilesets_are_valid_consistent_and_placed_on_the_ellipsoid() {
         let dist = (0..3).map(|k| (got[k] - want[0][k]).powi(2)).sum::<f64>().sqrt();
         println!("{srs} centre: the root transform's {got:?}, GDAL's {:?}, {dist:.4} m apart", want[0]);
         assert!(dist < 0.01, "{srs}: the root transform puts the centre {dist} m from where GDAL does");
-        let want = gdal_ecef(srs, (e0, n0), [CELL, CELL], &samples.map(|(c, r)| (c, r, z[r * W + c] as f64)));
+        let want = gdal_ecef(srs, (e0, n0), [CELL, CELL], &samples.iter().map(|&(c, r)| (c, r, z[r * W + c] as f64)).collect::<Vec<_>>());
         let vertices = content_ecef(&scene.join("tiles"), &t);
         for (&(c, r), want) in samples.iter().zip(&want) {
             let dist = vertices.iter().map(|v| (0..3).map(|k| (v[k] - want[k]).powi(2)).sum::<f64>().sqrt()).fold(f64::INFINITY, f64::min);
@@ -589,8 +589,10 @@ fn heights_above_a_geoid_are_placed_where_gdal_puts_them() {
     let no_grids = proj_without_grids();
     let srs = "EPSG:32633+5773";
     let tif = projected_tif(&d.path().join("c"), &input, srs, UTM_CORNER.0, UTM_CORNER.1);
-    let samples = [((W - 1) / 2, (H - 1) / 2), (0, 0), (W - 1, H - 1)];
-    let want = gdal_ecef(srs, UTM_CORNER, [CELL, CELL], &samples.map(|(c, r)| (c, r, z[r * W + c] as f64)));
+    // The corners of the 64-cell tiles (every mesh keeps them as vertices).
+    let corners: Vec<usize> = (0..W).step_by(64).chain([W - 1]).collect();
+    let samples: Vec<(usize, usize)> = (0..H).step_by(64).chain([H - 1]).flat_map(|r| corners.iter().map(move |&c| (c, r))).collect();
+    let want = gdal_ecef(srs, UTM_CORNER, [CELL, CELL], &samples.iter().map(|&(c, r)| (c, r, z[r * W + c] as f64)).collect::<Vec<_>>());
     let args = ["--max-error", "1", "--tile-size", "64", "--format", "3dtiles"];
     let scene = |out: &str| d.path().join(out).join("utm");
     let name = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_string();
@@ -606,11 +608,55 @@ fn heights_above_a_geoid_are_placed_where_gdal_puts_them() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("3D Tiles heights: above EGM96 height (EPSG:5773), made heights above the ellipsoid through"), "{text}");
 
+    // EGM2008 heights (EPSG:3855) over a geoid that kinks every 40 m: a grid written here under the GTX name PROJ
+    // gives EGM2008's (`egm08_25.gtx`), 0.0004° between nodes around the raster, each node 0–10 m at random. GDAL
+    // reads the same file; every tile corner's vertex where GDAL puts it.
+    let rough = proj_without_grids();
+    let (lat0, lon0, step, rows, cols) = (46.9f64, 12.3f64, 0.0004f64, 150usize, 300usize);
+    let mut b: Vec<u8> = [lat0, lon0, step, step].iter().flat_map(|v| v.to_be_bytes()).collect();
+    b.extend((rows as i32).to_be_bytes());
+    b.extend((cols as i32).to_be_bytes());
+    b.extend((0..rows * cols).flat_map(|k| (((k * 7919 + k / cols * 104_729) % 1000) as f32 * 0.01).to_be_bytes()));
+    std::fs::write(rough.path().join("egm08_25.gtx"), b).unwrap();
+    let srs08 = "EPSG:32633+3855";
+    let tif08 = projected_tif(&d.path().join("c08"), &input, srs08, UTM_CORNER.0, UTM_CORNER.1);
+    let gdal_data = rough.path();
+    let input08: String = samples
+        .iter()
+        .map(|&(c, r)| format!("{} {} {}\n", UTM_CORNER.0 + (c as f64 + 0.5) * CELL, UTM_CORNER.1 + (H - r) as f64 * CELL - 0.5 * CELL, z[r * W + c]))
+        .collect();
+    let geo = gdal_input("gdaltransform", &["-s_srs", srs08, "-t_srs", "EPSG:4979"], &input08, Some(gdal_data));
+    let want08 = gdal_input("gdaltransform", &["-s_srs", "EPSG:4979", "-t_srs", "EPSG:4978"], &geo, Some(gdal_data));
+    let want08: Vec<Vec<f64>> = want08.lines().map(|l| l.split_whitespace().take(3).map(|v| v.parse().unwrap()).collect()).collect();
+    let m = mesh_with(&tif08, &d.path().join("egm08"), &args, Some(rough.path()));
+    assert_eq!(m["params"]["geoid"], "egm08_25.gtx");
+    let dists = nearest_vertices(&d.path().join("egm08/utm"), &want08);
+    println!("EGM2008 (rough grid): tile corners' vertices {:.4} m from GDAL's places at most", dists.iter().fold(0.0f64, |a, &b| a.max(b)));
+    for (s, dist) in samples.iter().zip(dists) {
+        // Within 2 mm: a sample's place is interpolated between exact ones 250 m apart, at most about 1 mm off, and
+        // this geoid's slopes (up to 0.25) are a thousand times the real ones (nodes 1 km apart: 2.7 mm).
+        assert!(dist < 0.002, "{srs08}: sample {s:?} has no vertex within 2 mm of GDAL's place ({dist} m)");
+    }
+
+    // `--geoid egm2008` on a raster that declares no vertical CRS (as the Copernicus DEM's GeoTIFFs): the same
+    // places; and an error, not a fallback, where the grid is not found.
+    let plain = projected_tif(&d.path().join("p"), &input, "EPSG:32633", UTM_CORNER.0, UTM_CORNER.1);
+    let m = mesh_with(&plain, &d.path().join("named"), &[&args[..], &["--geoid", "egm2008"]].concat(), Some(rough.path()));
+    assert_eq!(m["params"]["geoid"], "egm08_25.gtx");
+    for dist in nearest_vertices(&d.path().join("named/utm"), &want08) {
+        assert!(dist < 0.002, "--geoid egm2008: {dist} m from GDAL's place");
+    }
+    let out = d.path().join("named-missing");
+    let o =
+        run_with(&[&["mesh", plain.to_str().unwrap(), "--out", out.to_str().unwrap()][..], &args[..], &["--geoid", "egm2008"]].concat(), Some(no_grids.path()));
+    assert!(!o.status.success() && stderr(&o).contains("neither us_nga_egm08_25.tif nor egm08_25.gtx"), "{}", stderr(&o));
+    assert!(!out.join("utm/manifest.json").exists());
+
     // `--geoid none`: placed as they are, where GDAL puts the samples of the CRS without its vertical part: the
     // undulation below the places above.
     let m = mesh_with(&tif, &d.path().join("none"), &[&args[..], &["--geoid", "none"]].concat(), Some(grids.path()));
     assert!(m["params"]["geoid"].is_null());
-    let flat = gdal_ecef("EPSG:32633", UTM_CORNER, [CELL, CELL], &samples.map(|(c, r)| (c, r, z[r * W + c] as f64)));
+    let flat = gdal_ecef("EPSG:32633", UTM_CORNER, [CELL, CELL], &samples.iter().map(|&(c, r)| (c, r, z[r * W + c] as f64)).collect::<Vec<_>>());
     for ((dist, a), b) in nearest_vertices(&scene("none"), &flat).into_iter().zip(&want).zip(&flat) {
         let n = (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>().sqrt();
         assert!(dist < 0.01 && (40.0..50.0).contains(&n), "{dist} m from GDAL's place without the geoid, {n} m from the one with it");
@@ -628,6 +674,16 @@ fn heights_above_a_geoid_are_placed_where_gdal_puts_them() {
     let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(info[0]["geoid"]["not_converted"].as_str().unwrap().starts_with(why), "{}", info[0]["geoid"]);
 
+    // Heights above a geoid terrafarm has no model of (NAVD88, as USGS 3DEP tiles declare it): placed as they are,
+    // and the run says so.
+    let navd = projected_tif(&d.path().join("navd"), &input, "EPSG:26910+5703", 560_000.0, 4_180_000.0);
+    let out = d.path().join("navd/o");
+    let o = run_with(&[&["mesh", navd.to_str().unwrap(), "--out", out.to_str().unwrap()][..], &args[..]].concat(), Some(grids.path()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("heights in the file's vertical CRS EPSG:5703"), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("utm/manifest.json")).unwrap()).unwrap();
+    assert!(m["params"]["geoid"].is_null() && m["params"]["placed"] == true);
+
     // The grid's other form, written by GDAL from PROJ's (GeoTIFF from GTX, or GTX from GeoTIFF), found under the
     // name PROJ gives that form: the same places.
     let other = proj_without_grids();
@@ -640,7 +696,6 @@ fn heights_above_a_geoid_are_placed_where_gdal_puts_them() {
     }
 
     // `--geoid FILE` on a raster that declares no vertical CRS: its heights taken as above that geoid.
-    let plain = projected_tif(&d.path().join("p"), &input, "EPSG:32633", UTM_CORNER.0, UTM_CORNER.1);
     let m = mesh_with(&plain, &d.path().join("file"), &[&args[..], &["--geoid", grid.to_str().unwrap()]].concat(), Some(no_grids.path()));
     assert_eq!(m["params"]["geoid"].as_str(), Some(name(&grid).as_str()));
     for dist in nearest_vertices(&scene("file"), &want) {

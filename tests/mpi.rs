@@ -28,6 +28,9 @@ fn outputs_do_not_depend_on_rank_count() {
     let d = tempfile::tempdir().unwrap();
     let raw = d.path().join("r.f32");
     assert!(run(&["synth", "--size", "301x257", "--seed", "11", raw.to_str().unwrap()]).status.success());
+    let hgt = d.path().join("N47E012.hgt");
+    let h = |c: usize, r: usize| (1500.0 + 400.0 * (c as f64 / 150.0).sin() * (r as f64 / 190.0).cos()) as i16;
+    std::fs::write(&hgt, (0..1201 * 1201).flat_map(|i| h(i % 1201, i / 1201).to_be_bytes()).collect::<Vec<u8>>()).unwrap();
     let cases: Vec<(&str, Vec<&str>)> = vec![
         (SAMPLE, vec!["--tile-size", "100"]),
         (SAMPLE, vec!["--tile-size", "100", "--max-error", "3"]),
@@ -38,6 +41,8 @@ fn outputs_do_not_depend_on_rank_count() {
         (raw.to_str().unwrap(), vec!["--size", "301x257", "--tile-size", "64", "--max-error", "1", "--lod", "2", "--format", "3dtiles", "--gltf", "meshopt"]),
         // The implicit tileset: files by depth from the root, the subtree written once by rank 0.
         (SAMPLE, vec!["--tile-size", "100", "--max-error", "3", "--lod", "auto", "--format", "3dtiles", "--tileset", "implicit"]),
+        // An SRTM tile placed on the ellipsoid, its EGM96 heights made heights above it per sample on every rank.
+        (hgt.to_str().unwrap(), vec!["--tile-size", "256", "--max-error", "2", "--lod", "1", "--format", "3dtiles"]),
     ];
     for (ci, (input, extra)) in cases.iter().enumerate() {
         let reference = d.path().join(format!("ref{ci}"));
@@ -46,6 +51,10 @@ fn outputs_do_not_depend_on_rank_count() {
         let o = run(&args);
         assert!(o.status.success(), "{}", stderr(&o));
         let want = tree(&reference);
+        if input.ends_with(".hgt") {
+            let m: serde_json::Value = serde_json::from_slice(&want["N47E012/manifest.json"]).unwrap();
+            assert!(m["params"]["geoid"].as_str().is_some_and(|g| g.contains("egm96_15")), "the EGM96 grid from PROJ's data: {}", m["params"]);
+        }
         for n in 1..=4 {
             let out = d.path().join(format!("c{ci}n{n}"));
             let mut args = vec!["mesh", input, "--out", out.to_str().unwrap(), "--threads", "1"];

@@ -359,11 +359,15 @@ pub fn geoid_plan(choice: &GeoidChoice, georef: Option<&Georef>, encoding: &str)
     match choice {
         GeoidChoice::None => GeoidPlan::AsTheyAre(None),
         GeoidChoice::File(p) => GeoidPlan::Grid(p.clone(), format!("the geoid of {}", p.display())),
-        GeoidChoice::Auto => {
+        GeoidChoice::Auto | GeoidChoice::Model(_) => {
+            let declared = match choice {
+                GeoidChoice::Model(code) => Some((*code, String::new())),
+                _ => declared,
+            };
             let Some((code, what)) = declared else { return GeoidPlan::AsTheyAre(None) };
-            let Some(&(_, name, files)) = geoid::model(code) else {
+            let Some(&geoid::Model { name, files, .. }) = geoid::model(code) else {
                 return GeoidPlan::AsTheyAre(Some(format!(
-                    "heights of the {what} are placed as heights above the WGS 84 ellipsoid: terrafarm converts EGM96 and EGM2008 heights (EPSG:5773, 3855); for another geoid pass its grid with --geoid FILE"
+                    "heights in the file's {what} are placed as heights above the WGS 84 ellipsoid: terrafarm converts EGM96 and EGM2008 heights (EPSG:5773, 3855); for another geoid pass its grid with --geoid FILE"
                 )));
             };
             let what = format!("{name} (EPSG:{code})");
@@ -1011,12 +1015,13 @@ pub fn mesh_scene(
             info!("{}: heights above {what} made heights above the WGS 84 ellipsoid through {}", opened.shown.display(), path.display());
             Some(t)
         }
-        (None, _, GeoidPlan::Grid(path, _)) if matches!(cfg.geoid, GeoidChoice::File(_)) => bail!(
-            "{}: --geoid {}: the raster is not placed on the ellipsoid ({}), so its heights stay in its own frame",
+        (None, _, _) if matches!(cfg.geoid, GeoidChoice::File(_) | GeoidChoice::Model(_)) => bail!(
+            "{}: --geoid: the raster is not placed on the ellipsoid ({}), so its heights stay in its own frame",
             opened.shown.display(),
-            path.display(),
             facts.georef.as_ref().map_or("it has no CRS".into(), |g| g.unplaced(facts.width, facts.height))
         ),
+        // Asked by name and not found: an error, not a silent fallback.
+        (Some(_), _, GeoidPlan::AsTheyAre(Some(why))) if matches!(cfg.geoid, GeoidChoice::Model(_)) => bail!("{}: --geoid: {why}", opened.shown.display()),
         (Some(_), _, GeoidPlan::AsTheyAre(Some(why))) => {
             warn!("{}: {why}", opened.shown.display());
             None

@@ -13,10 +13,10 @@
 //! Every sample's N is added to its height before meshing ([`ToEllipsoid::apply`]), so the simplifier's error bound
 //! holds for the heights above the ellipsoid, sample by sample. A sample's longitude and latitude (an inverse
 //! projection, 0.2–1 µs) are interpolated bilinearly between exact values on a lattice of nodes about
-//! [`SPACING`] metres apart: the map's second order over such a cell moves a point by under 3 cm, and N by under
-//! 3 cm × the geoid's slope (at most about 3·10⁻⁴), 10 µm. Within 1° of a pole, where longitudes turn fast, each
-//! sample is projected exactly. Nodes are global (a node depends on its index alone), so a sample two tiles share
-//! gets the same N, bit for bit, on both.
+//! [`SPACING`] metres apart: the map's second order over such a cell (about d²/8R) moves a point by under 2 mm,
+//! and N by under 2 mm × the geoid's slope (under 10⁻³ in the global models), 2 µm. Within 1° of a pole, where
+//! longitudes turn fast, each sample is projected exactly. Nodes are global (a node depends on its index alone),
+//! so a sample two tiles share gets the same N, bit for bit, on both.
 
 use super::georef::{Georef, ToWgs84};
 use crate::tiling::Rect;
@@ -24,12 +24,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The lattice's node spacing, metres (rounded down to whole samples; at least one sample).
-pub const SPACING: f64 = 1000.0;
+pub const SPACING: f64 = 250.0;
 
-/// The geoid models terrafarm converts heights from: the vertical CRS, its EPSG name, and the grid files PROJ
-/// applies for it (PROJ's current GeoTIFF name first, then the older GTX one).
-pub const MODELS: &[(u32, &str, &[&str])] =
-    &[(5773, "EGM96 height", &["us_nga_egm96_15.tif", "egm96_15.gtx"]), (3855, "EGM2008 height", &["us_nga_egm08_25.tif", "egm08_25.gtx"])];
+/// A geoid model terrafarm converts heights from.
+pub struct Model {
+    /// Its vertical CRS (EPSG) and the CRS's EPSG name.
+    pub epsg: u32,
+    pub name: &'static str,
+    /// What `--geoid` calls it.
+    pub option: &'static str,
+    /// The grid files PROJ applies for it: PROJ's current GeoTIFF name first, then the older GTX one.
+    pub files: &'static [&'static str],
+}
+
+/// The geoid models terrafarm converts heights from.
+pub const MODELS: &[Model] = &[
+    Model { epsg: 5773, name: "EGM96 height", option: "egm96", files: &["us_nga_egm96_15.tif", "egm96_15.gtx"] },
+    Model { epsg: 3855, name: "EGM2008 height", option: "egm2008", files: &["us_nga_egm08_25.tif", "egm08_25.gtx"] },
+];
 
 /// The vertical CRS of SRTM's `.hgt` heights: EGM96.
 pub const HGT_VERTICAL: u32 = 5773;
@@ -84,7 +96,8 @@ impl Grid {
         Grid::new(name, [lon0, lat0, dlon, dlat], cols, rows, n)
     }
 
-    /// A single-band GeoTIFF in a geographic CRS, read by terrafarm's own reader; nodes at the samples' points.
+    /// A single-band GeoTIFF in a geographic CRS, read by terrafarm's own reader; nodes at the samples' points; the
+    /// band's scale and offset applied, and its no-data samples without a value.
     fn geotiff(path: &Path, name: String) -> Result<Grid, String> {
         let opts = super::ReadOptions { encoding: super::Encoding::Auto, size: None, max_samples: 1 << 28, nodata: None };
         let r = super::open(path, &opts).map_err(|e| e.to_string())?;
@@ -95,6 +108,10 @@ impl Grid {
         let (cols, rows) = (r.width(), r.height());
         let mut n = vec![0.0; cols * rows];
         r.read_window(Rect::new(0, 0, cols, rows), &mut n).map_err(|e| e.to_string())?;
+        // Grids stored as integers state their scale and offset (GDAL metadata), as PROJ reads them.
+        if let Some((scale, offset)) = r.band_scale() {
+            n.iter_mut().for_each(|v| *v = (*v as f64 * scale + offset) as f32);
+        }
         let [lon0, lat0] = g.at(0.5, 0.5);
         Grid::new(name, [lon0, lat0, g.geotransform[1], g.geotransform[5]], cols, rows, n)
     }
@@ -149,15 +166,25 @@ impl Grid {
                 v
             }
         };
-        let turn = self.cols as f64;
-        let shift = if !self.wraps || (0.0..turn).contains(&x) {
-            0.0
-        } else if x < 0.0 {
+        // A turn of the globe in columns: a point up to one turn either side is moved into the grid (a regional
+        // grid given in longitudes 0–360° read at −180–180°, or the reverse, as PROJ reads it).
+        let turn = if self.wraps { self.cols as f64 } else { 360.0 / self.dlon };
+        let shift = if self.wraps {
+            if x < 0.0 {
+                turn
+            } else if x >= turn {
+                -turn
+            } else {
+                0.0
+            }
+        } else if x < -1e-9 && x + turn <= last_c + 1e-9 {
             turn
-        } else {
+        } else if x > last_c + 1e-9 && x - turn >= -1e-9 {
             -turn
+        } else {
+            0.0
         };
-        let (xs, ys) = if self.wraps { (x + shift, snap(y, last_r)) } else { (snap(x, last_c), snap(y, last_r)) };
+        let (xs, ys) = if self.wraps { (x + shift, snap(y, last_r)) } else { (snap(x + shift, last_c), snap(y, last_r)) };
         if !(0.0..=last_r).contains(&ys) || !(xs >= 0.0 && (self.wraps && xs < turn || xs <= last_c)) {
             return None;
         }
@@ -172,7 +199,7 @@ impl Grid {
         };
         let j1 = (j + 1).min(self.rows - 1);
         let v = |c: usize, r: usize| self.n[r * self.cols + c] as f64;
-        let snapped = ys != y || (!self.wraps && xs != x);
+        let snapped = ys != y || (!self.wraps && xs != x + shift);
         Some(Cell { x: xs, y: ys, shift, snapped, i, j, v: [v(i, j), v(i1, j), v(i, j1), v(i1, j1)] })
     }
 }
@@ -209,8 +236,8 @@ pub fn find(names: &[&str]) -> Option<PathBuf> {
 }
 
 /// The geoid model of a vertical CRS terrafarm converts from ([`MODELS`]).
-pub fn model(vertical_epsg: u32) -> Option<&'static (u32, &'static str, &'static [&'static str])> {
-    MODELS.iter().find(|m| m.0 == vertical_epsg)
+pub fn model(vertical_epsg: u32) -> Option<&'static Model> {
+    MODELS.iter().find(|m| m.epsg == vertical_epsg)
 }
 
 /// Adds a geoid's undulation to every sample of a raster's windows ([module docs](self)).
@@ -375,6 +402,11 @@ mod tests {
         // Next to the void node, no value (PROJ also refuses).
         assert_eq!(g.undulation(10.75, 40.75), None);
         assert_eq!(g.undulation(10.25, 40.75), Some(2.0));
+        // A grid given in longitudes 0–360° (nodes from 350°) read at −10°, as PROJ reads it.
+        let g = Grid::gtx(&gtx(40.0, 350.0, 0.5, 3, 3, |c, r| (c + 10 * r) as f32), "e.gtx".into()).unwrap();
+        assert_eq!(g.undulation(-9.75, 40.0), Some(0.5));
+        assert_eq!(g.undulation(350.25, 40.0), Some(0.5));
+        assert_eq!(g.undulation(-8.9, 40.0), None);
         // Truncated and malformed files are refused.
         let b = gtx(40.0, 10.0, 0.5, 3, 3, |_, _| 0.0);
         assert!(Grid::gtx(&b[..b.len() - 1], "t".into()).is_err());
