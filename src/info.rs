@@ -70,6 +70,12 @@ struct GeoidReport {
     above: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     grid: Option<String>,
+    /// The geoid's undulation at the raster's centre (metres): what its heights there gain; or why the grid could not
+    /// be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    undulation_at_centre: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grid_error: Option<String>,
     /// Why heights the file declares above a geoid would be placed as they are.
     #[serde(skip_serializing_if = "Option::is_none")]
     not_converted: Option<String>,
@@ -156,8 +162,21 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
         }),
         geoid: georef.as_ref().filter(|g| g.centre_lon_lat(w, h).is_some()).and_then(|g| {
             match crate::pipeline::geoid_plan(&crate::config::GeoidChoice::Auto, Some(g), &r.encoding().to_string()) {
-                GeoidPlan::Grid(p, above) => Some(GeoidReport { above: Some(above), grid: Some(p.display().to_string()), not_converted: None }),
-                GeoidPlan::AsTheyAre(why) => why.map(|w| GeoidReport { above: None, grid: None, not_converted: Some(w) }),
+                GeoidPlan::Grid(p, above) => {
+                    let n = crate::raster::geoid::Grid::load(&p).and_then(|grid| {
+                        g.centre_lon_lat(w, h).and_then(|[lon, lat]| grid.undulation(lon, lat)).ok_or_else(|| "no value at the centre".into())
+                    });
+                    Some(GeoidReport {
+                        above: Some(above),
+                        grid: Some(p.display().to_string()),
+                        undulation_at_centre: n.as_ref().ok().copied(),
+                        grid_error: n.err(),
+                        not_converted: None,
+                    })
+                }
+                GeoidPlan::AsTheyAre(why) => {
+                    why.map(|w| GeoidReport { above: None, grid: None, undulation_at_centre: None, grid_error: None, not_converted: Some(w) })
+                }
             }
         }),
         georef,
@@ -219,8 +238,13 @@ fn text(r: &Report) -> String {
         (None, _) => {}
     }
     match &r.geoid {
-        Some(GeoidReport { above: Some(a), grid: Some(g), .. }) => {
-            s += &format!("  3D Tiles heights: above {a}, made heights above the ellipsoid through {g}\n")
+        Some(GeoidReport { above: Some(a), grid: Some(g), undulation_at_centre, grid_error, .. }) => {
+            s += &format!("  3D Tiles heights: above {a}, made heights above the ellipsoid through {g}");
+            match (undulation_at_centre, grid_error) {
+                (Some(n), _) => s += &format!(" (N = {n:.3} m at the centre)\n"),
+                (None, Some(e)) => s += &format!(" ({e})\n"),
+                _ => s += "\n",
+            }
         }
         Some(GeoidReport { not_converted: Some(w), .. }) => s += &format!("  3D Tiles heights: {w}\n"),
         _ => {}

@@ -607,6 +607,13 @@ fn heights_above_a_geoid_are_placed_where_gdal_puts_them() {
     let o = run_with(&["info", tif.to_str().unwrap()], Some(grids.path()));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("3D Tiles heights: above EGM96 height (EPSG:5773), made heights above the ellipsoid through"), "{text}");
+    // And the undulation at the centre, as GDAL finds it there (height 0 above EGM96, above the ellipsoid).
+    let o = run_with(&["info", tif.to_str().unwrap(), "--json"], Some(grids.path()));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let [lon, lat] = [0, 1].map(|k| info[0]["centre_lon_lat"][k].as_f64().unwrap());
+    let gdal_n = gdaltransform(&["-s_srs", "EPSG:4326+5773", "-t_srs", "EPSG:4979"], &format!("{lon} {lat} 0\n"))[0][2];
+    let n = info[0]["geoid"]["undulation_at_centre"].as_f64().unwrap();
+    assert!((n - gdal_n).abs() < 1e-6 && n > 40.0, "info's N {n} m, GDAL's {gdal_n}");
 
     // EGM2008 heights (EPSG:3855) over a geoid that kinks every 40 m: a grid written here under the GTX name PROJ
     // gives EGM2008's (`egm08_25.gtx`), 0.0004° between nodes around the raster, each node 0–10 m at random. GDAL

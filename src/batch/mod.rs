@@ -348,7 +348,8 @@ pub fn pool(p: &Plan, spec: &RenderSpec) -> Result<Value, BatchError> {
             "autoUpgradeMinorVersion": true
         }]);
     }
-    let packages = if p.render { "openmpi-bin libvulkan1 mesa-vulkan-drivers" } else { "openmpi-bin" };
+    // proj-data: PROJ's geoid grids (EGM96), which `mesh --format 3dtiles` adds to EGM96 heights (`--geoid auto`).
+    let packages = if p.render { "openmpi-bin proj-data libvulkan1 mesa-vulkan-drivers" } else { "openmpi-bin proj-data" };
     // The binary comes from the Batch account's linked storage (container "terrafarm"): no URL or SAS in here.
     let start = match p.os {
         Os::Linux => json!({
