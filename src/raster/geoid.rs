@@ -88,8 +88,10 @@ impl Grid {
             return Err(format!("not a GTX grid (header: {rows} rows, {cols} columns, steps {dlat}° and {dlon}°)"));
         }
         let (rows, cols) = (rows as usize, cols as usize);
-        if b.len() as u64 != 40 + 4 * rows as u64 * cols as u64 {
-            return Err(format!("{} bytes, not the {} of a {rows} × {cols} GTX grid", b.len(), 40 + 4 * rows * cols));
+        // (Rows and columns below 2³¹ each: the byte count fits in u64.)
+        let want = 40 + 4 * rows as u64 * cols as u64;
+        if b.len() as u64 != want {
+            return Err(format!("{} bytes, not the {want} of a {rows} × {cols} GTX grid", b.len()));
         }
         let n =
             b[40..].chunks_exact(4).map(|c| f32::from_be_bytes(c.try_into().unwrap())).map(|v| if (v + 88.8888).abs() < 1e-3 { f32::NAN } else { v }).collect();
@@ -412,6 +414,10 @@ mod tests {
         assert!(Grid::gtx(&b[..b.len() - 1], "t".into()).is_err());
         assert!(Grid::gtx(&b[..20], "t".into()).is_err());
         assert!(Grid::gtx(&gtx(40.0, 10.0, -0.5, 3, 3, |_, _| 0.0), "t".into()).is_err());
+        // A header claiming the largest grid: refused by its size, without overflow.
+        let mut huge = b[..40].to_vec();
+        huge[32..40].copy_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff]);
+        assert!(Grid::gtx(&huge, "h".into()).is_err());
     }
     fn georef(epsg: u32, model: super::super::georef::Model, geotransform: [f64; 6]) -> Georef {
         let units = if model == super::super::georef::Model::Geographic { "degree" } else { "metre" };
