@@ -193,14 +193,13 @@ impl MeshConfig {
             "implicit" => true,
             other => return bad(format!("--tileset '{other}' is not explicit or implicit")),
         };
-        let geoid = match a.geoid.as_str() {
-            "auto" => GeoidChoice::Auto,
-            "none" => GeoidChoice::None,
-            m if crate::raster::geoid::MODELS.iter().any(|x| x.option == m) => {
-                GeoidChoice::Model(crate::raster::geoid::MODELS.iter().find(|x| x.option == m).unwrap().epsg)
-            }
-            "" => return bad("--geoid needs auto, none or a grid file"),
-            f => GeoidChoice::File(PathBuf::from(f)),
+        let model = crate::raster::geoid::MODELS.iter().find(|m| m.option == a.geoid);
+        let geoid = match (a.geoid.as_str(), model) {
+            ("auto", _) => GeoidChoice::Auto,
+            ("none", _) => GeoidChoice::None,
+            (_, Some(m)) => GeoidChoice::Model(m.epsg),
+            ("", _) => return bad("--geoid needs auto, none or a grid file"),
+            (f, None) => GeoidChoice::File(PathBuf::from(f)),
         };
         if matches!(geoid, GeoidChoice::File(_) | GeoidChoice::Model(_)) && !tileset {
             return bad("--geoid makes heights ones above the ellipsoid for 3D Tiles placed on it: add 3dtiles to --format");

@@ -160,12 +160,10 @@ fn describe(a: &InfoArgs, input: &std::path::Path, threads: usize) -> Result<Rep
             let [x, y] = g.centre(w, h);
             g.shift(x, y)
         }),
-        geoid: georef.as_ref().filter(|g| g.centre_lon_lat(w, h).is_some()).and_then(|g| {
+        geoid: georef.as_ref().and_then(|g| Some((g, g.centre_lon_lat(w, h)?))).and_then(|(g, [lon, lat])| {
             match crate::pipeline::geoid_plan(&crate::config::GeoidChoice::Auto, Some(g), &r.encoding().to_string()) {
                 GeoidPlan::Grid(p, above) => {
-                    let n = crate::raster::geoid::Grid::load(&p).and_then(|grid| {
-                        g.centre_lon_lat(w, h).and_then(|[lon, lat]| grid.undulation(lon, lat)).ok_or_else(|| "no value at the centre".into())
-                    });
+                    let n = crate::raster::geoid::Grid::load(&p).and_then(|grid| grid.undulation(lon, lat).ok_or_else(|| "no value at the centre".into()));
                     Some(GeoidReport {
                         above: Some(above),
                         grid: Some(p.display().to_string()),
